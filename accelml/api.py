@@ -1,0 +1,101 @@
+"""The Python API: ``accelml.fit`` and ``accelml.load``.
+
+``fit`` reads the data, checks the target, infers the task, fits the modality's preprocessing
+and hands the rest to the engine, all inside the one time budget.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from accelml.config import RunConfig
+from accelml.core.budget import Budget
+from accelml.core.engine import build_view, fit_predictor
+from accelml.core.predictor import Predictor, register_preprocessor
+from accelml.core.task import encode_target, infer_task
+from accelml.core.validation import check_target_column
+from accelml.errors import DataError, TargetError
+from accelml.tabular.io import read_table
+from accelml.tabular.preprocess import TabularPreprocessor
+
+#: Modules whose import registers the built-in learners (workers import them too).
+LEARNER_MODULES = ("accelml.tabular.learners",)
+
+register_preprocessor("tabular", TabularPreprocessor.from_dict)
+
+
+def fit(
+    data: pd.DataFrame | str | Path,
+    target: str,
+    time_budget: float = 60.0,
+    *,
+    task: str | None = None,
+    metric: str | None = None,
+    preset: str = "medium",
+    out: str | Path | None = None,
+    **options: Any,
+) -> Predictor:
+    """Find, tune and refit the best model for ``target`` within ``time_budget`` seconds.
+
+    Args:
+        data: a DataFrame, or the path of a CSV / Parquet file.
+        target: the column to predict.
+        time_budget: seconds for the whole run, saving included.
+        task: "binary", "multiclass" or "regression"; inferred when None.
+        metric: the metric to optimise; the task's default when None.
+        preset: "medium" (default), "fast" or "best".
+        out: when given, the model directory to save into.
+        **options: any other :class:`accelml.RunConfig` field (seed, n_jobs, learners...).
+    """
+    config = RunConfig.from_options(preset, time_budget=time_budget, task=task, metric=metric,
+                                    **options)
+    budget = Budget(config.time_budget)
+    frame = read_table(data) if isinstance(data, str | Path) else _check_frame(data)
+    features_frame, y = split_target(frame, target)
+    task_ = infer_task(y, target, config.task, config.metric, config.positive_class)
+    preprocessor = TabularPreprocessor().fit(features_frame)
+    features = preprocessor.transform(features_frame)
+    if features.X.shape[1] == 0:
+        raise DataError("no usable feature column is left after dropping ID-like, constant "
+                        f"and empty columns ({'; '.join(preprocessor.notes)})")
+    view = build_view(features, encode_target(y, task_), task_, config)
+    predictor = fit_predictor(view, preprocessor, config, budget, LEARNER_MODULES,
+                              preprocessor.notes)
+    if out is not None:
+        predictor.save(out)
+    predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
+    predictor.info["budget_overrun"] = round(budget.overrun(), 4)
+    return predictor
+
+
+def _check_frame(data: object) -> pd.DataFrame:
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame or a file path, got "
+                        f"{type(data).__name__}")
+    if data.empty:
+        raise DataError("the training data has no rows")
+    return data
+
+
+def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target; rows whose target is missing are dropped with a warning."""
+    check_target_column(frame.columns, target)
+    y = frame[target]
+    missing = int(y.isna().sum())
+    if missing == len(y):
+        raise TargetError(f"target column {target!r} has no values (all {missing} missing)")
+    if missing:
+        warnings.warn(f"dropped {missing} rows whose target {target!r} is missing",
+                      UserWarning, stacklevel=3)
+        frame = frame[y.notna()]
+        y = y[y.notna()]
+    return frame.drop(columns=[target]), y.reset_index(drop=True)
+
+
+def load(directory: str | Path) -> Predictor:
+    """Load a model directory saved by ``fit(out=...)``, ``Predictor.save`` or the CLI."""
+    return Predictor.load(directory)

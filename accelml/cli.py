@@ -1,0 +1,204 @@
+"""The ``accelml`` command line (Typer + Rich).
+
+Every command turns an AccelMLError into one clear ``error:`` line and exit code 2; warnings
+print as ``warning:`` lines. Nothing is half-written: outputs go through temporary files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accelml._version import __version__
+from accelml.errors import AccelMLError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="AccelML: give it data, a target and a time budget; get the best model.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
+                  **kwargs: Any) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print AccelMLErrors as one line and exit non-zero; print warnings as one line each."""
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        yield
+    except AccelMLError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[bold red]error:[/] interrupted; nothing was saved")
+        raise typer.Exit(130) from None
+    finally:
+        warnings.showwarning = previous
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else None
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="Training data: a CSV or Parquet file.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = 60.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path(
+        "model"),
+    task: Annotated[str | None, typer.Option(help="binary, multiclass or regression.")] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
+    preset: Annotated[str, typer.Option(help="medium, fast or best.")] = "medium",
+    seed: Annotated[int, typer.Option(help="Seed for repeatable runs.")] = 0,
+    n_jobs: Annotated[int | None, typer.Option(help="CPU cores to use (default all).")] = None,
+    learners: Annotated[str | None, typer.Option(help="Comma-separated learners to search.")] = (
+        None),
+    exclude: Annotated[str | None, typer.Option(help="Comma-separated learners to skip.")] = None,
+    max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Search, tune and refit the best model for TARGET; save it to --out."""
+    with _user_errors():
+        from accelml.api import fit as fit_api
+
+        predictor = fit_api(
+            data, target, time_budget, task=task, metric=metric, preset=preset, out=out,
+            seed=seed, n_jobs=n_jobs, learners=_names(learners),
+            exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet)
+        if not quiet:
+            _print_board(predictor.leaderboard(), predictor.info, top=10)
+        err_console.print(f"model saved to {out} ({predictor.info['fit_wall_s']:.1f}s of "
+                          f"{time_budget:g}s)", highlight=False)
+
+
+def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
+    table = Table(title="leaderboard", title_justify="left")
+    shown = board.head(top)
+    for column in shown.columns:
+        if column != "config":
+            table.add_column(str(column), overflow="fold")
+    for row in shown.itertuples(index=False):
+        values = dict(zip(shown.columns, row, strict=True))
+        table.add_row(*[_cell(v) for k, v in values.items() if k != "config"])
+    out_console.print(table)
+    summary = ", ".join(f"{k}={info[k]}" for k in ("trials", "failed_trials", "validation",
+                                                   "fit_wall_s", "budget_overrun") if k in info)
+    out_console.print(summary, highlight=False)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@app.command()
+def leaderboard(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    top: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Show every trial of the run, best first."""
+    with _user_errors():
+        from accelml.api import load
+
+        predictor = load(model)
+        board = predictor.leaderboard()
+        if as_json:
+            out_console.print_json(board.head(top).to_json(orient="records"))
+        else:
+            _print_board(board, predictor.info, top)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    data: Annotated[Path, typer.Argument(help="Labelled data (CSV or Parquet).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score the model on labelled data with every metric of its task."""
+    with _user_errors():
+        from accelml.api import load
+        from accelml.tabular.io import read_table
+
+        predictor = load(model)
+        scores = predictor.evaluate(read_table(data))
+        if as_json:
+            out_console.print_json(json.dumps(scores))
+            return
+        table = Table(title=f"{predictor.task.kind.value} metrics on {data.name}",
+                      title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for name, value in scores.items():
+            table.add_row(name + (" *" if name == predictor.task.metric else ""), f"{value:.6g}")
+        out_console.print(table)
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    data: Annotated[Path, typer.Argument(help="Rows to predict (CSV or Parquet).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (CSV or "
+                                         "Parquet by extension).")] = Path("predictions.csv"),
+    proba: Annotated[bool, typer.Option(help="Add class probability columns.")] = True,
+) -> None:
+    """Add a prediction column (and class probabilities) to DATA and write it to --output."""
+    with _user_errors():
+        from accelml.api import load
+        from accelml.tabular.io import read_table, write_table
+
+        predictor = load(model)
+        frame = read_table(data)
+        result = frame.copy()
+        result["prediction"] = predictor.predict(frame)
+        if proba and predictor.task.kind.is_classification:
+            probabilities = predictor.predict_proba(frame)
+            for label in probabilities.columns:
+                result[f"proba_{label}"] = probabilities[label].to_numpy()
+        write_table(result, output)
+        err_console.print(f"wrote {len(result)} predictions to {output}", highlight=False)
+
+
+@app.command()
+def demo(
+    time_budget: Annotated[float, typer.Option(help="Seconds for the run.")] = 30.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory.")] = Path(
+        "demo_model"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """A full run on scikit-learn's breast cancer data (shipped with scikit-learn)."""
+    with _user_errors():
+        from accelml.demo import run_demo
+
+        run_demo(time_budget, out, quiet, out_console)
+
+
+@app.command()
+def version() -> None:
+    """Print the AccelML version."""
+    out_console.print(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

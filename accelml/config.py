@@ -1,0 +1,126 @@
+"""RunConfig: every run setting and its default, in one frozen place.
+
+Presets are plain dicts merged once under the explicit values, so no default is written twice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from accelml.errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "medium": {},
+    "fast": {"cv_folds": 3, "holdout_min_rows": 5_000},
+    "best": {"cv_folds": 8, "holdout_min_rows": 50_000},
+}
+
+TASK_KINDS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of one AutoML run.
+
+    Attributes:
+        time_budget: seconds for the whole run, final refit and save included.
+        task: "binary", "multiclass" or "regression"; inferred from the target when None.
+        metric: name from the metric registry; the task's default when None.
+        positive_class: the class whose probability binary metrics score; inferred when None.
+        seed: makes sampling, splits and learners repeatable.
+        n_jobs: CPU cores the run may use; all cores when None.
+        n_workers: trials run at once; each gets n_jobs // n_workers threads. Auto when None.
+        learners: names of the learners to search; every registered one when None.
+        exclude_learners: names to leave out.
+        cv_folds: folds of k-fold cross-validation for data under holdout_min_rows rows.
+        holdout_min_rows: from this many rows on, one holdout split replaces k-fold.
+        holdout_fraction: share of rows held out for validation on large data.
+        max_trials: stop after this many trials even with budget left; no cap when None.
+        max_trial_fraction: the most of the budget one trial may take.
+        quiet: no live progress display.
+    """
+
+    time_budget: float = 60.0
+    task: str | None = None
+    metric: str | None = None
+    positive_class: Any = None
+    seed: int = 0
+    n_jobs: int | None = None
+    n_workers: int | None = None
+    learners: tuple[str, ...] | None = None
+    exclude_learners: tuple[str, ...] = ()
+    cv_folds: int = 5
+    holdout_min_rows: int = 20_000
+    holdout_fraction: float = 0.2
+    max_trials: int | None = None
+    max_trial_fraction: float = 0.4
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        budget = self.time_budget
+        if not isinstance(budget, int | float) or budget != budget or budget <= 0:
+            raise ConfigError(
+                f"time_budget must be a number of seconds > 0, got {budget!r}; "
+                "pass e.g. --time-budget 60"
+            )
+        if self.task is not None and self.task not in TASK_KINDS:
+            raise ConfigError(
+                f"unknown task {self.task!r}; use one of {', '.join(TASK_KINDS)} (or leave it "
+                "out to infer it from the target)"
+            )
+        if self.cv_folds < 2:
+            raise ConfigError(f"cv_folds must be >= 2, got {self.cv_folds}")
+        if not 0.05 <= self.holdout_fraction <= 0.5:
+            raise ConfigError(
+                f"holdout_fraction must be between 0.05 and 0.5, got {self.holdout_fraction}"
+            )
+        if self.n_jobs is not None and self.n_jobs < 1:
+            raise ConfigError(f"n_jobs must be >= 1 (or None for all cores), got {self.n_jobs}")
+        if self.n_workers is not None and self.n_workers < 1:
+            raise ConfigError(f"n_workers must be >= 1, got {self.n_workers}")
+        if self.max_trials is not None and self.max_trials < 1:
+            raise ConfigError(f"max_trials must be >= 1, got {self.max_trials}")
+        if not 0.0 < self.max_trial_fraction <= 1.0:
+            raise ConfigError(
+                f"max_trial_fraction must be in (0, 1], got {self.max_trial_fraction}"
+            )
+
+    @classmethod
+    def from_options(cls, preset: str = "medium", **options: Any) -> RunConfig:
+        """Build a config from a preset plus explicit options; None options keep the default."""
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"unknown run option(s) {unknown}; known: {sorted(known)}")
+        merged = dict(PRESETS[preset])
+        merged.update({k: v for k, v in options.items() if v is not None})
+        for name in ("learners", "exclude_learners"):
+            if name in merged and merged[name] is not None:
+                merged[name] = tuple(merged[name])
+        return cls(**merged)
+
+    def with_changes(self, **changes: Any) -> RunConfig:
+        """A copy with some settings changed (checked again)."""
+        return replace(self, **changes)
+
+    def total_cores(self) -> int:
+        """Cores this run may use."""
+        return self.n_jobs or os.cpu_count() or 1
+
+    def worker_layout(self) -> tuple[int, int]:
+        """(parallel trials, threads per trial), never more busy threads than cores."""
+        cores = self.total_cores()
+        workers = self.n_workers or max(1, min(cores, 2))
+        workers = min(workers, cores)
+        return workers, max(1, cores // workers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for the manifest."""
+        return asdict(self)

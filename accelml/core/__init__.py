@@ -1,0 +1,1 @@
+"""The modality-agnostic engine: task, metrics, search, budget, executor, predictor."""

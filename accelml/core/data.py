@@ -1,0 +1,93 @@
+"""Numeric views of a dataset as learners eat them, plus the fixed validation splits.
+
+Preprocessing (per modality) produces :class:`Features`; the engine adds encoded targets and
+split indices to get a :class:`DatasetView`, which it writes once to disk so worker processes
+(and later Ray workers) read it without pickling it per trial.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from accelml.core.task import Task
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Features:
+    """A float matrix plus which columns hold category codes.
+
+    Attributes:
+        X: rows x columns, float64; NaN marks a missing value.
+        categorical: indices of columns holding category codes 0..k-1.
+        cardinalities: number of codes of each categorical column, in the same order.
+        names: column names, for explanations and error messages.
+    """
+
+    X: np.ndarray
+    categorical: tuple[int, ...] = ()
+    cardinalities: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def take(self, rows: np.ndarray) -> Features:
+        """The same columns for a subset of rows."""
+        return Features(self.X[rows], self.categorical, self.cardinalities, self.names)
+
+    def layout(self) -> dict[str, list[int] | list[str]]:
+        """Everything but the matrix, JSON-ready."""
+        return {
+            "categorical": list(self.categorical),
+            "cardinalities": list(self.cardinalities),
+            "names": list(self.names),
+        }
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    """Validated features, encoded targets and the split every trial shares."""
+
+    features: Features
+    y: np.ndarray
+    task: Task
+    splits: tuple[Split, ...]
+
+    def save(self, directory: Path) -> None:
+        """Write the view as .npy files plus a JSON description."""
+        directory.mkdir(parents=True, exist_ok=True)
+        np.save(directory / "X.npy", self.features.X)
+        np.save(directory / "y.npy", self.y)
+        for i, (train, valid) in enumerate(self.splits):
+            np.save(directory / f"split{i}_train.npy", train)
+            np.save(directory / f"split{i}_valid.npy", valid)
+        description = {
+            "features": self.features.layout(),
+            "task": self.task.to_dict(),
+            "n_splits": len(self.splits),
+        }
+        (directory / "view.json").write_text(json.dumps(description))
+
+    @classmethod
+    def load(cls, directory: Path) -> DatasetView:
+        """Read a view written by :meth:`save`; the big arrays are memory-mapped."""
+        description = json.loads((directory / "view.json").read_text())
+        layout = description["features"]
+        features = Features(
+            np.load(directory / "X.npy", mmap_mode="r"),
+            tuple(layout["categorical"]),
+            tuple(layout["cardinalities"]),
+            tuple(layout["names"]),
+        )
+        splits = tuple(
+            (np.load(directory / f"split{i}_train.npy"), np.load(directory / f"split{i}_valid.npy"))
+            for i in range(description["n_splits"])
+        )
+        return cls(features, np.load(directory / "y.npy"), Task.from_dict(description["task"]),
+                   splits)

@@ -1,0 +1,128 @@
+"""One AutoML run over prepared features: write the dataset view, search with worker
+processes under the budget, refit the best configuration, and assemble the Predictor.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from accelml.config import RunConfig
+from accelml.core.budget import Budget
+from accelml.core.data import DatasetView, Features
+from accelml.core.evaluate import make_splits
+from accelml.core.executor import LocalExecutor
+from accelml.core.learner import discover, get_learner, learners_for
+from accelml.core.predictor import Member, Predictor, Preprocessor
+from accelml.core.progress import RunProgress
+from accelml.core.runner import SearchLoop, SearchOutcome, best_results
+from accelml.core.search import Searcher
+from accelml.core.task import Task
+from accelml.core.trial import TrialResult, TrialStatus
+
+
+def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig) -> DatasetView:
+    """Features, targets and the run's fixed validation splits."""
+    splits = make_splits(
+        y, task, folds=config.cv_folds, holdout_min_rows=config.holdout_min_rows,
+        holdout_fraction=config.holdout_fraction, seed=config.seed)
+    return DatasetView(features, y, task, splits)
+
+
+def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
+                  budget: Budget, modules: Sequence[str], notes: Sequence[str] = ()) -> Predictor:
+    """Search, refit and return the Predictor; every trial lands on its leaderboard."""
+    discover(modules)
+    learners = learners_for(view.task.kind, config.learners, config.exclude_learners)
+    workers, threads = config.worker_layout()
+    with tempfile.TemporaryDirectory(prefix="accelml-run-") as tmp:
+        workdir = Path(tmp)
+        view.save(workdir / "view")
+        searcher = Searcher(learners, view.task, len(view.y), view.features.X.shape[1],
+                            config.seed)
+        executor = LocalExecutor(workdir / "view", workers, modules)
+        progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
+        try:
+            with progress:
+                executor.warm_up()
+                loop = SearchLoop(view, config, budget, executor, searcher, workdir)
+
+                def on_result(result: TrialResult) -> None:
+                    ranked = best_results(loop.outcome.results, searcher.loss)
+                    best = (ranked[0].score or 0.0, ranked[0].spec.learner) if ranked else None
+                    progress.trial_done(result, best)
+
+                loop.run(on_result)
+                outcome = loop.refit_best(progress.set_stage)
+                progress.set_stage("done")
+        finally:
+            executor.shutdown()
+        assert outcome.refit is not None and outcome.chosen is not None
+        member = _load_member(outcome.refit, view.task)
+    board = leaderboard(outcome, searcher.loss, view.task.metric)
+    info = _run_info(view, config, budget, outcome, notes, (workers, threads))
+    return Predictor(view.task, preprocessor, [member], board, info)
+
+
+def _load_member(refit: TrialResult, task: Task) -> Member:
+    assert refit.artifact_dir is not None
+    learner = get_learner(refit.spec.learner)
+    fitted = learner.load(refit.artifact_dir, task)
+    return Member(refit.spec.learner, refit.spec.config, fitted, 1.0)
+
+
+def leaderboard(outcome: SearchOutcome, loss: Callable[[float], float], metric: str) -> pd.DataFrame:
+    """One row per search trial, OK trials best first, then the failed ones with reasons."""
+    rows = []
+    chosen = outcome.chosen.spec.trial_id if outcome.chosen else None
+    for result in outcome.results:
+        rows.append({
+            "trial": result.spec.trial_id,
+            "learner": result.spec.learner,
+            metric: result.score,
+            "status": result.status.value,
+            "fit_s": round(result.cost_s, 3),
+            "final": result.spec.trial_id == chosen,
+            "config": json.dumps(result.spec.config, sort_keys=True, default=float),
+            "error": result.error or "",
+        })
+    board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fit_s", "final",
+                                        "config", "error"])
+    ok = board["status"] == TrialStatus.OK.value
+    sign = 1.0 if loss(1.0) > 0 else -1.0
+    board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)
+    board["_not_final"] = ~board["final"]
+    board = board.sort_values(["_key", "_not_final", "fit_s"], kind="stable")
+    board = board.drop(columns=["_key", "_not_final"])
+    board.insert(0, "rank", range(1, len(board) + 1))
+    return board.reset_index(drop=True)
+
+
+def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: SearchOutcome,
+              notes: Sequence[str], layout: tuple[int, int]) -> dict[str, object]:
+    n_splits = len(view.splits)
+    validation = (f"{n_splits}-fold cross-validation" if n_splits > 1
+                  else f"holdout ({len(view.splits[0][1])} rows)")
+    failed = sum(r.status is not TrialStatus.OK for r in outcome.results)
+    final = outcome.refit
+    return {
+        "time_budget_s": config.time_budget,
+        "search_and_refit_s": round(budget.elapsed(), 3),
+        "trials": len(outcome.results),
+        "failed_trials": failed,
+        "workers": layout[0],
+        "threads_per_trial": layout[1],
+        "validation": validation,
+        "rows": int(len(view.y)),
+        "features": int(view.features.X.shape[1]),
+        "final_learner": final.spec.learner if final else None,
+        "final_fidelity": final.spec.fidelity if final else None,
+        "validation_score": outcome.chosen.score if outcome.chosen else None,
+        "seed": config.seed,
+        "notes": list(notes),
+    }

@@ -1,0 +1,156 @@
+"""Validation: fixed splits (k-fold or holdout), out-of-fold predictions, the final refit.
+
+``run_trial`` is what a worker process does with a TrialSpec; it never raises for a learner's
+failure but returns a FAILED result with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from threadpoolctl import threadpool_limits
+
+from accelml.core.budget import Deadline
+from accelml.core.data import DatasetView, Split
+from accelml.core.learner import Fitted, Learner, get_learner
+from accelml.core.metrics import get_metric
+from accelml.core.task import Task
+from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
+from accelml.errors import DataError
+
+
+def make_splits(
+    y: np.ndarray, task: Task, *, folds: int, holdout_min_rows: int, holdout_fraction: float,
+    seed: int,
+) -> tuple[Split, ...]:
+    """K-fold splits for small data, one holdout split from ``holdout_min_rows`` rows on.
+
+    Classification splits are stratified; a class too rare to appear in every fold lowers the
+    number of folds (with a warning), and a class with a single row is an error.
+    """
+    rows = np.arange(len(y))
+    if task.kind.is_classification:
+        counts = np.bincount(y, minlength=task.n_classes)
+        rarest = int(counts.min())
+        if rarest < 2:
+            label = task.classes[int(np.argmin(counts))]
+            raise DataError(
+                f"class {label!r} of target {task.target!r} has only {rarest} row; every class "
+                "needs at least 2 rows to be validated: add rows of it or drop that class"
+            )
+        if len(y) >= holdout_min_rows:
+            train, valid = train_test_split(
+                rows, test_size=holdout_fraction, random_state=seed, stratify=y)
+            return ((np.sort(train), np.sort(valid)),)
+        if rarest < folds:
+            warnings.warn(
+                f"the rarest class has {rarest} rows, fewer than {folds} folds: validating "
+                f"with {rarest} folds instead", UserWarning, stacklevel=2)
+            folds = rarest
+        splitter: KFold | StratifiedKFold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        return tuple((tr, va) for tr, va in splitter.split(rows, y))
+    if len(y) >= holdout_min_rows:
+        train, valid = train_test_split(rows, test_size=holdout_fraction, random_state=seed)
+        return ((np.sort(train), np.sort(valid)),)
+    splitter = KFold(min(folds, len(y)), shuffle=True, random_state=seed)
+    return tuple((tr, va) for tr, va in splitter.split(rows))
+
+
+def _empty_oof(view: DatasetView) -> np.ndarray:
+    n = len(view.y)
+    shape = (n, view.task.n_classes) if view.task.kind.is_classification else (n,)
+    return np.full(shape, np.nan)
+
+
+def cross_validate(
+    learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline
+) -> tuple[float, np.ndarray, dict[str, float]]:
+    """Fit one model per split; return the score on the covered rows, the out-of-fold
+    predictions (NaN on rows no split validates) and the mean of the learners' info numbers.
+
+    Each fold gets an equal share of the time left, so a slow config is cut short in every
+    fold rather than losing the last ones.
+    """
+    oof = _empty_oof(view)
+    infos: list[dict[str, float]] = []
+    for index, (train, valid) in enumerate(view.splits):
+        share = deadline.remaining() / (len(view.splits) - index)
+        fold_deadline = Deadline.in_seconds(max(share, 0.0))
+        fitted = learner.fit(
+            view.features.take(train), view.y[train], spec.config, task=view.task,
+            fidelity=spec.fidelity, deadline=fold_deadline, n_jobs=spec.n_jobs, seed=spec.seed,
+            valid=(view.features.take(valid), view.y[valid]),
+        )
+        oof[valid] = learner.predict(fitted, view.features.take(valid))
+        infos.append({k: float(v) for k, v in fitted.info.items() if _is_number(v)})
+    covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    if not np.all(np.isfinite(oof[covered])):
+        raise ValueError("the learner predicted NaN or infinite values")
+    score = get_metric(view.task.metric).score(view.y[covered], oof[covered], view.task)
+    keys = set.intersection(*(set(i) for i in infos)) if infos else set()
+    return score, oof, {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def refit(learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline) -> Fitted:
+    """Fit on every training row, for the final model."""
+    return learner.fit(
+        view.features, view.y, spec.config, task=view.task, fidelity=spec.fidelity,
+        deadline=deadline, n_jobs=spec.n_jobs, seed=spec.seed,
+    )
+
+
+def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
+    """Run one trial; a learner's exception becomes a FAILED result with its reason."""
+    started = time.monotonic()
+    deadline = Deadline.in_seconds(spec.time_limit_s)
+    learner = get_learner(spec.learner)
+    try:
+        with threadpool_limits(spec.n_jobs), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if spec.kind is TrialKind.REFIT:
+                return _refit_and_save(learner, view, spec, deadline, started)
+            score, oof, info = cross_validate(learner, view, spec, deadline)
+    except Exception as error:  # a learner's failure is a record, never the end of the run
+        return TrialResult(spec, TrialStatus.FAILED, cost_s=time.monotonic() - started,
+                           error=_one_line(error))
+    oof_path = None
+    if spec.output_dir is not None:
+        spec.output_dir.mkdir(parents=True, exist_ok=True)
+        oof_path = spec.output_dir / "oof.npy"
+        np.save(oof_path, oof)
+    return TrialResult(spec, TrialStatus.OK, score=score, cost_s=time.monotonic() - started,
+                       oof_path=oof_path, info=info)
+
+
+def _refit_and_save(
+    learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline, started: float
+) -> TrialResult:
+    if spec.output_dir is None:
+        raise ValueError("a refit trial needs an output_dir to save the model in")
+    fitted = refit(learner, view, spec, deadline)
+    spec.output_dir.mkdir(parents=True, exist_ok=True)
+    learner.save(fitted, spec.output_dir)
+    info = {k: v for k, v in fitted.info.items() if _is_number(v)}
+    (spec.output_dir / "trial.json").write_text(json.dumps(
+        {"learner": spec.learner, "config": spec.config, "fidelity": spec.fidelity,
+         "info": info}, default=float))
+    return TrialResult(spec, TrialStatus.OK, cost_s=time.monotonic() - started,
+                       artifact_dir=spec.output_dir, info=info)
+
+
+def _one_line(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {message[:300]}{where}"
+

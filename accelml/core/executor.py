@@ -1,0 +1,175 @@
+"""Executors run trials and hand back results as they finish.
+
+:class:`LocalExecutor` keeps one worker process per slot. Each worker reads the dataset view
+from disk once, then runs trial after trial; a trial past its time limit gets its worker killed
+(and a fresh one started for the next trial), a worker that dies turns its trial into a FAILED
+result. Nothing a learner does can end the run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Protocol
+
+from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
+
+#: A trial may run this long past its limit (learners stop themselves; this is the backstop).
+KILL_GRACE_S = 2.0
+
+
+class Executor(Protocol):
+    """Runs trials; RayExecutor implements the same protocol on a cluster."""
+
+    def submit(self, spec: TrialSpec) -> None:
+        """Start a trial on a free slot."""
+        ...
+
+    def completed(self, timeout_s: float) -> Iterator[TrialResult]:
+        """Yield results of trials that finished within ``timeout_s`` seconds."""
+        ...
+
+    def free_slots(self) -> int:
+        """How many more trials may be submitted now."""
+        ...
+
+    def running(self) -> int:
+        """How many trials are in flight."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop every worker."""
+        ...
+
+
+def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str]) -> None:
+    """Worker loop: load the view once, then run each spec received until told to stop."""
+    from accelml.core.data import DatasetView
+    from accelml.core.evaluate import run_trial
+    from accelml.core.learner import discover
+
+    discover(modules)
+    view = DatasetView.load(Path(view_dir))
+    while True:
+        try:
+            spec = conn.recv()
+        except EOFError:
+            return
+        if spec is None:
+            return
+        conn.send(run_trial(spec, view))
+
+
+@dataclass
+class _Slot:
+    process: BaseProcess
+    conn: Connection
+    spec: TrialSpec | None = None
+    started: float = 0.0
+
+    def kill_at(self) -> float:
+        assert self.spec is not None
+        return self.started + self.spec.time_limit_s * 1.1 + KILL_GRACE_S
+
+
+class LocalExecutor:
+    """Worker processes on this machine, ``n_workers`` trials at a time."""
+
+    def __init__(self, view_dir: Path, n_workers: int, modules: Sequence[str] = ()) -> None:
+        self._view_dir = str(view_dir)
+        self._modules = tuple(modules)
+        self._n_workers = n_workers
+        self._context: BaseContext = mp.get_context("forkserver")
+        self._context.set_forkserver_preload(["accelml.core.evaluate", *self._modules])
+        self._idle: list[_Slot] = []
+        self._busy: list[_Slot] = []
+
+    def _start_slot(self) -> _Slot:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker_main, args=(child, self._view_dir, self._modules), daemon=True)
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    def warm_up(self) -> None:
+        """Start every worker now, so the first trials don't pay for it."""
+        while len(self._idle) + len(self._busy) < self._n_workers:
+            self._idle.append(self._start_slot())
+
+    def free_slots(self) -> int:
+        return self._n_workers - len(self._busy)
+
+    def running(self) -> int:
+        return len(self._busy)
+
+    def submit(self, spec: TrialSpec) -> None:
+        if self.free_slots() <= 0:
+            raise RuntimeError("no free worker slot; wait for completed() first")
+        slot = self._idle.pop() if self._idle else self._start_slot()
+        slot.spec, slot.started = spec, time.monotonic()
+        try:
+            slot.conn.send(spec)
+        except (BrokenPipeError, OSError):
+            slot.process.kill()
+            slot = self._start_slot()
+            slot.spec, slot.started = spec, time.monotonic()
+            slot.conn.send(spec)
+        self._busy.append(slot)
+
+    def completed(self, timeout_s: float) -> Iterator[TrialResult]:
+        if not self._busy:
+            return
+        next_kill = min(slot.kill_at() for slot in self._busy)
+        wait_s = max(0.0, min(timeout_s, next_kill - time.monotonic()))
+        ready = wait([slot.conn for slot in self._busy], timeout=wait_s)
+        for slot in list(self._busy):
+            if slot.conn in ready:
+                yield self._collect(slot)
+            elif time.monotonic() >= slot.kill_at():
+                yield self._kill(slot, TrialStatus.TIMEOUT,
+                                 f"killed after {time.monotonic() - slot.started:.1f}s, past its "
+                                 f"{slot.spec.time_limit_s:.1f}s limit" if slot.spec else "")
+
+    def _collect(self, slot: _Slot) -> TrialResult:
+        assert slot.spec is not None
+        try:
+            result: TrialResult = slot.conn.recv()
+        except (EOFError, OSError):
+            slot.process.join(timeout=1.0)
+            code = slot.process.exitcode
+            return self._kill(slot, TrialStatus.FAILED,
+                              f"worker process died (exit code {code})")
+        self._busy.remove(slot)
+        slot.spec = None
+        self._idle.append(slot)
+        return result
+
+    def _kill(self, slot: _Slot, status: TrialStatus, reason: str) -> TrialResult:
+        assert slot.spec is not None
+        spec, cost = slot.spec, time.monotonic() - slot.started
+        slot.process.kill()
+        slot.process.join(timeout=5.0)
+        slot.conn.close()
+        self._busy.remove(slot)
+        return TrialResult(spec, status, cost_s=cost, error=reason)
+
+    def shutdown(self) -> None:
+        for slot in self._idle:
+            try:
+                slot.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for slot in [*self._idle, *self._busy]:
+            slot.process.join(timeout=0.5)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(timeout=2.0)
+            slot.conn.close()
+        self._idle, self._busy = [], []

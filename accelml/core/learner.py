@@ -1,0 +1,159 @@
+"""The Learner contract and the registry that finds learners by name and task kind.
+
+A learner is a stateless class with its metadata as class attributes. Modalities register their
+learners with :func:`register`; third-party packages add theirs through the ``accelml.learners``
+entry point group, loaded by :func:`discover`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+
+from accelml.core.budget import Deadline
+from accelml.core.data import Features
+from accelml.core.task import Task, TaskKind
+from accelml.errors import ConfigError
+
+Config = dict[str, Any]
+ENTRY_POINT_GROUP = "accelml.learners"
+
+
+class Fidelity(NamedTuple):
+    """The knob that makes a trial cheaper (boosting rounds, trees, epochs, rows)."""
+
+    name: str
+    low: int
+    high: int
+
+
+@dataclass
+class Fitted:
+    """A fitted model as a learner returns it.
+
+    ``info`` keeps facts the engine reuses, e.g. ``{"n_estimators": 412}`` chosen by early
+    stopping, so the final refit trains the same number of rounds on all rows.
+    """
+
+    learner: str
+    model: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What every model family implements (one file per family in ``<modality>/learners/``)."""
+
+    name: ClassVar[str]
+    task_kinds: ClassVar[frozenset[TaskKind]]
+    uses_gpu: ClassVar[bool]
+    relative_cost: ClassVar[float]
+    fidelity: ClassVar[Fidelity | None]
+
+    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+        """Hyperparameters the search may tune, as Optuna distributions."""
+        ...
+
+    def portfolio(self, task: Task) -> Sequence[Config]:
+        """Strong configurations to try before any sampling, best first."""
+        ...
+
+    def fit(
+        self,
+        features: Features,
+        y: np.ndarray,
+        config: Config,
+        *,
+        task: Task,
+        fidelity: int | None,
+        deadline: Deadline,
+        n_jobs: int,
+        seed: int,
+        valid: tuple[Features, np.ndarray] | None = None,
+    ) -> Fitted:
+        """Fit on ``features``/``y``; stop cleanly (keeping what was built) at ``deadline``.
+
+        ``valid`` is a validation split a learner may use for early stopping.
+        """
+        ...
+
+    def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
+        """Class probabilities (rows x classes) for classifiers, values for regressors."""
+        ...
+
+    def save(self, fitted: Fitted, directory: Path) -> list[Path]:
+        """Write the model in a native or data-only format; return the files written."""
+        ...
+
+    def load(self, directory: Path, task: Task) -> Fitted:
+        """Read back what :meth:`save` wrote."""
+        ...
+
+
+L = TypeVar("L", bound=type[Any])
+_REGISTRY: dict[str, type[Any]] = {}
+
+
+def register(cls: L) -> L:
+    """Class decorator that adds a learner to the registry under ``cls.name``."""
+    for attribute in ("name", "task_kinds", "uses_gpu", "relative_cost", "fidelity"):
+        if not hasattr(cls, attribute):
+            raise TypeError(f"learner {cls.__name__} lacks the class attribute {attribute!r}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def discover(modules: Iterable[str] = ()) -> None:
+    """Import learner modules by name, then every ``accelml.learners`` entry point."""
+    for module in modules:
+        importlib.import_module(module)
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        point.load()
+
+
+def registered() -> dict[str, type[Any]]:
+    """Name -> learner class, for every registered learner."""
+    return dict(_REGISTRY)
+
+
+def get_learner(name: str) -> Learner:
+    """An instance of the learner registered as ``name``."""
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        from accelml.core.validation import close_matches
+
+        raise ConfigError(
+            f"unknown learner {name!r}{close_matches(name, _REGISTRY)}; registered learners: "
+            f"{', '.join(sorted(_REGISTRY))}"
+        ) from None
+    learner: Learner = cls()
+    return learner
+
+
+def learners_for(
+    kind: TaskKind, include: Sequence[str] | None = None, exclude: Sequence[str] = ()
+) -> list[Learner]:
+    """Learners for a task kind, cheapest first, filtered by include/exclude names."""
+    for name in [*(include or ()), *exclude]:
+        get_learner(name)  # raises on unknown names
+    chosen = [
+        get_learner(name)
+        for name, cls in _REGISTRY.items()
+        if kind in cls.task_kinds
+        and (include is None or name in include)
+        and name not in exclude
+    ]
+    if not chosen:
+        raise ConfigError(
+            f"no learner left for a {kind.value} task after include={list(include or [])} "
+            f"exclude={list(exclude)}; registered: {', '.join(sorted(_REGISTRY))}"
+        )
+    return sorted(chosen, key=lambda learner: learner.relative_cost)

@@ -1,0 +1,171 @@
+"""Metric registry: each metric knows its direction and whether it needs probabilities.
+
+Predictions follow one convention everywhere: a classifier's prediction is a probability matrix
+(rows x classes, columns in encoded class order); a regressor's is a vector of values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+from accelml.core.task import Task, TaskKind
+from accelml.errors import ConfigError
+
+ScoreFn = Callable[[np.ndarray, np.ndarray, Task], float]
+
+CLASSIFICATION = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS})
+REGRESSION = frozenset({TaskKind.REGRESSION})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named score with its direction.
+
+    ``fn(y_true, prediction, task)`` receives encoded targets and the prediction in the
+    convention above; it gets class labels instead of probabilities when ``needs_proba`` is
+    False.
+    """
+
+    name: str
+    fn: ScoreFn
+    greater_is_better: bool
+    needs_proba: bool
+    task_kinds: frozenset[TaskKind]
+
+    def score(self, y_true: np.ndarray, prediction: np.ndarray, task: Task) -> float:
+        """The metric's value in its natural direction."""
+        if task.kind.is_classification and not self.needs_proba:
+            prediction = predicted_labels(prediction, task)
+        return float(self.fn(y_true, prediction, task))
+
+    def loss(self, y_true: np.ndarray, prediction: np.ndarray, task: Task) -> float:
+        """A value to minimise: the score, negated when greater is better."""
+        value = self.score(y_true, prediction, task)
+        return -value if self.greater_is_better else value
+
+    def check_task(self, kind: TaskKind) -> None:
+        """Raise ConfigError if this metric does not apply to ``kind``."""
+        if kind not in self.task_kinds:
+            usable = sorted(m.name for m in METRICS.values() if kind in m.task_kinds)
+            raise ConfigError(
+                f"metric {self.name!r} does not apply to a {kind.value} task; "
+                f"use one of {', '.join(usable)}"
+            )
+
+
+def predicted_labels(proba: np.ndarray, task: Task) -> np.ndarray:
+    """Encoded labels from a probability matrix (argmax; binary uses a 0.5 threshold)."""
+    return np.asarray(np.argmax(proba, axis=1), dtype=np.int64)
+
+
+def _positive(task: Task) -> int:
+    return task.positive_index if task.positive_index is not None else 1
+
+
+def _average(task: Task, multiclass: str) -> dict[str, Any]:
+    if task.kind is TaskKind.BINARY:
+        return {"average": "binary", "pos_label": _positive(task)}
+    return {"average": multiclass, "labels": list(range(task.n_classes)), "zero_division": 0}
+
+
+def _f1(average: str) -> ScoreFn:
+    def fn(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+        kwargs = _average(t, average) if average == "macro" else {
+            "average": average, "labels": list(range(t.n_classes)), "zero_division": 0}
+        return float(skm.f1_score(y, p, **kwargs))
+
+    return fn
+
+
+def _precision(average: str) -> ScoreFn:
+    def fn(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+        return float(skm.precision_score(y, p, **{"zero_division": 0, **_average(t, average)}))
+
+    return fn
+
+
+def _recall(average: str) -> ScoreFn:
+    def fn(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+        return float(skm.recall_score(y, p, **{"zero_division": 0, **_average(t, average)}))
+
+    return fn
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+    if t.kind is TaskKind.BINARY:
+        return float(skm.roc_auc_score(y == _positive(t), p[:, _positive(t)]))
+    present = np.unique(y)
+    if len(present) < t.n_classes:
+        proba = p[:, present] / np.clip(p[:, present].sum(axis=1, keepdims=True), 1e-15, None)
+        return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=present))
+    return float(skm.roc_auc_score(y, p, multi_class="ovr", labels=list(range(t.n_classes))))
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+    proba = np.clip(p, 1e-15, 1.0)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    return float(skm.log_loss(y, proba, labels=list(range(t.n_classes))))
+
+
+def _rmse(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+    return float(np.sqrt(skm.mean_squared_error(y, p)))
+
+
+def _plain(fn: Callable[..., Any]) -> ScoreFn:
+    return lambda y, p, t: float(fn(y, p))
+
+
+_C, _R = CLASSIFICATION, REGRESSION
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("accuracy", _plain(skm.accuracy_score), True, False, _C),
+        Metric("balanced_accuracy", _plain(skm.balanced_accuracy_score), True, False, _C),
+        Metric("f1", _f1("macro"), True, False, _C),
+        Metric("f1_macro", _f1("macro"), True, False, _C),
+        Metric("f1_weighted", _f1("weighted"), True, False, _C),
+        Metric("precision", _precision("macro"), True, False, _C),
+        Metric("recall", _recall("macro"), True, False, _C),
+        Metric("roc_auc", _roc_auc, True, True, _C),
+        Metric("log_loss", _log_loss, False, True, _C),
+        Metric("mse", _plain(skm.mean_squared_error), False, False, _R),
+        Metric("rmse", _rmse, False, False, _R),
+        Metric("mae", _plain(skm.mean_absolute_error), False, False, _R),
+        Metric("r2", _plain(skm.r2_score), True, False, _R),
+    ]
+}
+
+
+def get_metric(name: str) -> Metric:
+    """Look a metric up by name; an unknown name is a ConfigError listing the close ones."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        from accelml.core.validation import close_matches
+
+        raise ConfigError(
+            f"unknown metric {name!r}{close_matches(name, METRICS)}; known metrics: "
+            f"{', '.join(sorted(METRICS))}"
+        ) from None
+
+
+def metrics_for(kind: TaskKind) -> list[Metric]:
+    """Every registered metric that applies to ``kind``, in registry order."""
+    return [m for m in METRICS.values() if kind in m.task_kinds and m.name != "f1_macro"]
+
+
+def report(y_true: np.ndarray, prediction: np.ndarray, task: Task) -> dict[str, float]:
+    """All applicable metrics at once (for ``evaluate``); a metric that cannot be computed on
+    these rows (e.g. ROC AUC with one class present) is left out."""
+    out: dict[str, float] = {}
+    for metric in metrics_for(task.kind):
+        try:
+            out[metric.name] = metric.score(y_true, prediction, task)
+        except ValueError:
+            continue
+    return out

@@ -1,0 +1,163 @@
+"""Predictor: what a finished run hands the user: predict, predict_proba, evaluate,
+leaderboard, save and load. Modality-agnostic: a preprocessor turns raw rows into Features.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from accelml._version import __version__
+from accelml.core import metrics as metric_registry
+from accelml.core.artifacts import read_manifest, write_model_dir
+from accelml.core.data import Features
+from accelml.core.learner import Fitted, get_learner
+from accelml.core.task import Task, decode_target, encode_target
+from accelml.errors import ArtifactError, DataError, TargetError
+
+
+class Preprocessor(Protocol):
+    """Turns raw rows of one modality into Features; serialisable to JSON."""
+
+    kind: str
+
+    def transform(self, data: pd.DataFrame) -> Features:
+        """Features for the rows of ``data`` (schema checked)."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state."""
+        ...
+
+
+_PREPROCESSORS: dict[str, Callable[[dict[str, Any]], Preprocessor]] = {}
+
+
+def register_preprocessor(kind: str, from_dict: Callable[[dict[str, Any]], Preprocessor]) -> None:
+    """Let :meth:`Predictor.load` rebuild preprocessors of ``kind`` from their JSON."""
+    _PREPROCESSORS[kind] = from_dict
+
+
+@dataclass
+class Member:
+    """One fitted model of the final predictor and its weight in the blend."""
+
+    learner: str
+    config: dict[str, Any]
+    fitted: Fitted
+    weight: float = 1.0
+
+
+@dataclass
+class Predictor:
+    """A trained model ready to predict, evaluate and be saved."""
+
+    task: Task
+    preprocessor: Preprocessor
+    members: list[Member]
+    board: pd.DataFrame = field(default_factory=pd.DataFrame)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[Any]:
+        """Class labels in the column order of :meth:`predict_proba`."""
+        return list(self.task.classes)
+
+    def _features(self, data: pd.DataFrame) -> Features:
+        if not isinstance(data, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame of rows, got {type(data).__name__}")
+        if len(data) == 0:
+            raise DataError("no rows to predict: the data is empty")
+        if self.task.target in data.columns:
+            data = data.drop(columns=[self.task.target])
+        return self.preprocessor.transform(data)
+
+    def _blend(self, features: Features) -> np.ndarray:
+        total = sum(member.weight for member in self.members)
+        blended: np.ndarray | None = None
+        for member in self.members:
+            part = get_learner(member.learner).predict(member.fitted, features) * member.weight
+            blended = part if blended is None else blended + part
+        assert blended is not None
+        return blended / total
+
+    def predict(self, data: pd.DataFrame) -> np.ndarray:
+        """Labels as they were in the training target, or values for regression."""
+        raw = self._blend(self._features(data))
+        if not self.task.kind.is_classification:
+            return raw
+        return decode_target(metric_registry.predicted_labels(raw, self.task), self.task)
+
+    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities; the columns are the class labels."""
+        if not self.task.kind.is_classification:
+            raise DataError("predict_proba needs a classification model; this one is a "
+                            "regressor: use predict")
+        raw = self._blend(self._features(data))
+        return pd.DataFrame(raw, index=data.index, columns=pd.Index(self.task.classes))
+
+    def evaluate(self, data: pd.DataFrame) -> dict[str, float]:
+        """Every metric that applies to the task, on labelled rows."""
+        target = self.task.target
+        if target not in data.columns:
+            raise TargetError(f"evaluate needs the target column {target!r} in the data; it "
+                              f"has {list(data.columns)[:10]}")
+        labelled = data[data[target].notna()]
+        if len(labelled) < len(data):
+            warnings.warn(f"{len(data) - len(labelled)} rows with a missing target were left "
+                          "out of the evaluation", UserWarning, stacklevel=2)
+        if labelled.empty:
+            raise TargetError(f"no row has a value in the target column {target!r}")
+        y = encode_target(labelled[target], self.task)
+        raw = self._blend(self._features(labelled))
+        return metric_registry.report(y, raw, self.task)
+
+    def leaderboard(self) -> pd.DataFrame:
+        """Every trial of the search, best first."""
+        return self.board.copy()
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model directory (atomic; an existing model there is replaced)."""
+        return write_model_dir(Path(directory), self._write)
+
+    def _write(self, staging: Path) -> dict[str, Any]:
+        (staging / "preprocessor.json").write_text(json.dumps(self.preprocessor.to_dict()))
+        self.board.to_csv(staging / "leaderboard.csv", index=False)
+        members = []
+        for index, member in enumerate(self.members):
+            folder = staging / "members" / str(index)
+            folder.mkdir(parents=True)
+            get_learner(member.learner).save(member.fitted, folder)
+            members.append({"learner": member.learner, "config": member.config,
+                            "weight": member.weight, "dir": f"members/{index}"})
+        schema = getattr(self.preprocessor, "schema", None)
+        return {"accelml_version": __version__, "modality": self.preprocessor.kind,
+                "task": self.task.to_dict(), "metric": self.task.metric,
+                "schema": schema, "members": members, "run": self.info,
+                "leaderboard": json.loads(self.board.to_json(orient="records"))}
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Predictor:
+        """Read a model directory written by :meth:`save`, verifying every file first."""
+        root = Path(directory)
+        manifest = read_manifest(root)
+        kind = manifest.get("modality")
+        if kind not in _PREPROCESSORS:
+            raise ArtifactError(f"{root} holds a {kind!r} model, which this installation "
+                                "cannot load; install the extra for that modality")
+        task = Task.from_dict(manifest["task"])
+        preprocessor = _PREPROCESSORS[kind](json.loads((root / "preprocessor.json").read_text()))
+        members = [
+            Member(m["learner"], m["config"], get_learner(m["learner"]).load(root / m["dir"], task),
+                   m["weight"])
+            for m in manifest["members"]
+        ]
+        board = pd.read_csv(root / "leaderboard.csv")
+        return cls(task, preprocessor, members, board, manifest.get("run", {}))

@@ -1,0 +1,155 @@
+"""The run loop: keep every worker busy with the searcher's proposals until the budget (less
+a reserve for the final refit) is spent, then refit the best configuration on all rows.
+
+The budget is a promise: trial limits shrink as the end nears, and the refit gets the reserve.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accelml.config import RunConfig
+from accelml.core.budget import Budget
+from accelml.core.data import DatasetView
+from accelml.core.executor import Executor
+from accelml.core.search import Searcher
+from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
+from accelml.errors import SearchError
+
+#: A trial is not started with less time than this (unless no model exists yet).
+MIN_TRIAL_S = 1.0
+#: Seconds kept for loading the refit model and writing the model directory.
+SAVE_MARGIN_S = 1.0
+#: Refits are numbered from here so their ids never clash with search trials.
+REFIT_ID_BASE = 1_000_000
+
+OnResult = Callable[[TrialResult], None]
+
+
+@dataclass
+class SearchOutcome:
+    """Every trial of the search and the refit that produced the final model."""
+
+    results: list[TrialResult] = field(default_factory=list)
+    refit: TrialResult | None = None
+    chosen: TrialResult | None = None
+    refit_attempts: list[TrialResult] = field(default_factory=list)
+
+
+def _rows_factor(view: DatasetView) -> float:
+    train_rows = sum(len(train) for train, _ in view.splits) / len(view.splits)
+    return len(view.y) / max(train_rows, 1.0)
+
+
+def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
+                  loss: Callable[[float], float]) -> float:
+    """Seconds to keep for refitting the best trial so far on all rows, plus saving."""
+    ok = [r for r in results if r.status is TrialStatus.OK and r.score is not None]
+    if not ok:
+        return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S)
+    best = min(ok, key=lambda r: loss(r.score or 0.0))
+    one_fit = best.cost_s / len(view.splits) * _rows_factor(view)
+    return min(0.5 * budget.total_s, 1.5 * one_fit + SAVE_MARGIN_S + 0.02 * budget.total_s)
+
+
+def best_results(results: list[TrialResult], loss: Callable[[float], float]) -> list[TrialResult]:
+    """OK trials, best first."""
+    ok = [r for r in results if r.status is TrialStatus.OK and r.score is not None]
+    return sorted(ok, key=lambda r: (loss(r.score or 0.0), r.cost_s))
+
+
+class SearchLoop:
+    """Drives a Searcher and an Executor under a Budget."""
+
+    def __init__(self, view: DatasetView, config: RunConfig, budget: Budget, executor: Executor,
+                 searcher: Searcher, workdir: Path) -> None:
+        self.view, self.config, self.budget = view, config, budget
+        self.executor, self.searcher, self.workdir = executor, searcher, workdir
+        self.outcome = SearchOutcome()
+        self._submitted = 0
+        self._exhausted = False
+        _, self._threads = config.worker_layout()
+
+    def run(self, on_result: OnResult) -> SearchOutcome:
+        """Search until the budget (less the refit reserve) is spent."""
+        while True:
+            search_left = self.budget.remaining() - refit_reserve(
+                self.outcome.results, self.view, self.budget, self.searcher.loss)
+            self._fill_slots(search_left)
+            if self.executor.running() == 0:
+                break
+            for result in self.executor.completed(timeout_s=0.2):
+                self.searcher.tell(result)
+                self.outcome.results.append(result)
+                on_result(result)
+        return self.outcome
+
+    def _may_submit(self, search_left: float) -> bool:
+        if self._exhausted:
+            return False
+        if self.config.max_trials is not None and self._submitted >= self.config.max_trials:
+            return False
+        has_model = any(r.status is TrialStatus.OK for r in self.outcome.results)
+        return search_left >= MIN_TRIAL_S or (not has_model and search_left > 0)
+
+    def _fill_slots(self, search_left: float) -> None:
+        while self.executor.free_slots() > 0 and self._may_submit(search_left):
+            proposal = self.searcher.ask()
+            if proposal is None:
+                self._exhausted = True
+                return
+            limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
+            self.executor.submit(TrialSpec(
+                trial_id=proposal.trial_id, learner=proposal.learner, config=proposal.config,
+                fidelity=None, time_limit_s=limit, seed=self.config.seed,
+                n_jobs=self._threads, kind=TrialKind.SEARCH,
+                output_dir=self.workdir / "trials" / str(proposal.trial_id)))
+            self._submitted += 1
+
+    def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
+        """Refit the best trial on all rows; on failure try the next best (at most three)."""
+        ranked = best_results(self.outcome.results, self.searcher.loss)
+        if not ranked:
+            raise SearchError(_no_model_message(self.outcome.results, self.budget))
+        for candidate in ranked[:3]:
+            limit = self.budget.remaining() - SAVE_MARGIN_S
+            if self.outcome.refit_attempts and limit < MIN_TRIAL_S:
+                break
+            on_stage(f"refitting {candidate.spec.learner} on all rows")
+            result = self._refit(candidate, max(limit, MIN_TRIAL_S))
+            self.outcome.refit_attempts.append(result)
+            if result.status is TrialStatus.OK:
+                self.outcome.refit, self.outcome.chosen = result, candidate
+                return self.outcome
+        reasons = "; ".join(f"{r.spec.learner}: {r.error}" for r in self.outcome.refit_attempts)
+        raise SearchError(f"the final refit failed ({reasons}); raise --time-budget")
+
+    def _refit(self, candidate: TrialResult, limit: float) -> TrialResult:
+        rounds = candidate.info.get("n_estimators")
+        fidelity = max(1, math.ceil(rounds)) if rounds else None
+        spec = TrialSpec(
+            trial_id=REFIT_ID_BASE + candidate.spec.trial_id, learner=candidate.spec.learner,
+            config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,
+            seed=self.config.seed, n_jobs=self.config.total_cores(), kind=TrialKind.REFIT,
+            output_dir=self.workdir / "final" / str(candidate.spec.trial_id))
+        while self.executor.free_slots() <= 0:  # wait out stragglers
+            for result in self.executor.completed(timeout_s=0.2):
+                self.outcome.results.append(result)
+        self.executor.submit(spec)
+        while True:
+            for result in self.executor.completed(timeout_s=0.2):
+                if result.spec.trial_id == spec.trial_id:
+                    return result
+                self.outcome.results.append(result)
+
+
+def _no_model_message(results: list[TrialResult], budget: Budget) -> str:
+    if not results:
+        return (f"no trial finished within the {budget.total_s:g}s budget; "
+                "raise --time-budget")
+    reasons = sorted({f"{r.spec.learner}: {r.error}" for r in results})[:5]
+    return (f"all {len(results)} trials failed ({'; '.join(reasons)}); fix the data or raise "
+            "--time-budget")

@@ -1,0 +1,78 @@
+"""Trial records: what to run and what came of it. Plain data, no behaviour.
+
+A failed trial is a TrialResult with a status and a reason, never an exception in the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class TrialStatus(StrEnum):
+    """How a trial ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    PRUNED = "pruned"
+
+
+class TrialKind(StrEnum):
+    """Search trials are validated; refit trials fit on all rows and save the model."""
+
+    SEARCH = "search"
+    REFIT = "refit"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One unit of work for an executor.
+
+    Attributes:
+        trial_id: unique within a run.
+        learner: registered learner name.
+        config: hyperparameters for the learner.
+        fidelity: value of the learner's fidelity knob, or None for its default.
+        time_limit_s: seconds the trial may run before it is killed.
+        seed: seed for the learner.
+        n_jobs: threads the trial may use.
+        kind: search (validate) or refit (fit on all rows, save).
+        output_dir: where the trial writes out-of-fold predictions or the fitted model.
+    """
+
+    trial_id: int
+    learner: str
+    config: dict[str, Any]
+    fidelity: int | None
+    time_limit_s: float
+    seed: int
+    n_jobs: int
+    kind: TrialKind = TrialKind.SEARCH
+    output_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of a trial.
+
+    Attributes:
+        score: validation score in the metric's natural direction (None unless OK).
+        cost_s: wall seconds the trial took.
+        oof_path: out-of-fold predictions (.npy) for ensembling.
+        artifact_dir: fitted model directory (refit trials).
+        error: why it failed, one line.
+        info: learner facts worth keeping, e.g. the boosting rounds early stopping chose.
+    """
+
+    spec: TrialSpec
+    status: TrialStatus
+    score: float | None = None
+    cost_s: float = 0.0
+    oof_path: Path | None = None
+    artifact_dir: Path | None = None
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)

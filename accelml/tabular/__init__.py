@@ -1,0 +1,1 @@
+"""Tabular modality: column typing and encoding, plus tree, linear and neighbour learners."""

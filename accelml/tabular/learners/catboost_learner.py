@@ -1,0 +1,121 @@
+"""CatBoost: symmetric trees with ordered target statistics for categories.
+
+Often the best on data with many categorical columns. CatBoost rejects float category values,
+so codes become integers with missing as ``-1``; the model is saved in CatBoost's .cbm format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+
+from accelml.core.budget import Deadline
+from accelml.core.data import Features
+from accelml.core.learner import Config, Fidelity, register
+from accelml.core.task import Task
+from accelml.tabular.learners._common import (
+    EARLY_STOPPING_ROUNDS,
+    FitContext,
+    TabularLearner,
+    by_kind,
+    check_model_file,
+    lib_seed,
+    merge_config,
+    n_rounds,
+)
+
+MODEL_FILE = "model.cbm"
+MISSING_CODE = -1
+
+
+class _DeadlineCallback:
+    """CatBoost's after_iteration hook: returning False ends training."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline, self.hit = deadline, False
+
+    def after_iteration(self, info: Any) -> bool:
+        self.hit = self.deadline.expired()
+        return not self.hit
+
+
+def _pool(features: Features, y: np.ndarray | None = None) -> Any:
+    """A Pool whose categorical columns hold integer codes (what CatBoost accepts)."""
+    import catboost
+    import pandas as pd
+
+    frame = pd.DataFrame(features.X, columns=[f"f{i}" for i in range(features.X.shape[1])])
+    for i in features.categorical:
+        codes = np.nan_to_num(features.X[:, i], nan=MISSING_CODE).astype(np.int64)
+        frame[f"f{i}"] = codes
+    return catboost.Pool(frame, label=y, cat_features=list(features.categorical))
+
+
+@register
+class CatBoost(TabularLearner):
+    """Oblivious-tree gradient boosting with built-in categorical encoding."""
+
+    name = "catboost"
+    relative_cost = 3.0
+    fidelity = Fidelity("n_estimators", 50, 2000)
+
+    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+        """Depth, shrinkage and the two regularizers that matter most."""
+        return {
+            "learning_rate": FloatDistribution(0.005, 0.3, log=True),
+            "depth": IntDistribution(3, 10),
+            "l2_leaf_reg": FloatDistribution(0.1, 30.0, log=True),
+            "random_strength": FloatDistribution(0.01, 10.0, log=True),
+        }
+
+    def portfolio(self, task: Task) -> list[Config]:
+        """CatBoost's defaults (fixed learning rate), then deeper-slower and shallower-faster."""
+        return [
+            {"learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0},
+            {"learning_rate": 0.03, "depth": 8, "l2_leaf_reg": 5.0, "random_strength": 1.0},
+            {"learning_rate": 0.1, "depth": 4, "l2_leaf_reg": 1.0, "random_strength": 1.0},
+        ]
+
+    def _params(self, config: Config, ctx: FitContext) -> dict[str, Any]:
+        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        loss = by_kind(ctx.task, ctx.n_classes, ("Logloss", "MultiClass", "RMSE"))
+        params.update(
+            loss_function=loss, eval_metric=loss,
+            iterations=n_rounds(self.fidelity, ctx.fidelity, self.name),
+            random_seed=lib_seed(ctx.seed), thread_count=ctx.n_jobs,
+            allow_writing_files=False, verbose=False,
+        )
+        if ctx.valid is not None:
+            params.update(od_type="Iter", od_wait=EARLY_STOPPING_ROUNDS, use_best_model=True)
+        return params
+
+    def _fit(self, features: Features, y: np.ndarray, config: Config,
+             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+        import catboost
+
+        model = catboost.CatBoost(self._params(config, ctx))
+        stop = _DeadlineCallback(ctx.deadline)
+        eval_set = None if ctx.valid is None else _pool(*ctx.valid)
+        model.fit(_pool(features, y), eval_set=eval_set, callbacks=[stop])
+        return model, {"n_estimators": int(model.tree_count_), "deadline_hit": stop.hit}
+
+    def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
+        kind = "RawFormulaVal" if info["kind"] == "regression" else "Probability"
+        return np.asarray(model.predict(_pool(features), prediction_type=kind,
+                                        thread_count=info["n_jobs"]))
+
+    def _save_model(self, model: Any, directory: Path) -> list[Path]:
+        path = directory / MODEL_FILE
+        model.save_model(str(path), format="cbm")
+        return [path]
+
+    def _load_model(self, directory: Path) -> Any:
+        import catboost
+
+        model = catboost.CatBoost()
+        model.load_model(str(check_model_file(directory / MODEL_FILE)), format="cbm")
+        return model

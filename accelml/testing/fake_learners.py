@@ -1,0 +1,101 @@
+"""Learners that misbehave on purpose, for testing the engine: one that predicts the prior,
+one that raises, one that hangs past every deadline, one that kills its own process.
+
+Importing this module registers them; the engine never imports it by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from optuna.distributions import BaseDistribution, FloatDistribution
+
+from accelml.core.budget import Deadline
+from accelml.core.data import Features
+from accelml.core.learner import Config, Fidelity, Fitted, register
+from accelml.core.task import Task, TaskKind
+
+ALL_KINDS = frozenset(TaskKind)
+
+
+class _Prior:
+    name: ClassVar[str] = "prior"
+    task_kinds: ClassVar[frozenset[TaskKind]] = ALL_KINDS
+    uses_gpu: ClassVar[bool] = False
+    relative_cost: ClassVar[float] = 0.1
+    fidelity: ClassVar[Fidelity | None] = None
+
+    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+        return {"shrink": FloatDistribution(0.0, 1.0)}
+
+    def portfolio(self, task: Task) -> Sequence[Config]:
+        return [{"shrink": 0.0}]
+
+    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
+            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
+            valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
+        self._misbehave()
+        if task.kind.is_classification:
+            counts = np.bincount(y, minlength=task.n_classes).astype(float) + 1.0
+            prior = (1 - config["shrink"]) * counts / counts.sum() + config["shrink"] / len(counts)
+            return Fitted(self.name, prior.tolist())
+        return Fitted(self.name, [float(np.mean(y))])
+
+    def _misbehave(self) -> None:
+        """Subclasses fail here in their own way."""
+
+    def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
+        values = np.asarray(fitted.model, dtype=float)
+        if len(values) == 1:
+            return np.full(len(features), values[0])
+        return np.tile(values, (len(features), 1))
+
+    def save(self, fitted: Fitted, directory: Path) -> list[Path]:
+        path = directory / "prior.json"
+        path.write_text(json.dumps(fitted.model))
+        return [path]
+
+    def load(self, directory: Path, task: Task) -> Fitted:
+        return Fitted(self.name, json.loads((directory / "prior.json").read_text()))
+
+
+@register
+class PriorLearner(_Prior):
+    """Predicts the class prior or the mean: a baseline that always works."""
+
+
+@register
+class CrashingLearner(_Prior):
+    """Raises in fit."""
+
+    name = "crashing"
+
+    def _misbehave(self) -> None:
+        raise RuntimeError("this learner always crashes")
+
+
+@register
+class HangingLearner(_Prior):
+    """Sleeps far past any deadline, ignoring it."""
+
+    name = "hanging"
+
+    def _misbehave(self) -> None:
+        time.sleep(3600)
+
+
+@register
+class DyingLearner(_Prior):
+    """Kills its own process, as a segfault or the OOM killer would."""
+
+    name = "dying"
+
+    def _misbehave(self) -> None:
+        os._exit(9)
+

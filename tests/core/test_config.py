@@ -1,0 +1,36 @@
+"""RunConfig checks and presets."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelml.config import RunConfig
+from accelml.errors import ConfigError
+
+
+@pytest.mark.parametrize("budget", [0, -5, float("nan")])
+def test_budget_must_be_positive(budget: float) -> None:
+    with pytest.raises(ConfigError, match="time_budget must be a number of seconds > 0"):
+        RunConfig(time_budget=budget)
+
+
+def test_presets_merge_under_explicit_values() -> None:
+    config = RunConfig.from_options("fast", cv_folds=4, seed=None)
+    assert config.cv_folds == 4 and config.seed == 0
+    assert RunConfig.from_options("best").cv_folds == 8
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        RunConfig.from_options("huge")
+    with pytest.raises(ConfigError, match=r"unknown run option\(s\) \['colour'\]"):
+        RunConfig.from_options(colour="red")
+
+
+def test_worker_layout_never_oversubscribes_cores() -> None:
+    for cores in (1, 2, 3, 8):
+        for workers in (None, 1, 2, 4, 16):
+            n, threads = RunConfig(n_jobs=cores, n_workers=workers).worker_layout()
+            assert n * threads <= cores and n >= 1 and threads >= 1
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        RunConfig().seed = 3  # type: ignore[misc]

@@ -1,0 +1,74 @@
+"""LocalExecutor: results stream back; a crash, a hang and a dying process are trial records."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accelml.core.data import DatasetView, Features
+from accelml.core.executor import LocalExecutor
+from accelml.core.task import Task, TaskKind
+from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
+
+MODULES = ("accelml.testing.fake_learners",)
+
+
+@pytest.fixture(scope="module")
+def view_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    task = Task(TaskKind.BINARY, "y", "roc_auc", (0, 1), 1)
+    rows = np.arange(60)
+    splits = ((rows[:40], rows[40:]), (rows[20:], rows[:20]))
+    directory = tmp_path_factory.mktemp("view")
+    DatasetView(Features(X), y, task, splits).save(directory)
+    return directory
+
+
+def _spec(trial_id: int, learner: str, limit: float = 5.0) -> TrialSpec:
+    return TrialSpec(trial_id, learner, {"shrink": 0.0}, None, limit, 0, 1)
+
+
+def _drain(executor: LocalExecutor, until_s: float) -> list[TrialResult]:
+    results: list[TrialResult] = []
+    end = time.monotonic() + until_s
+    while executor.running() and time.monotonic() < end:
+        results.extend(executor.completed(timeout_s=0.2))
+    return results
+
+
+def test_failures_are_records_and_the_executor_keeps_working(view_dir: Path) -> None:
+    executor = LocalExecutor(view_dir, n_workers=2, modules=MODULES)
+    try:
+        executor.submit(_spec(0, "crashing"))
+        executor.submit(_spec(1, "dying"))
+        results = {r.spec.trial_id: r for r in _drain(executor, 30)}
+        assert results[0].status is TrialStatus.FAILED
+        assert "always crashes" in (results[0].error or "")
+        assert results[1].status is TrialStatus.FAILED
+        assert "worker process died" in (results[1].error or "")
+        executor.submit(_spec(2, "prior"))
+        (ok,) = _drain(executor, 30)
+        assert ok.status is TrialStatus.OK and ok.score is not None
+    finally:
+        executor.shutdown()
+
+
+def test_a_hanging_trial_is_killed_at_its_deadline(view_dir: Path) -> None:
+    executor = LocalExecutor(view_dir, n_workers=1, modules=MODULES)
+    try:
+        executor.warm_up()
+        started = time.monotonic()
+        executor.submit(_spec(0, "hanging", limit=0.5))
+        (result,) = _drain(executor, 30)
+        elapsed = time.monotonic() - started
+        assert result.status is TrialStatus.TIMEOUT
+        assert "limit" in (result.error or "")
+        assert elapsed < 0.5 * 1.1 + 2.0 + 1.5
+        assert executor.free_slots() == 1
+    finally:
+        executor.shutdown()

@@ -1,0 +1,125 @@
+"""Splits, the searcher and the whole search loop with misbehaving learners."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from accelml.config import RunConfig
+from accelml.core.budget import Budget
+from accelml.core.data import Features
+from accelml.core.engine import build_view, fit_predictor
+from accelml.core.evaluate import make_splits
+from accelml.core.learner import discover, get_learner
+from accelml.core.search import Searcher
+from accelml.core.task import Task, TaskKind
+from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
+from accelml.errors import DataError, SearchError
+
+MODULES = ("accelml.testing.fake_learners",)
+BINARY = Task(TaskKind.BINARY, "y", "roc_auc", ("a", "b"), 1)
+
+
+class _Identity:
+    kind = "identity"
+    schema = None
+
+    def transform(self, data: object) -> Features:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, object]:
+        return {}
+
+
+def _data(n: int = 80) -> tuple[Features, np.ndarray]:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 2))
+    return Features(X), (X[:, 0] > 0).astype(np.int64)
+
+
+def test_kfold_for_small_data_holdout_for_large() -> None:
+    _, y = _data(80)
+    splits = make_splits(y, BINARY, folds=4, holdout_min_rows=100, holdout_fraction=0.2, seed=0)
+    assert len(splits) == 4
+    covered = np.sort(np.concatenate([valid for _, valid in splits]))
+    assert covered.tolist() == list(range(80))
+    (holdout,) = make_splits(y, BINARY, folds=4, holdout_min_rows=50, holdout_fraction=0.25,
+                             seed=0)
+    assert len(holdout[1]) == 20 and not set(holdout[0]) & set(holdout[1])
+
+
+def test_a_class_with_one_row_is_an_error_and_rare_classes_lower_the_folds() -> None:
+    task = Task(TaskKind.MULTICLASS, "y", "log_loss", ("a", "b", "c"), None)
+    with pytest.raises(DataError, match="class 'c' of target 'y' has only 1 row"):
+        make_splits(np.array([0, 0, 1, 1, 2]), task, folds=5, holdout_min_rows=10**6,
+                    holdout_fraction=0.2, seed=0)
+    with pytest.warns(UserWarning, match="validating with 2 folds"):
+        splits = make_splits(np.array([0, 0, 0, 1, 1, 2, 2]), task, folds=5,
+                             holdout_min_rows=10**6, holdout_fraction=0.2, seed=0)
+    assert len(splits) == 2
+
+
+def test_searcher_runs_portfolios_first_and_drops_failing_learners() -> None:
+    discover(MODULES)
+    learners = [get_learner("prior"), get_learner("crashing")]
+    searcher = Searcher(learners, BINARY, 100, 2, seed=0)
+    first = [searcher.ask() for _ in range(2)]
+    assert [(p.learner, p.source) for p in first if p] == [("prior", "portfolio"),
+                                                            ("crashing", "portfolio")]
+    for proposal in first:
+        assert proposal is not None
+        spec = TrialSpec(proposal.trial_id, proposal.learner, proposal.config, None, 1, 0, 1)
+        ok = proposal.learner == "prior"
+        searcher.tell(TrialResult(spec, TrialStatus.OK if ok else TrialStatus.FAILED,
+                                  score=0.7 if ok else None, cost_s=0.1))
+    sampled = [searcher.ask() for _ in range(5)]
+    assert {p.learner for p in sampled if p} == {"prior"}
+
+
+def test_a_seed_repeats_the_proposals() -> None:
+    discover(MODULES)
+
+    def proposals(seed: int) -> list[dict[str, object]]:
+        searcher = Searcher([get_learner("prior")], BINARY, 100, 2, seed=seed)
+        out = []
+        for _ in range(6):
+            proposal = searcher.ask()
+            assert proposal is not None
+            out.append(proposal.config)
+            spec = TrialSpec(proposal.trial_id, "prior", proposal.config, None, 1, 0, 1)
+            searcher.tell(TrialResult(spec, TrialStatus.OK, score=float(proposal.config[
+                "shrink"]), cost_s=0.1))
+        return out
+
+    assert proposals(3) == proposals(3)
+    assert proposals(3) != proposals(4)
+
+
+def test_the_run_survives_crashing_hanging_and_dying_learners() -> None:
+    features, y = _data()
+    config = RunConfig(time_budget=8, learners=("prior", "crashing", "hanging", "dying"),
+                       quiet=True, n_jobs=2)
+    view = build_view(features, y, BINARY, config)
+    budget = Budget(config.time_budget)
+    predictor = fit_predictor(view, _Identity(), config, budget, MODULES)
+    elapsed = budget.elapsed()
+    board = predictor.leaderboard()
+    statuses = dict(zip(board["learner"], board["status"], strict=False))
+    assert statuses["prior"] == "ok"
+    assert statuses["crashing"] == "failed" and statuses["dying"] == "failed"
+    assert statuses["hanging"] == "timeout"
+    assert board.iloc[0]["learner"] == "prior" and bool(board.iloc[0]["final"])
+    assert "always crashes" in " ".join(board["error"])
+    assert elapsed <= config.time_budget * 1.1
+
+
+def test_no_usable_trial_is_a_search_error() -> None:
+    features, y = _data()
+    config = RunConfig(time_budget=3, learners=("crashing",), quiet=True)
+    view = build_view(features, y, BINARY, config)
+    started = time.monotonic()
+    with pytest.raises(SearchError, match=r"all \d+ trials failed .*always crashes"):
+        fit_predictor(view, _Identity(), config, Budget(3), MODULES)
+    assert time.monotonic() - started < 5

@@ -1,0 +1,253 @@
+"""TabularPreprocessor: encodings, the predict-time schema check, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from accelml.core.data import Features
+from accelml.errors import ArtifactError, DataError, NotFittedError, SchemaError
+from accelml.tabular.preprocess import OTHER, TabularPreprocessor
+
+N = 100
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """One column of every kind, plus columns that must be dropped."""
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "great", "awful", "fine", "meh"]
+    df = pd.DataFrame({
+        "id": np.arange(N),
+        "age": rng.integers(18, 90, N),
+        "income": rng.normal(50_000, 10_000, N),
+        "city": rng.choice(["paris", "rome", "oslo"], N),
+        "member": rng.random(N) > 0.5,
+        "joined": pd.date_range("2020-01-01", periods=N, freq="D").strftime("%Y-%m-%d"),
+        "seen": pd.date_range("2021-06-01", periods=N, freq="7h"),
+        "review": [" ".join(rng.choice(words, 5)) for _ in range(N)],
+        "country": "fr",
+        "empty": np.nan,
+    })
+    df.loc[[1, 4], "income"] = np.nan
+    df.loc[[2], "city"] = None
+    df.loc[[5], "city"] = "lima"  # a rare category
+    return df
+
+
+@pytest.fixture(scope="module")
+def fitted(frame: pd.DataFrame) -> TabularPreprocessor:
+    return TabularPreprocessor().fit(frame)
+
+
+def column(features: Features, name: str) -> np.ndarray:
+    return features.X[:, features.names.index(name)]
+
+
+def test_layout_names_every_feature(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    features = fitted.transform(frame)
+    assert features.X.shape == (N, 4 + 5 + 6 + 32)
+    assert features.X.dtype == np.float64
+    assert features.names[:4] == ("age", "income", "city", "member")
+    assert "joined.hour" not in features.names  # every time is midnight
+    assert "seen.hour" in features.names and "review.hash31" in features.names
+    assert features.categorical == (2,)
+    assert features.cardinalities == (4,)  # paris, rome, oslo + __other__
+
+
+def test_dropped_columns_get_notes(fitted: TabularPreprocessor) -> None:
+    assert "dropped column 'id': ID-like (all 100 values are distinct integers in a " \
+        "near-contiguous range)" in fitted.notes
+    assert "dropped column 'country': constant (every value is 'fr')" in fitted.notes
+    assert "dropped column 'empty': all values missing" in fitted.notes
+    dropped = {spec["name"]: spec["dropped"] for spec in fitted.schema if "dropped" in spec}
+    assert set(dropped) == {"id", "country", "empty"}
+
+
+def test_numeric_and_boolean_values(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    features = fitted.transform(frame)
+    np.testing.assert_array_equal(column(features, "income"), frame["income"].to_numpy())
+    assert np.isnan(column(features, "income")[[1, 4]]).all()
+    np.testing.assert_array_equal(column(features, "member"), frame["member"].astype(float))
+
+
+def test_rare_and_unseen_categories_share_other(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    spec = next(s for s in fitted.schema if s["name"] == "city")
+    assert spec["kind"] == "categorical"
+    assert sorted(spec["categories"]) == ["oslo", "paris", "rome"]
+    assert any("1 rare category" in note and OTHER in note for note in fitted.notes)
+    other = 3.0
+    codes = column(fitted.transform(frame), "city")
+    assert codes[5] == other and np.isnan(codes[2])
+    assert set(codes[~np.isnan(codes)]) == {0.0, 1.0, 2.0, other}
+    new = frame.head(3).assign(city=["tokyo", "paris", None])
+    codes = column(fitted.transform(new), "city")
+    assert codes[0] == other
+    assert codes[1] == spec["categories"].index("paris") and np.isnan(codes[2])
+
+
+def test_all_rare_categories_are_kept() -> None:
+    df = pd.DataFrame({"c": ["a", "b", "c", "a", "b", "c"], "x": np.arange(6.0) ** 2})
+    preprocessor = TabularPreprocessor(min_category_count=5)
+    features = preprocessor.fit_transform(df)
+    assert features.cardinalities == (4,)
+    assert set(column(features, "c")) == {0.0, 1.0, 2.0}
+
+
+def test_cardinality_is_capped() -> None:
+    df = pd.DataFrame({"c": [f"v{i % 40}" for i in range(400)], "x": np.ones(400)})
+    df.loc[0, "x"] = 2.0
+    preprocessor = TabularPreprocessor(max_categories=10)
+    features = preprocessor.fit_transform(df)
+    assert features.cardinalities == (11,)
+    assert any("kept the 10 most frequent of 40 categories" in n for n in preprocessor.notes)
+
+
+def test_numbers_as_categories_round_trip_as_strings() -> None:
+    df = pd.DataFrame({"grade": pd.Categorical([1, 2, 3] * 10), "x": np.arange(30.0) ** 2})
+    preprocessor = TabularPreprocessor().fit(df)
+    expected = column(preprocessor.transform(df), "grade")[:3]
+    for sent in (["1", "2", "3"], [1.0, 2.0, 3.0], [1, 2, 3]):
+        got = column(preprocessor.transform(pd.DataFrame({"grade": sent, "x": 1.0})), "grade")
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_datetime_parts(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    features = fitted.transform(frame)
+    joined = pd.to_datetime(frame["joined"])
+    pandas_names = {"year": "year", "month": "month", "day": "day",
+                    "dayofweek": "day_of_week", "dayofyear": "day_of_year"}
+    for part, attribute in pandas_names.items():
+        np.testing.assert_array_equal(column(features, f"joined.{part}"),
+                                      getattr(joined.dt, attribute).to_numpy(dtype=float))
+    np.testing.assert_array_equal(column(features, "seen.hour"), frame["seen"].dt.hour)
+    row = fitted.transform(frame.head(1).assign(joined=[None]))
+    assert np.isnan(column(row, "joined.year")).all()
+
+
+def test_text_is_hashed_and_normalised(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    features = fitted.transform(frame)
+    hashed = features.X[:, [features.names.index(f"review.hash{j}") for j in range(32)]]
+    assert (hashed >= 0).all()
+    np.testing.assert_allclose(np.linalg.norm(hashed, axis=1), 1.0)
+    missing = fitted.transform(frame.head(1).assign(review=[None]))
+    assert np.isnan(missing.X[0, features.names.index("review.hash0")])
+
+
+def test_json_round_trip_transforms_identically(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    restored = TabularPreprocessor.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    before, after = fitted.transform(frame), restored.transform(frame)
+    np.testing.assert_array_equal(before.X, after.X)
+    assert before.layout() == after.layout()
+    assert restored.notes == fitted.notes and restored.schema == fitted.schema
+
+
+def test_from_dict_rejects_other_formats() -> None:
+    with pytest.raises(ArtifactError, match="not a saved tabular preprocessor"):
+        TabularPreprocessor.from_dict({"format": "something/9"})
+
+
+def test_single_row_equals_batch_row(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    batch = fitted.transform(frame)
+    for i in (0, 2, 5, 57):
+        single = fitted.transform(frame.iloc[[i]])
+        np.testing.assert_array_equal(single.X[0], batch.X[i])
+    as_dict = fitted.transform(frame.iloc[0].to_dict())
+    np.testing.assert_array_equal(as_dict.X[0], batch.X[0])
+
+
+def test_single_row_is_fast(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    row = frame.iloc[[3]]
+    fitted.transform(row)
+    start = time.perf_counter()
+    for _ in range(20):
+        fitted.transform(row)
+    assert (time.perf_counter() - start) / 20 < 0.02  # ~1-2 ms; loose for slow CI machines
+
+
+def test_column_order_does_not_matter(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    shuffled = frame[list(reversed(frame.columns))]
+    np.testing.assert_array_equal(fitted.transform(shuffled).X, fitted.transform(frame).X)
+
+
+def test_dropped_columns_are_not_required(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features = fitted.transform(frame.drop(columns=["id", "country", "empty"]))
+    assert len(features) == N
+
+
+def test_missing_column_named_with_close_match(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    renamed = frame.rename(columns={"income": "Income"}).drop(columns=["city"])
+    with pytest.raises(SchemaError) as caught:
+        fitted.transform(renamed)
+    message = str(caught.value)
+    assert "lacks 2 column(s)" in message
+    assert "'income' (did you mean 'Income'?)" in message and "'city'" in message
+    assert "add the column" in message and "retrain" in message
+
+
+def test_extra_column_warns(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    with pytest.warns(UserWarning, match="ignored column.*'surprise'"):
+        features = fitted.transform(frame.assign(surprise=1))
+    np.testing.assert_array_equal(features.X, fitted.transform(frame).X)
+
+
+def test_wrong_dtype_coerced(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    as_text = frame.head(5).assign(
+        age=frame["age"].head(5).astype(str),
+        member=frame["member"].head(5).map({True: "true", False: "false"}),
+        seen=frame["seen"].head(5).dt.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    np.testing.assert_array_equal(fitted.transform(as_text).X, fitted.transform(frame.head(5)).X)
+
+
+def test_uncoercible_value_named(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    bad = frame.head(3).assign(age=["31", "abc", None])
+    with pytest.raises(SchemaError, match="column 'age' should be numeric but holds 'abc'"):
+        fitted.transform(bad)
+    bad = frame.head(2).assign(joined=["2020-01-01", "someday"])
+    with pytest.raises(SchemaError, match="column 'joined' should hold dates"):
+        fitted.transform(bad)
+
+
+def test_not_fitted_and_bad_training_data() -> None:
+    with pytest.raises(NotFittedError, match="call fit"):
+        TabularPreprocessor().transform(pd.DataFrame({"a": [1]}))
+    with pytest.raises(DataError, match="empty"):
+        TabularPreprocessor().fit(pd.DataFrame({"a": []}))
+    with pytest.raises(DataError, match="no usable feature column.*'c': constant"):
+        TabularPreprocessor().fit(pd.DataFrame({"c": [1, 1, 1]}))
+    with pytest.raises(DataError, match="duplicate column names: 'a'"):
+        TabularPreprocessor().fit(pd.DataFrame([[1, 2]], columns=["a", "a"]))
+
+
+def test_object_dtype_frame_matches_string_dtype(frame: pd.DataFrame) -> None:
+    # pandas 2 (and pandas 3 with object columns) hands strings over as object dtype.
+    as_object = frame.astype({"city": object, "joined": object, "review": object})
+    a = TabularPreprocessor().fit_transform(frame)
+    b = TabularPreprocessor().fit_transform(as_object)
+    np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_breast_cancer_passes_through() -> None:
+    X = load_breast_cancer(as_frame=True).data
+    preprocessor = TabularPreprocessor()
+    features = preprocessor.fit_transform(X)
+    np.testing.assert_array_equal(features.X, X.to_numpy(dtype=np.float64))
+    assert features.names == tuple(X.columns) and features.categorical == ()
+    assert preprocessor.notes == []

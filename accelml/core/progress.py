@@ -40,6 +40,8 @@ class RunProgress:
             self._live.refresh()
             self._live.__exit__(kind, error, tb)
             self._live = None
+            if not self._console.is_terminal:
+                self._console.line()
 
     def trial_done(self, result: TrialResult, best: tuple[float, str] | None) -> None:
         """Count a finished trial and remember the best (score, learner) so far."""

@@ -101,9 +101,9 @@ def infer_column(series: pd.Series, name: str | None = None) -> ColumnInfo:
         reason = f"constant (every value is {_short(values.iloc[0])!r})"
         return ColumnInfo(name, fallback, dtype, drop_reason=reason)
     info = _kind_by_dtype(series, name, dtype) or _kind_by_values(values, name, dtype)
-    reason = _id_reason(info, values, len(series))
-    if reason is not None:
-        return ColumnInfo(name, info.kind, dtype, drop_reason=reason)
+    id_reason = _id_reason(info, values, len(series))
+    if id_reason is not None:
+        return ColumnInfo(name, info.kind, dtype, drop_reason=id_reason)
     return info
 
 
@@ -202,7 +202,7 @@ def _parse_rate(texts: pd.Series, fmt: str) -> float:
 
 def _looks_like_text(texts: pd.Series) -> bool:
     """Free text: several words per value on average and many distinct values."""
-    words = texts.head(2000).str.split().str.len().mean()
+    words = texts.head(2000).str.count(r"\S+").mean()
     return bool(words >= TEXT_MIN_WORDS and texts.nunique() / len(texts) >= TEXT_MIN_UNIQUE)
 
 
@@ -274,7 +274,8 @@ def coerce_numeric(series: pd.Series, name: str) -> np.ndarray:
     if is_bool_dtype(series.dtype) or is_numeric_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan)
     if is_timedelta64_dtype(series.dtype):
-        return series.dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+        seconds: np.ndarray = series.dt.total_seconds().to_numpy(np.float64, na_value=np.nan)
+        return seconds
     values = series.astype(object) if isinstance(series.dtype, pd.CategoricalDtype) else series
     values = values.map(_blank_to_none)
     parsed = pd.to_numeric(values, errors="coerce")

@@ -133,7 +133,7 @@ class _Text:
 
     def encode(self, series: pd.Series) -> np.ndarray:
         texts = [category_key(v) if not _is_missing(v) else "" for v in series.to_numpy(object)]
-        out = self.vectorizer.transform(texts).toarray()
+        out: np.ndarray = self.vectorizer.transform(texts).toarray()
         out[[not text for text in texts]] = np.nan
         return out
 
@@ -165,7 +165,11 @@ class TabularPreprocessor:
     Attributes:
         notes: what fitting decided that the user should know (dropped columns, merged
             categories, values read as numbers or dates), one sentence each.
+        kind: the modality, under which :class:`~accelml.core.predictor.Predictor` finds
+            :meth:`from_dict` again when it loads a saved model.
     """
+
+    kind: str = "tabular"
 
     def __init__(
         self, min_category_count: int = 5, max_categories: int = 255, text_features: int = 32

@@ -61,6 +61,7 @@ def run_demo(time_budget: float, out: Path, quiet: bool, console: Console) -> No
                   f"{predictor.info['final_learner']}", highlight=False)
     console.print("test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()),
                   highlight=False)
-    console.print(f"LightGBM with default parameters, test roc_auc={_baseline_auc(train, test):.4f}",
+    baseline = _baseline_auc(train, test)
+    console.print(f"LightGBM with default parameters, test roc_auc={baseline:.4f}",
                   highlight=False)
     console.print(f"saved to {out}/ — try: accelml leaderboard {out}", highlight=False)

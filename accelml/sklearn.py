@@ -78,10 +78,11 @@ class _AccelEstimator(BaseEstimator):  # type: ignore[misc]
 
     def leaderboard(self) -> pd.DataFrame:
         """The run's leaderboard."""
-        return self._predictor().leaderboard()
+        board: pd.DataFrame = self._predictor().leaderboard()
+        return board
 
 
-class AccelClassifier(ClassifierMixin, _AccelEstimator):
+class AccelClassifier(ClassifierMixin, _AccelEstimator):  # type: ignore[misc]
     """AutoML classifier with the scikit-learn API."""
 
     _task = "multiclass"  # a 2-class target becomes binary
@@ -97,7 +98,7 @@ class AccelClassifier(ClassifierMixin, _AccelEstimator):
         return np.asarray(self._predictor().predict_proba(self._frame(X)).to_numpy())
 
 
-class AccelRegressor(RegressorMixin, _AccelEstimator):
+class AccelRegressor(RegressorMixin, _AccelEstimator):  # type: ignore[misc]
     """AutoML regressor with the scikit-learn API."""
 
     _task = "regression"

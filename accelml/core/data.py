@@ -86,7 +86,8 @@ class DatasetView:
             tuple(layout["names"]),
         )
         splits = tuple(
-            (np.load(directory / f"split{i}_train.npy"), np.load(directory / f"split{i}_valid.npy"))
+            (np.load(directory / f"split{i}_train.npy"),
+             np.load(directory / f"split{i}_valid.npy"))
             for i in range(description["n_splits"])
         )
         return cls(features, np.load(directory / "y.npy"), Task.from_dict(description["task"]),

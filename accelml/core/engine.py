@@ -76,7 +76,9 @@ def _load_member(refit: TrialResult, task: Task) -> Member:
     return Member(refit.spec.learner, refit.spec.config, fitted, 1.0)
 
 
-def leaderboard(outcome: SearchOutcome, loss: Callable[[float], float], metric: str) -> pd.DataFrame:
+def leaderboard(
+    outcome: SearchOutcome, loss: Callable[[float], float], metric: str
+) -> pd.DataFrame:
     """One row per search trial, OK trials best first, then the failed ones with reasons."""
     rows = []
     chosen = outcome.chosen.spec.trial_id if outcome.chosen else None

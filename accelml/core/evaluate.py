@@ -98,7 +98,8 @@ def cross_validate(
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    number = isinstance(value, int | float | np.integer | np.floating)
+    return number and not isinstance(value, bool)
 
 
 def refit(learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline) -> Fitted:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Protocol
@@ -85,7 +84,7 @@ class LocalExecutor:
         self._view_dir = str(view_dir)
         self._modules = tuple(modules)
         self._n_workers = n_workers
-        self._context: BaseContext = mp.get_context("forkserver")
+        self._context = mp.get_context("forkserver")
         self._context.set_forkserver_preload(["accelml.core.evaluate", *self._modules])
         self._idle: list[_Slot] = []
         self._busy: list[_Slot] = []

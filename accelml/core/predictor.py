@@ -155,8 +155,8 @@ class Predictor:
         task = Task.from_dict(manifest["task"])
         preprocessor = _PREPROCESSORS[kind](json.loads((root / "preprocessor.json").read_text()))
         members = [
-            Member(m["learner"], m["config"], get_learner(m["learner"]).load(root / m["dir"], task),
-                   m["weight"])
+            Member(m["learner"], m["config"],
+                   get_learner(m["learner"]).load(root / m["dir"], task), m["weight"])
             for m in manifest["members"]
         ]
         board = pd.read_csv(root / "leaderboard.csv")

@@ -95,11 +95,11 @@ class Searcher:
             if self._usable(name):
                 self._studies[name].enqueue_trial(config, skip_if_exists=True)
                 return self._ask_study(name, "portfolio")
-        name = self._choose_learner()
-        if name is None:
+        chosen = self._choose_learner()
+        if chosen is None:
             return None
-        self.stats[name].sampled += 1
-        return self._ask_study(name, "sampler")
+        self.stats[chosen].sampled += 1
+        return self._ask_study(chosen, "sampler")
 
     def _ask_study(self, name: str, source: str) -> Proposal:
         trial = self._studies[name].ask(self._spaces[name])

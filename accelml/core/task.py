@@ -192,4 +192,5 @@ def encode_target(y: pd.Series, task: Task) -> np.ndarray:
 
 def decode_target(codes: np.ndarray, task: Task) -> np.ndarray:
     """Class indices back to the labels as they were in the training target."""
-    return np.asarray(list(task.classes))[codes]
+    labels: np.ndarray = np.asarray(list(task.classes))[codes]
+    return labels

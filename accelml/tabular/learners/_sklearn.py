@@ -115,8 +115,8 @@ def grow_forest(model: Any, X: np.ndarray, y: np.ndarray, n_trees: int,
         model.fit(X, y)
         per_tree = (time.monotonic() - started) / chunk
         built += chunk
-        affordable = int(deadline.remaining() / max(per_tree, 1e-9))
-        chunk = min(MAX_CHUNK, chunk * 2, n_trees - built, affordable)
+        affordable = deadline.remaining() / max(per_tree, 1e-9)  # inf with no deadline
+        chunk = int(min(MAX_CHUNK, chunk * 2, n_trees - built, affordable))
         if chunk < 1:
             return built < n_trees
     return False

@@ -67,7 +67,7 @@ class CatBoost(TabularLearner):
         """Depth, shrinkage and the two regularizers that matter most."""
         return {
             "learning_rate": FloatDistribution(0.005, 0.3, log=True),
-            "depth": IntDistribution(3, 10),
+            "depth": IntDistribution(3, 8),
             "l2_leaf_reg": FloatDistribution(0.1, 30.0, log=True),
             "random_strength": FloatDistribution(0.01, 10.0, log=True),
         }

@@ -1,0 +1,114 @@
+"""The Python API end to end: fit, predict, predict_proba, evaluate, save, load."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import accelml
+from accelml.core.predictor import Predictor
+from accelml.errors import ConfigError, DataError, SchemaError, TargetError
+from tests.conftest import cancer_frame, diabetes_frame, split, wine_frame
+
+BinaryRun = tuple[Predictor, pd.DataFrame, Path]
+FAST = {"learners": ("lightgbm", "linear"), "quiet": True}
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory: pytest.TempPathFactory) -> BinaryRun:
+    train, test = split(cancer_frame())
+    out = tmp_path_factory.mktemp("api") / "model"
+    started = time.monotonic()
+    predictor = accelml.fit(train, "diagnosis", time_budget=10, out=out, **FAST)
+    assert time.monotonic() - started <= 11.0
+    return predictor, test, out
+
+
+def test_binary_predictions_use_the_training_labels(binary_run: BinaryRun) -> None:
+    predictor, test, _ = binary_run
+    labels = predictor.predict(test)
+    assert set(labels) <= {"benign", "malignant"} and len(labels) == len(test)
+    proba = predictor.predict_proba(test)
+    assert list(proba.columns) == ["benign", "malignant"]
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba.idxmax(axis=1).to_numpy() == labels).all()
+    scores = predictor.evaluate(test)
+    assert scores["roc_auc"] > 0.95 and scores["accuracy"] > 0.85
+    assert {"f1", "precision", "recall", "log_loss", "balanced_accuracy"} <= set(scores)
+
+
+def test_save_load_round_trip(binary_run: BinaryRun) -> None:
+    predictor, test, out = binary_run
+    loaded = accelml.load(out)
+    pd.testing.assert_frame_equal(loaded.predict_proba(test), predictor.predict_proba(test))
+    board = loaded.leaderboard()
+    assert {"rank", "learner", "roc_auc", "status", "fit_s", "final", "config"} <= set(board)
+    assert board["final"].sum() == 1 and board.iloc[0]["status"] == "ok"
+
+
+def test_single_row_equals_batch(binary_run: BinaryRun) -> None:
+    predictor, test, _ = binary_run
+    batch = predictor.predict_proba(test).to_numpy()
+    for i in (0, 7, 42):
+        one = predictor.predict_proba(test.iloc[[i]]).to_numpy()
+        assert np.allclose(one[0], batch[i], atol=1e-9)
+
+
+def test_predict_data_missing_a_training_column(binary_run: BinaryRun) -> None:
+    predictor, test, _ = binary_run
+    with pytest.raises(SchemaError, match="mean_area"):
+        predictor.predict(test.drop(columns=["mean_area"]))
+
+
+def test_multiclass_probabilities_have_a_column_per_label() -> None:
+    train, test = split(wine_frame(), test_rows=40)
+    predictor = accelml.fit(train, "cultivar", time_budget=6, **FAST)
+    assert predictor.task.kind == "multiclass" and predictor.task.metric == "log_loss"
+    proba = predictor.predict_proba(test)
+    assert sorted(proba.columns) == ["barbera", "barolo", "grignolino"]
+    assert predictor.evaluate(test)["accuracy"] > 0.85
+
+
+def test_regression() -> None:
+    train, test = split(diabetes_frame())
+    predictor = accelml.fit(train, "progression", time_budget=6, **FAST)
+    values = predictor.predict(test)
+    assert values.dtype.kind == "f" and len(values) == len(test)
+    assert predictor.evaluate(test)["rmse"] < 70
+    with pytest.raises(DataError, match="predict_proba needs a classification model"):
+        predictor.predict_proba(test)
+
+
+def test_missing_target_rows_are_dropped_with_a_count_and_empty_columns_noted() -> None:
+    frame = cancer_frame()
+    frame.loc[:9, "diagnosis"] = None
+    frame["empty"] = np.nan
+    with pytest.warns(UserWarning, match="dropped 10 rows whose target 'diagnosis' is missing"):
+        predictor = accelml.fit(frame, "diagnosis", time_budget=4, max_trials=2, **FAST)
+    assert predictor.info["rows"] == len(frame) - 10
+    assert any("empty" in note for note in predictor.info["notes"])
+
+
+def test_bad_arguments_fail_before_any_work() -> None:
+    frame = cancer_frame()
+    with pytest.raises(ConfigError, match="time_budget must be a number of seconds > 0"):
+        accelml.fit(frame, "diagnosis", time_budget=-1)
+    with pytest.raises(TargetError, match="did you mean 'diagnosis'"):
+        accelml.fit(frame, "Diagnosis", time_budget=5)
+    with pytest.raises(ConfigError, match="unknown learner 'lgbm'"):
+        accelml.fit(frame, "diagnosis", time_budget=5, learners=("lgbm",))
+
+
+def test_a_seed_makes_a_run_repeatable() -> None:
+    train, test = split(cancer_frame())
+    options = {"learners": ("lightgbm", "linear"), "quiet": True, "n_workers": 1,
+               "max_trials": 5, "seed": 7}
+    first = accelml.fit(train, "diagnosis", time_budget=30, **options)
+    second = accelml.fit(train, "diagnosis", time_budget=30, **options)
+    columns = ["trial", "learner", "roc_auc", "config"]
+    pd.testing.assert_frame_equal(first.leaderboard()[columns], second.leaderboard()[columns])
+    pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))

@@ -1,0 +1,130 @@
+"""The accelml command line end to end, and every bad input it handles (message + exit code)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from accelml.cli import app
+
+runner = CliRunner()
+FAST = ["--time-budget", "10", "--learners", "lightgbm,linear", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(cancer_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    train, _ = cancer_files
+    out = tmp_path_factory.mktemp("cli") / "model"
+    result = runner.invoke(app, ["fit", str(train), "--target", "diagnosis", "--out", str(out),
+                                 *FAST])
+    assert result.exit_code == 0, result.output
+    assert "model saved to" in result.output
+    return out
+
+
+def test_leaderboard_evaluate_predict(model_dir: Path, cancer_files: tuple[Path, Path],
+                                      tmp_path: Path) -> None:
+    _, test = cancer_files
+    board = runner.invoke(app, ["leaderboard", str(model_dir), "--json"])
+    assert board.exit_code == 0, board.output
+    rows = json.loads(board.output)
+    assert rows[0]["rank"] == 1 and rows[0]["status"] == "ok"
+    assert {row["learner"] for row in rows} <= {"lightgbm", "linear"}
+
+    scores = runner.invoke(app, ["evaluate", str(model_dir), str(test), "--json"])
+    assert scores.exit_code == 0, scores.output
+    assert json.loads(scores.output)["roc_auc"] > 0.95
+
+    output = tmp_path / "predictions.csv"
+    done = runner.invoke(app, ["predict", str(model_dir), str(test), "-o", str(output)])
+    assert done.exit_code == 0, done.output
+    predicted = pd.read_csv(output)
+    assert set(predicted["prediction"]) <= {"benign", "malignant"}
+    assert (predicted["proba_benign"] + predicted["proba_malignant"]).round(6).eq(1).all()
+    assert len(predicted) == len(pd.read_parquet(test))
+
+
+def _fails(args: list[str], message: str, code: int = 2) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    _fails(["fit", str(tmp_path / "nope.csv"), "-t", "y", "-o", str(tmp_path / "m"), *FAST],
+           "does not exist")
+    assert not (tmp_path / "m").exists()
+
+
+def test_empty_and_unreadable_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    _fails(["fit", str(empty), "-t", "y", *FAST], "is empty (0 bytes)")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b,y\n")
+    _fails(["fit", str(header_only), "-t", "y", *FAST], "has no rows")
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"\x00\x01 not parquet at all")
+    _fails(["fit", str(garbage), "-t", "y", *FAST], "cannot read")
+
+
+def test_target_absent_lists_close_matches(cancer_files: tuple[Path, Path]) -> None:
+    train, _ = cancer_files
+    _fails(["fit", str(train), "-t", "diagnosys", *FAST],
+           "target column 'diagnosys' is not in the data (did you mean 'diagnosis'?)")
+
+
+def test_single_class_target(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"x": range(30), "z": [1.5] * 15 + [2.5] * 15, "y": ["a"] * 30}).to_csv(
+        path, index=False)
+    _fails(["fit", str(path), "-t", "y", "--task", "binary", *FAST], "has a single class")
+
+
+def test_a_class_with_one_row(tmp_path: Path) -> None:
+    path = tmp_path / "rare.csv"
+    labels = ["a"] * 20 + ["b"] * 19 + ["c"]
+    pd.DataFrame({"x": [float(i % 7) for i in range(40)], "y": labels}).to_csv(path, index=False)
+    _fails(["fit", str(path), "-t", "y", *FAST], "class 'c' of target 'y' has only 1 row")
+
+
+def test_non_positive_budget(cancer_files: tuple[Path, Path]) -> None:
+    train, _ = cancer_files
+    _fails(["fit", str(train), "-t", "diagnosis", "--time-budget", "0"],
+           "time_budget must be a number of seconds > 0")
+
+
+def test_predict_data_missing_a_column(model_dir: Path, cancer_files: tuple[Path, Path],
+                                       tmp_path: Path) -> None:
+    _, test = cancer_files
+    broken = tmp_path / "broken.csv"
+    pd.read_parquet(test).drop(columns=["mean_area"]).to_csv(broken, index=False)
+    output = tmp_path / "out.csv"
+    _fails(["predict", str(model_dir), str(broken), "-o", str(output)], "mean_area")
+    assert not output.exists()
+
+
+def test_not_a_model_directory_and_tampered_files(model_dir: Path, tmp_path: Path,
+                                                  cancer_files: tuple[Path, Path]) -> None:
+    _, test = cancer_files
+    _fails(["leaderboard", str(tmp_path)], "is not an AccelML model directory")
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-r", str(model_dir), str(copy)], check=True)
+    (copy / "preprocessor.json").write_text("{}")
+    _fails(["evaluate", str(copy), str(test)], "was changed after the model was saved")
+
+
+def test_the_console_script_prints_one_line_not_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "accelml.cli", "fit", str(tmp_path / "x.csv"), "-t", "y"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr

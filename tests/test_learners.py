@@ -1,0 +1,166 @@
+"""Every registered tabular learner passes the conformance suite; plus focused learner tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+
+import accelml.tabular.learners  # noqa: F401  (registers the tabular learners)
+from accelml.core.budget import Deadline
+from accelml.core.data import Features
+from accelml.core.learner import get_learner, learners_for, registered
+from accelml.core.task import Task, TaskKind
+from accelml.errors import ArtifactError, ConfigError
+from accelml.tabular.learners._sklearn import dump_skops, load_skops
+from accelml.tabular.learners.linear import Linear
+from accelml.testing.learner_checks import check_learner
+
+N_CODES = 5
+Data = tuple[Task, Features, np.ndarray]
+
+
+def _features(X: np.ndarray, seed: int) -> Features:
+    """The numbers with some NaN, plus a categorical column of codes (some missing)."""
+    rng = np.random.default_rng(seed)
+    X = X.astype(np.float64).copy()
+    X[rng.random(len(X)) < 0.05, 1] = np.nan
+    ranks = np.argsort(np.argsort(X[:, 0]))
+    codes = (ranks * N_CODES // len(X)).astype(np.float64)  # quantile bins: informative
+    codes[rng.random(len(X)) < 0.1] = np.nan
+    names = tuple(f"x{i}" for i in range(X.shape[1])) + ("group",)
+    return Features(np.column_stack([X, codes]), (X.shape[1],), (N_CODES,), names)
+
+
+@cache
+def _binary() -> Data:
+    X, y = load_breast_cancer(return_X_y=True)
+    return Task(TaskKind.BINARY, "y", "roc_auc", (0, 1), 1), _features(X, 0), y.astype(np.int64)
+
+
+@cache
+def _multiclass() -> Data:
+    X, y = load_wine(return_X_y=True)
+    return Task(TaskKind.MULTICLASS, "y", "log_loss", (0, 1, 2)), _features(X, 1), y.astype(
+        np.int64)
+
+
+@cache
+def _regression() -> Data:
+    X, y = load_diabetes(return_X_y=True)
+    return Task(TaskKind.REGRESSION, "y", "rmse"), _features(X, 2), y.astype(np.float64)
+
+
+DATA: dict[TaskKind, Callable[[], Data]] = {
+    TaskKind.BINARY: _binary, TaskKind.MULTICLASS: _multiclass, TaskKind.REGRESSION: _regression
+}
+TABULAR = sorted(n for n, c in registered().items() if c.__module__.startswith("accelml.tabular."))
+BOOSTING = ["lightgbm", "xgboost", "catboost"]
+
+
+def _cases() -> list[object]:
+    return [
+        pytest.param(name, kind, id=f"{name}-{kind.value}")
+        for name in TABULAR
+        for kind in TaskKind
+        if kind in registered()[name].task_kinds
+    ]
+
+
+@pytest.mark.parametrize(("name", "kind"), _cases())
+def test_learner_conforms(name: str, kind: TaskKind, tmp_path: Path) -> None:
+    task, features, y = DATA[kind]()
+    check_learner(get_learner(name), task, features, y, tmp_path=tmp_path)
+
+
+def test_search_tries_learners_in_portfolio_order() -> None:
+    names = [learner.name for learner in learners_for(TaskKind.BINARY) if learner.name in TABULAR]
+    assert names == ["lightgbm", "linear", "xgboost", "catboost", "extra_trees",
+                     "random_forest", "knn"]
+
+
+def _fit(name: str, data: Data, rows: np.ndarray, **kwargs: object) -> object:
+    task, features, y = data
+    settings = {"task": task, "fidelity": 50, "deadline": Deadline.never(), "n_jobs": 1,
+                "seed": 0, **kwargs}
+    config = settings.pop("config", {})
+    return get_learner(name).fit(features.take(rows), y[rows], config, **settings)
+
+
+@pytest.mark.parametrize("name", BOOSTING)
+def test_early_stopping_records_rounds_for_refit(name: str) -> None:
+    data = _binary()
+    rows = np.arange(len(data[2]))
+    train, valid = rows[rows % 4 != 0], rows[rows % 4 == 0]
+    valid_data = (data[1].take(valid), data[2][valid])
+    fitted = _fit(name, data, train, fidelity=2000, config={"learning_rate": 0.3},
+                  valid=valid_data)
+    rounds = fitted.info["n_estimators"]
+    assert 1 <= rounds < 1000, f"{name} did not stop early on valid: {rounds} rounds"
+    assert fitted.info["deadline_hit"] is False
+    refit = _fit(name, data, rows, fidelity=rounds, config={"learning_rate": 0.3})
+    assert refit.info["n_estimators"] == rounds
+
+
+@pytest.mark.parametrize("name", TABULAR)
+def test_unseen_and_missing_category_codes_predict(name: str) -> None:
+    task, features, y = _binary()
+    column = features.categorical[0]
+    train = np.flatnonzero(features.X[:, column] != N_CODES - 1)  # last code never seen
+    fitted = _fit(name, (task, features, y), train)
+    X = features.X[:4].copy()
+    X[:, column] = [N_CODES - 1, N_CODES + 7, np.nan, 0]
+    proba = get_learner(name).predict(fitted, Features(X, features.categorical,
+                                                       features.cardinalities))
+    assert proba.shape == (4, 2) and np.isfinite(proba).all()
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_unknown_hyperparameter_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown hyperparameters \['num_leafs'\].*num_leaves"):
+        _fit("lightgbm", _binary(), np.arange(100), config={"num_leafs": 8})
+
+
+def test_load_refuses_another_learners_directory(tmp_path: Path) -> None:
+    task = _binary()[0]
+    get_learner("lightgbm").save(_fit("lightgbm", _binary(), np.arange(200)), tmp_path)
+    with pytest.raises(ArtifactError, match="holds a 'lightgbm' model"):
+        get_learner("xgboost").load(tmp_path, task)
+
+
+def test_load_names_a_missing_model_file(tmp_path: Path) -> None:
+    task = _binary()[0]
+    files = get_learner("xgboost").save(_fit("xgboost", _binary(), np.arange(200)), tmp_path)
+    next(f for f in files if f.suffix == ".ubj").unlink()
+    with pytest.raises(ArtifactError, match=r"model\.ubj is missing"):
+        get_learner("xgboost").load(tmp_path, task)
+
+
+class Foreign:
+    """A type outside scikit-learn and NumPy: loading a file naming it must be refused."""
+
+    def __init__(self) -> None:
+        self.payload = [1, 2, 3]
+
+
+def test_skops_load_refuses_foreign_types(tmp_path: Path) -> None:
+    path = dump_skops(Foreign(), tmp_path / "model.skops")
+    with pytest.raises(ArtifactError, match=r"Foreign\); refusing to load"):
+        load_skops(path)
+
+
+class _Unnormalized(Linear):
+    """A broken learner: probabilities that do not sum to one."""
+
+    def predict(self, fitted, features):  # type: ignore[no-untyped-def]
+        return super().predict(fitted, features) * 2.0
+
+
+def test_suite_catches_a_broken_learner(tmp_path: Path) -> None:
+    task, features, y = _binary()
+    with pytest.raises(AssertionError, match=r"probabilities outside \[0, 1\]"):
+        check_learner(_Unnormalized(), task, features, y, tmp_path=tmp_path)

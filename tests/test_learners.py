@@ -15,7 +15,7 @@ from accelml.core.budget import Deadline
 from accelml.core.data import Features
 from accelml.core.learner import get_learner, learners_for, registered
 from accelml.core.task import Task, TaskKind
-from accelml.errors import ArtifactError, ConfigError
+from accelml.errors import ArtifactError, ConfigError, DataError
 from accelml.tabular.learners._sklearn import dump_skops, load_skops
 from accelml.tabular.learners.linear import Linear
 from accelml.testing.learner_checks import check_learner
@@ -164,3 +164,20 @@ def test_suite_catches_a_broken_learner(tmp_path: Path) -> None:
     task, features, y = _binary()
     with pytest.raises(AssertionError, match=r"probabilities outside \[0, 1\]"):
         check_learner(_Unnormalized(), task, features, y, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("name", TABULAR)
+def test_load_turns_a_damaged_model_file_into_an_artifact_error(name: str, tmp_path: Path) -> None:
+    files = get_learner(name).save(_fit(name, _binary(), np.arange(200)), tmp_path)
+    for file in files:
+        if file.name != "info.json":
+            file.write_bytes(b"not a model")
+    with pytest.raises(ArtifactError, match=f"{name}.*(could not be read|refusing)"):
+        get_learner(name).load(tmp_path, _binary()[0])
+
+
+def test_class_codes_beyond_the_task_are_a_data_error() -> None:
+    task, features, y = _binary()
+    with pytest.raises(DataError, match=r"class codes 0\.\.2 for a task with 2 classes"):
+        get_learner("linear").fit(features, np.where(y == 1, 2, 0), {}, task=task, fidelity=None,
+                                  deadline=Deadline.never(), n_jobs=1, seed=0)

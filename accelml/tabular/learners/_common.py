@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from optuna.distributions import BaseDistribution
 
 from accelml.core.budget import Deadline
 from accelml.core.data import Features
 from accelml.core.learner import Config, Fidelity, Fitted
 from accelml.core.task import Task, TaskKind
-from accelml.errors import ArtifactError, ConfigError
+from accelml.errors import ArtifactError, ConfigError, DataError
 
 ALL_KINDS = frozenset(TaskKind)
 #: Rounds without improvement on ``valid`` before boosting stops.
@@ -111,6 +112,11 @@ class TabularLearner:
             model, extra = self._fit(features, np.asarray(y, dtype=np.float64), config, ctx)
             return Fitted(self.name, model, {**info, **extra})
         present = np.unique(y)
+        if len(present) and (present[0] < 0 or present[-1] >= task.n_classes):
+            raise DataError(
+                f"learner {self.name!r} got class codes {present[0]}..{present[-1]} for a task "
+                f"with {task.n_classes} classes; encode targets with encode_target first"
+            )
         info["classes"] = [int(c) for c in present]
         if len(present) < 2:
             return Fitted(self.name, None, {**info, "constant": True})
@@ -131,7 +137,8 @@ class TabularLearner:
             return out
         proba = as_proba_matrix(self._predict_raw(fitted.model, info, features))
         out[:, info["classes"]] = np.clip(proba, 0.0, 1.0)
-        return out / out.sum(axis=1, keepdims=True)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
 
     def save(self, fitted: Fitted, directory: Path) -> list[Path]:
         """Write ``info.json`` plus the model in the family's native format."""
@@ -149,16 +156,40 @@ class TabularLearner:
         if not info_path.is_file():
             raise ArtifactError(f"{info_path} is missing: {directory} is not a saved "
                                 f"{self.name!r} model; save one with Learner.save")
-        info = json.loads(info_path.read_text())
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, ValueError) as error:
+            raise ArtifactError(f"{info_path} is not readable JSON ({error})") from error
         if info.get("learner") != self.name or info.get("kind") != task.kind.value:
             raise ArtifactError(
                 f"{directory} holds a {info.get('learner')!r} model for a {info.get('kind')} "
                 f"task, not a {self.name!r} model for a {task.kind.value} task"
             )
-        model = None if info.get("constant") else self._load_model(Path(directory))
+        model = None if info.get("constant") else self._read_model(Path(directory))
         return Fitted(self.name, model, info)
 
-    # Hooks each family implements.
+    def _read_model(self, directory: Path) -> Any:
+        """The family's loader, with any library error turned into an ArtifactError."""
+        try:
+            return self._load_model(directory)
+        except ArtifactError:
+            raise
+        except Exception as error:  # each library raises its own error type
+            raise ArtifactError(
+                f"the {self.name!r} model in {directory} could not be read ({error}); "
+                "it is damaged or was written by an incompatible library version"
+            ) from error
+
+    # What each family implements: its search metadata...
+    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+        """Hyperparameters the search may tune."""
+        raise NotImplementedError
+
+    def portfolio(self, task: Task) -> list[Config]:
+        """Strong configs, best first; the first holds every key of the space (the defaults)."""
+        raise NotImplementedError
+
+    # ...and four hooks around the library.
     def _fit(self, features: Features, y: np.ndarray, config: Config,
              ctx: FitContext) -> tuple[Any, dict[str, Any]]:
         raise NotImplementedError

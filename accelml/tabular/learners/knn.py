@@ -19,7 +19,8 @@ from accelml.tabular.learners._sklearn import SklearnLearner, fit_pipeline
 class KNN(SklearnLearner):
     """Neighbours vote (classes) or average (values), optionally weighted by distance.
 
-    Fitting only builds an index, so the deadline is not checked; the cost is at prediction.
+    Fitting only builds an index, so the deadline is not checked (the cost is at prediction);
+    ``valid`` is not used.
     """
 
     name = "knn"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from optuna.distributions import (
@@ -49,7 +49,8 @@ class _Stopper:
 
     def __init__(self, deadline: Deadline, has_valid: bool) -> None:
         self.deadline, self.has_valid = deadline, has_valid
-        self.best, self.best_iteration, self.best_result = np.inf, 0, []
+        self.best, self.best_iteration = np.inf, 0
+        self.best_result: list[Any] = []
         self.deadline_hit = False
 
     def __call__(self, env: Any) -> None:
@@ -118,7 +119,7 @@ class LightGBM(TabularLearner):
              ctx: FitContext) -> tuple[Any, dict[str, Any]]:
         import lightgbm as lgb
 
-        categorical = list(features.categorical) or "auto"
+        categorical: list[int] | Literal["auto"] = list(features.categorical) or "auto"
         train = lgb.Dataset(features.X, y, categorical_feature=categorical)
         valid_sets = []
         if ctx.valid is not None:
@@ -128,7 +129,8 @@ class LightGBM(TabularLearner):
         booster = lgb.train(self._params(config, ctx), train,
                             num_boost_round=n_rounds(self.fidelity, ctx.fidelity, self.name),
                             valid_sets=valid_sets, valid_names=["valid"] * len(valid_sets),
-                            callbacks=[stopper])
+                            callbacks=[stopper], keep_training_booster=True)
+        booster.free_dataset()  # kept, not round-tripped through a string: O(trees) past deadline
         rounds = booster.best_iteration or booster.current_iteration()
         return booster, {"n_estimators": int(rounds), "deadline_hit": stopper.deadline_hit}
 

@@ -26,7 +26,8 @@ class Linear(SklearnLearner):
     """Standardized numbers + one-hot categories into an L2-regularized linear model.
 
     The fit is one solver call bounded by ``MAX_ITER``; it cannot be interrupted, so the
-    deadline is not checked (a fit takes well under a second on typical tables).
+    deadline is not checked (a fit takes well under a second on typical tables); ``valid``
+    is not used.
     """
 
     name = "linear"

@@ -128,3 +128,21 @@ def test_the_console_script_prints_one_line_not_a_traceback(tmp_path: Path) -> N
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_target_values_and_an_empty_column_are_reported(tmp_path: Path) -> None:
+    from tests.conftest import cancer_frame
+
+    frame = cancer_frame()
+    frame.loc[:4, "diagnosis"] = None
+    frame["nothing"] = None
+    path = tmp_path / "holes.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["fit", str(path), "-t", "diagnosis", "-o", str(tmp_path / "m"),
+                                 "--time-budget", "5", "--max-trials", "2",
+                                 "--learners", "lightgbm"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning: dropped 5 rows whose target 'diagnosis' is missing" in text
+    notes = json.loads((tmp_path / "m" / "manifest.json").read_text())["run"]["notes"]
+    assert any("'nothing'" in note for note in notes)

@@ -48,6 +48,15 @@ def threads(n_jobs: int) -> int:
     return n_jobs if n_jobs >= 1 else os.cpu_count() or 1
 
 
+#: Below this many rows, prediction runs on one thread: waking more costs more than it saves.
+SMALL_BATCH_ROWS = 2_000
+
+
+def predict_threads(info: Mapping[str, Any], n_rows: int) -> int:
+    """Threads for predicting ``n_rows`` rows with a model fitted with ``info["n_jobs"]``."""
+    return 1 if n_rows < SMALL_BATCH_ROWS else int(info["n_jobs"])
+
+
 def lib_seed(seed: int) -> int:
     """A seed every library accepts (non-negative, fits in int32)."""
     return int(seed) % (2**31 - 1)

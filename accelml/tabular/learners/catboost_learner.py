@@ -26,6 +26,7 @@ from accelml.tabular.learners._common import (
     lib_seed,
     merge_config,
     n_rounds,
+    predict_threads,
 )
 
 MODEL_FILE = "model.cbm"
@@ -106,7 +107,7 @@ class CatBoost(TabularLearner):
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         kind = "RawFormulaVal" if info["kind"] == "regression" else "Probability"
         return np.asarray(model.predict(_pool(features), prediction_type=kind,
-                                        thread_count=info["n_jobs"]))
+                                        thread_count=predict_threads(info, len(features))))
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         path = directory / MODEL_FILE

@@ -30,6 +30,7 @@ from accelml.tabular.learners._common import (
     lib_seed,
     merge_config,
     n_rounds,
+    predict_threads,
 )
 
 MODEL_FILE = "model.txt"
@@ -136,7 +137,7 @@ class LightGBM(TabularLearner):
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         return np.asarray(model.predict(features.X, num_iteration=info["n_estimators"],
-                                        num_threads=info["n_jobs"]))
+                                        num_threads=predict_threads(info, len(features))))
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         path = directory / MODEL_FILE

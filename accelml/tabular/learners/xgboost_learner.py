@@ -26,6 +26,7 @@ from accelml.tabular.learners._common import (
     lib_seed,
     merge_config,
     n_rounds,
+    predict_threads,
 )
 
 MODEL_FILE = "model.ubj"
@@ -120,7 +121,7 @@ class XGBoost(TabularLearner):
         return booster, {"n_estimators": int(rounds), "deadline_hit": stop.hit}
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
-        model.set_param({"nthread": info["n_jobs"]})
+        model.set_param({"nthread": predict_threads(info, len(features))})
         return np.asarray(model.inplace_predict(features.X))
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:

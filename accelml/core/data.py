@@ -20,26 +20,31 @@ Split = tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class Features:
-    """A float matrix plus which columns hold category codes.
+    """A matrix of rows plus what its columns hold.
 
     Attributes:
-        X: rows x columns, float64; NaN marks a missing value.
+        X: rows x columns. Tabular: float64, NaN marks a missing value. Images: uint8 pixels,
+            each row one image flattened from ``row_shape``.
         categorical: indices of columns holding category codes 0..k-1.
         cardinalities: number of codes of each categorical column, in the same order.
         names: column names, for explanations and error messages.
+        row_shape: the shape of one row before flattening, e.g. (height, width, channels) for
+            images; empty for tabular rows.
     """
 
     X: np.ndarray
     categorical: tuple[int, ...] = ()
     cardinalities: tuple[int, ...] = ()
     names: tuple[str, ...] = ()
+    row_shape: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
 
     def take(self, rows: np.ndarray) -> Features:
         """The same columns for a subset of rows."""
-        return Features(self.X[rows], self.categorical, self.cardinalities, self.names)
+        return Features(self.X[rows], self.categorical, self.cardinalities, self.names,
+                        self.row_shape)
 
     def layout(self) -> dict[str, list[int] | list[str]]:
         """Everything but the matrix, JSON-ready."""
@@ -47,6 +52,7 @@ class Features:
             "categorical": list(self.categorical),
             "cardinalities": list(self.cardinalities),
             "names": list(self.names),
+            "row_shape": list(self.row_shape),
         }
 
 
@@ -84,6 +90,7 @@ class DatasetView:
             tuple(layout["categorical"]),
             tuple(layout["cardinalities"]),
             tuple(layout["names"]),
+            tuple(layout.get("row_shape", ())),
         )
         splits = tuple(
             (np.load(directory / f"split{i}_train.npy"),

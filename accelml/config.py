@@ -39,6 +39,11 @@ class RunConfig:
         holdout_fraction: share of rows held out for validation on large data.
         max_trials: stop after this many trials even with budget left; no cap when None.
         max_trial_fraction: the most of the budget one trial may take.
+        sampler: how each learner's configs are proposed: "tpe", "random", or one a
+            modality registers ("evolution" for image networks).
+        multi_fidelity: successive halving over each learner's fidelity knob (epochs, trees).
+        eta: successive halving keeps the best 1/eta of each rung.
+        backbone: a local checkpoint to fine-tune from (image models).
         quiet: no live progress display.
     """
 
@@ -56,6 +61,10 @@ class RunConfig:
     holdout_fraction: float = 0.2
     max_trials: int | None = None
     max_trial_fraction: float = 0.4
+    sampler: str = "tpe"
+    multi_fidelity: bool = False
+    eta: int = 3
+    backbone: str | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -85,6 +94,8 @@ class RunConfig:
             raise ConfigError(f"n_workers must be >= 1, got {self.n_workers}")
         if self.max_trials is not None and self.max_trials < 1:
             raise ConfigError(f"max_trials must be >= 1, got {self.max_trials}")
+        if self.eta < 2:
+            raise ConfigError(f"eta must be >= 2, got {self.eta}")
         if not 0.0 < self.max_trial_fraction <= 1.0:
             raise ConfigError(
                 f"max_trial_fraction must be in (0, 1], got {self.max_trial_fraction}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,12 @@ from accelml.core.budget import Budget
 from accelml.core.data import DatasetView, Features
 from accelml.core.evaluate import make_splits
 from accelml.core.executor import LocalExecutor
-from accelml.core.learner import discover, get_learner, learners_for
+from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
+from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
 from accelml.core.runner import SearchLoop, SearchOutcome, best_results
-from accelml.core.search import Searcher
+from accelml.core.search import Searcher, Space
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
 
@@ -34,17 +35,47 @@ def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig)
     return DatasetView(features, y, task, splits)
 
 
+def learner_spaces(learners: Sequence[Learner], view: DatasetView) -> dict[str, Space]:
+    """Each learner's search space for this data (image learners also get the row shape)."""
+    n_rows, n_features = len(view.y), view.features.X.shape[1]
+    spaces = {}
+    for learner in learners:
+        if view.features.row_shape:
+            space = learner.space(view.task, n_rows, n_features,  # type: ignore[call-arg]
+                                  row_shape=view.features.row_shape)
+        else:
+            space = learner.space(view.task, n_rows, n_features)
+        spaces[learner.name] = dict(space)
+    return spaces
+
+
+def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunConfig,
+                  fixed: Mapping[str, Config] | None = None) -> Searcher:
+    """The searcher the config asks for, with successive halving when multi_fidelity is on."""
+    halving = None
+    if config.multi_fidelity:
+        halving = SuccessiveHalving(config.eta)
+        for learner in learners:
+            if learner.fidelity is not None:
+                halving.add_learner(learner.name, learner.fidelity)
+    return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
+                    sampler=config.sampler, fixed=fixed, halving=halving)
+
+
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
-                  budget: Budget, modules: Sequence[str], notes: Sequence[str] = ()) -> Predictor:
-    """Search, refit and return the Predictor; every trial lands on its leaderboard."""
+                  budget: Budget, modules: Sequence[str], notes: Sequence[str] = (),
+                  fixed: Mapping[str, Config] | None = None) -> Predictor:
+    """Search, refit and return the Predictor; every trial lands on its leaderboard.
+
+    ``fixed`` adds parameters to every config of a learner (e.g. a backbone path).
+    """
     discover(modules)
     learners = learners_for(view.task.kind, config.learners, config.exclude_learners)
     workers, threads = config.worker_layout()
     with tempfile.TemporaryDirectory(prefix="accelml-run-") as tmp:
         workdir = Path(tmp)
         view.save(workdir / "view")
-        searcher = Searcher(learners, view.task, len(view.y), view.features.X.shape[1],
-                            config.seed)
+        searcher = make_searcher(learners, view, config, fixed)
         executor = LocalExecutor(workdir / "view", workers, modules)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         try:
@@ -88,13 +119,14 @@ def leaderboard(
             "learner": result.spec.learner,
             metric: result.score,
             "status": result.status.value,
+            "fidelity": result.spec.fidelity,
             "fit_s": round(result.cost_s, 3),
             "final": result.spec.trial_id == chosen,
             "config": json.dumps(result.spec.config, sort_keys=True, default=float),
             "error": result.error or "",
         })
-    board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fit_s", "final",
-                                        "config", "error"])
+    board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fidelity",
+                                        "fit_s", "final", "config", "error"])
     ok = board["status"] == TrialStatus.OK.value
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)
@@ -126,5 +158,19 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
         "final_fidelity": final.spec.fidelity if final else None,
         "validation_score": outcome.chosen.score if outcome.chosen else None,
         "seed": config.seed,
+        "search_cost": search_cost(outcome),
         "notes": list(notes),
+    }
+
+
+def search_cost(outcome: SearchOutcome) -> dict[str, object]:
+    """What the search spent: devices used, device-seconds (each trial holds one device for
+    its wall time), trials and the final refit."""
+    trials = [*outcome.results, *outcome.refit_attempts]
+    devices = sorted({str(r.info.get("device", "cpu")) for r in trials if r.info} or {"cpu"})
+    return {
+        "devices": devices,
+        "device_seconds": round(sum(r.cost_s for r in trials), 2),
+        "search_device_seconds": round(sum(r.cost_s for r in outcome.results), 2),
+        "trials": len(outcome.results),
     }

@@ -11,6 +11,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
@@ -70,9 +71,10 @@ def _empty_oof(view: DatasetView) -> np.ndarray:
 
 def cross_validate(
     learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline
-) -> tuple[float, np.ndarray, dict[str, float]]:
+) -> tuple[float, np.ndarray, dict[str, Any]]:
     """Fit one model per split; return the score on the covered rows, the out-of-fold
-    predictions (NaN on rows no split validates) and the mean of the learners' info numbers.
+    predictions (NaN on rows no split validates), the mean of the learners' info numbers and
+    the device the learner ran on.
 
     Each fold gets an equal share of the time left, so a slow config is cut short in every
     fold rather than losing the last ones.
@@ -94,7 +96,9 @@ def cross_validate(
         raise ValueError("the learner predicted NaN or infinite values")
     score = get_metric(view.task.metric).score(view.y[covered], oof[covered], view.task)
     keys = set.intersection(*(set(i) for i in infos)) if infos else set()
-    return score, oof, {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
+    summary: dict[str, Any] = {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
+    summary["device"] = str(fitted.info.get("device", "cpu"))
+    return score, oof, summary
 
 
 def _is_number(value: object) -> bool:
@@ -141,7 +145,8 @@ def _refit_and_save(
     fitted = refit(learner, view, spec, deadline)
     spec.output_dir.mkdir(parents=True, exist_ok=True)
     learner.save(fitted, spec.output_dir)
-    info = {k: v for k, v in fitted.info.items() if _is_number(v)}
+    info: dict[str, Any] = {k: v for k, v in fitted.info.items() if _is_number(v)}
+    info["device"] = str(fitted.info.get("device", "cpu"))
     (spec.output_dir / "trial.json").write_text(json.dumps(
         {"learner": spec.learner, "config": spec.config, "fidelity": spec.fidelity,
          "info": info}, default=float))

@@ -104,7 +104,7 @@ class SearchLoop:
             limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
             self.executor.submit(TrialSpec(
                 trial_id=proposal.trial_id, learner=proposal.learner, config=proposal.config,
-                fidelity=None, time_limit_s=limit, seed=self.config.seed,
+                fidelity=proposal.fidelity, time_limit_s=limit, seed=self.config.seed,
                 n_jobs=self._threads, kind=TrialKind.SEARCH,
                 output_dir=self.workdir / "trials" / str(proposal.trial_id)))
             self._submitted += 1
@@ -129,7 +129,7 @@ class SearchLoop:
 
     def _refit(self, candidate: TrialResult, limit: float) -> TrialResult:
         rounds = candidate.info.get("n_estimators")
-        fidelity = max(1, math.ceil(rounds)) if rounds else None
+        fidelity = max(1, math.ceil(rounds)) if rounds else candidate.spec.fidelity
         spec = TrialSpec(
             trial_id=REFIT_ID_BASE + candidate.spec.trial_id, learner=candidate.spec.learner,
             config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,

@@ -1,26 +1,25 @@
-"""The searcher: which learner and which config to try next (Optuna ask/tell).
+"""The searcher: which learner, which config and which fidelity to try next (ask/tell).
 
 Each learner's portfolio of strong configs runs first, interleaved cheapest learner first, so a
-good model exists early. After that, every learner has its own Optuna study (TPE over its own
-space), and the searcher picks which learner to advance from how well and how cheaply each has
-done so far.
+good model exists early. After that every learner has its own config sampler (Optuna TPE by
+default; random or a modality's own, such as evolution for networks), and the searcher picks
+which learner to advance from how well and how cheaply each has done so far. With successive
+halving, configs start at a cheap fidelity and the best are promoted before new ones start.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import optuna
 from optuna.distributions import BaseDistribution
-from optuna.trial import Trial, TrialState
 
 from accelml.core.learner import Config, Learner
 from accelml.core.metrics import get_metric
+from accelml.core.multifidelity import SuccessiveHalving
+from accelml.core.samplers import ConfigSampler, make_sampler
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
 
@@ -28,6 +27,8 @@ from accelml.core.trial import TrialResult, TrialStatus
 TOP_LEARNERS = 3
 #: A learner that failed this many times without one success is no longer chosen.
 MAX_FAILURES = 2
+
+Space = dict[str, BaseDistribution]
 
 
 @dataclass
@@ -47,38 +48,41 @@ class LearnerStats:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A configuration to run, with where it came from."""
+    """A configuration to run, at which fidelity (None: the learner's default), and why."""
 
     trial_id: int
     learner: str
     config: Config
-    source: str  # "portfolio" or "sampler"
+    source: str  # "portfolio", "sampler" or "promotion"
+    fidelity: int | None = None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    learner: str
+    handle: int | None  # the sampler's handle; None for promotions
+    key: int  # the config's identity across rungs
+    fidelity: int | None
 
 
 class Searcher:
     """Ask for the next proposal, tell it the result."""
 
-    def __init__(self, learners: Sequence[Learner], task: Task, n_rows: int, n_features: int,
-                 seed: int) -> None:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    def __init__(self, learners: Sequence[Learner], task: Task, spaces: Mapping[str, Space],
+                 seed: int, *, sampler: str = "tpe",
+                 fixed: Mapping[str, Config] | None = None,
+                 halving: SuccessiveHalving | None = None) -> None:
         self._task = task
         self._order = [learner.name for learner in learners]
-        self._spaces: dict[str, dict[str, BaseDistribution]] = {
-            learner.name: dict(learner.space(task, n_rows, n_features)) for learner in learners
+        self._spaces = {name: dict(spaces[name]) for name in self._order}
+        self._fixed = {name: dict((fixed or {}).get(name, {})) for name in self._order}
+        self._samplers: dict[str, ConfigSampler] = {
+            name: make_sampler(sampler, self._spaces[name], seed + index)
+            for index, name in enumerate(self._order)
         }
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._studies = {
-                name: optuna.create_study(
-                    direction="minimize",
-                    sampler=optuna.samplers.TPESampler(
-                        seed=seed + index, multivariate=True, constant_liar=True,
-                        n_startup_trials=5),
-                )
-                for index, name in enumerate(self._order)
-            }
         self._queue: deque[tuple[str, Config]] = deque(self._portfolio_queue(learners, task))
-        self._pending: dict[int, tuple[str, Trial]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._halving = halving
         self.stats = {name: LearnerStats() for name in self._order}
         self._next_id = 0
 
@@ -90,23 +94,36 @@ class Searcher:
 
     def ask(self) -> Proposal | None:
         """The next proposal, or None when no learner is left to try."""
+        if self._halving is not None:
+            promotion = self._halving.next_promotion()
+            if promotion is not None:
+                return self._issue(promotion.learner, None, promotion.config, "promotion",
+                                   promotion.fidelity, promotion.key)
         while self._queue:
             name, config = self._queue.popleft()
             if self._usable(name):
-                self._studies[name].enqueue_trial(config, skip_if_exists=True)
-                return self._ask_study(name, "portfolio")
+                return self._new(name, "portfolio", config)
         chosen = self._choose_learner()
         if chosen is None:
             return None
         self.stats[chosen].sampled += 1
-        return self._ask_study(chosen, "sampler")
+        return self._new(chosen, "sampler", None)
 
-    def _ask_study(self, name: str, source: str) -> Proposal:
-        trial = self._studies[name].ask(self._spaces[name])
+    def _new(self, name: str, source: str, enqueue: Config | None) -> Proposal:
+        handle, config = self._samplers[name].ask(enqueue)
+        config = {**config, **self._fixed[name]}
+        fidelity = None
+        key = self._next_id
+        if self._halving is not None and self._halving.schedules(name):
+            fidelity = self._halving.start(key, name, config)
+        return self._issue(name, handle, config, source, fidelity, key)
+
+    def _issue(self, name: str, handle: int | None, config: Config, source: str,
+               fidelity: int | None, key: int) -> Proposal:
         trial_id = self._next_id
         self._next_id += 1
-        self._pending[trial_id] = (name, trial)
-        return Proposal(trial_id, name, dict(trial.params), source)
+        self._pending[trial_id] = _Pending(name, handle, key, fidelity)
+        return Proposal(trial_id, name, dict(config), source, fidelity)
 
     def _usable(self, name: str) -> bool:
         stats = self.stats[name]
@@ -130,25 +147,24 @@ class Searcher:
         return min(enumerate(ranked), key=priority)[1]
 
     def tell(self, result: TrialResult) -> None:
-        """Record a finished trial (any status) with its learner's study."""
-        name, trial = self._pending.pop(result.spec.trial_id)
-        stats = self.stats[name]
+        """Record a finished trial (any status) with its learner's sampler and rungs."""
+        pending = self._pending.pop(result.spec.trial_id)
+        stats = self.stats[pending.learner]
         stats.costs.append(result.cost_s)
-        study = self._studies[name]
+        loss = None
         if result.status is TrialStatus.OK and result.score is not None:
             loss = self.loss(result.score)
             stats.ok += 1
             stats.best_loss = min(stats.best_loss, loss)
-            study.tell(trial, loss)
         else:
             stats.failed += 1
-            study.tell(trial, state=TrialState.FAIL)
+        if pending.handle is not None:
+            self._samplers[pending.learner].tell(pending.handle, loss)
+        if self._halving is not None and pending.fidelity is not None:
+            rung = self._halving.rung_of(pending.learner, pending.fidelity)
+            self._halving.record(pending.key, rung, loss)
 
     def loss(self, score: float) -> float:
         """The value minimised: the score, negated when greater is better."""
         metric = get_metric(self._task.metric)
         return -score if metric.greater_is_better else score
-
-    def space(self, learner: str) -> dict[str, Any]:
-        """The search space of one learner (for reports)."""
-        return dict(self._spaces[learner])

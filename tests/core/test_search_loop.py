@@ -12,8 +12,8 @@ from accelml.core.budget import Budget
 from accelml.core.data import Features
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.evaluate import make_splits
-from accelml.core.learner import discover, get_learner
-from accelml.core.search import Searcher
+from accelml.core.learner import Learner, discover, get_learner
+from accelml.core.search import Searcher, Space
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import DataError, SearchError
@@ -31,6 +31,10 @@ class _Identity:
 
     def to_dict(self) -> dict[str, object]:
         return {}
+
+
+def _spaces(learners: list[Learner]) -> dict[str, Space]:
+    return {learner.name: dict(learner.space(BINARY, 100, 2)) for learner in learners}
 
 
 def _data(n: int = 80) -> tuple[Features, np.ndarray]:
@@ -64,7 +68,7 @@ def test_a_class_with_one_row_is_an_error_and_rare_classes_lower_the_folds() -> 
 def test_searcher_runs_portfolios_first_and_drops_failing_learners() -> None:
     discover(MODULES)
     learners = [get_learner("prior"), get_learner("crashing")]
-    searcher = Searcher(learners, BINARY, 100, 2, seed=0)
+    searcher = Searcher(learners, BINARY, _spaces(learners), seed=0)
     first = [searcher.ask() for _ in range(2)]
     assert [(p.learner, p.source) for p in first if p] == [("prior", "portfolio"),
                                                             ("crashing", "portfolio")]
@@ -82,7 +86,8 @@ def test_a_seed_repeats_the_proposals() -> None:
     discover(MODULES)
 
     def proposals(seed: int) -> list[dict[str, object]]:
-        searcher = Searcher([get_learner("prior")], BINARY, 100, 2, seed=seed)
+        learners = [get_learner("prior")]
+        searcher = Searcher(learners, BINARY, _spaces(learners), seed=seed)
         out = []
         for _ in range(6):
             proposal = searcher.ask()

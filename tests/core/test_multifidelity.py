@@ -1,0 +1,49 @@
+"""Successive halving: rungs, promotions, and the searcher issuing them."""
+
+from __future__ import annotations
+
+from accelml.core.learner import Fidelity, discover, get_learner
+from accelml.core.multifidelity import SuccessiveHalving, rung_levels
+from accelml.core.search import Searcher
+from accelml.core.task import Task, TaskKind
+from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
+
+BINARY = Task(TaskKind.BINARY, "y", "roc_auc", ("a", "b"), 1)
+
+
+def test_rungs_grow_by_eta_and_end_at_high() -> None:
+    assert rung_levels(Fidelity("epochs", 1, 30), 3) == [1, 3, 9, 30]
+    assert rung_levels(Fidelity("epochs", 1, 27), 3) == [1, 3, 9, 27]
+    assert rung_levels(Fidelity("trees", 50, 2000), 4) == [50, 200, 800, 2000]
+
+
+def test_the_best_third_is_promoted_once_and_failures_never() -> None:
+    halving = SuccessiveHalving(eta=3)
+    halving.add_learner("net", Fidelity("epochs", 1, 9))
+    for key, loss in enumerate([0.5, 0.2, None, 0.9, 0.3, 0.4]):
+        assert halving.start(key, "net", {"k": key}) == 1
+        halving.record(key, 0, loss)
+    first = halving.next_promotion()
+    second = halving.next_promotion()
+    assert first is not None and second is not None
+    assert (first.key, first.fidelity) == (1, 3)
+    assert second.key == 4
+    assert halving.next_promotion() is None  # quota of 6 // 3 = 2 used
+
+
+def test_searcher_starts_cheap_then_promotes() -> None:
+    discover(("accelml.testing.fake_learners",))
+    prior = get_learner("prior")
+    halving = SuccessiveHalving(eta=2)
+    halving.add_learner("prior", Fidelity("rounds", 1, 4))
+    searcher = Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, 10, 2))}, 0,
+                        sampler="random", halving=halving)
+    proposals = [searcher.ask() for _ in range(2)]
+    assert all(p is not None and p.fidelity == 1 for p in proposals)
+    for proposal, score in zip(proposals, (0.6, 0.9), strict=True):
+        assert proposal is not None
+        spec = TrialSpec(proposal.trial_id, "prior", proposal.config, 1, 1, 0, 1)
+        searcher.tell(TrialResult(spec, TrialStatus.OK, score=score, cost_s=0.1))
+    promoted = searcher.ask()
+    assert promoted is not None and promoted.source == "promotion"
+    assert promoted.fidelity == 2 and promoted.config == proposals[1].config  # type: ignore[union-attr]

@@ -70,7 +70,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     ``fixed`` adds parameters to every config of a learner (e.g. a backbone path).
     """
     discover(modules)
-    learners = learners_for(view.task.kind, config.learners, config.exclude_learners)
+    modality = "image" if view.features.row_shape else "tabular"
+    learners = learners_for(view.task.kind, config.learners, config.exclude_learners, modality)
     workers, threads = config.worker_layout()
     with tempfile.TemporaryDirectory(prefix="accelml-run-") as tmp:
         workdir = Path(tmp)

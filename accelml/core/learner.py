@@ -138,22 +138,34 @@ def get_learner(name: str) -> Learner:
     return learner
 
 
+def modality_of(cls: type[Any]) -> str:
+    """The kind of data a learner eats: its ``modality`` attribute, "tabular" by default."""
+    return str(getattr(cls, "modality", "tabular"))
+
+
 def learners_for(
-    kind: TaskKind, include: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    kind: TaskKind, include: Sequence[str] | None = None, exclude: Sequence[str] = (),
+    modality: str = "tabular",
 ) -> list[Learner]:
-    """Learners for a task kind, cheapest first, filtered by include/exclude names."""
+    """Learners of a modality for a task kind, cheapest first, filtered by include/exclude."""
     for name in [*(include or ()), *exclude]:
         get_learner(name)  # raises on unknown names
+        if name in (include or ()) and modality_of(_REGISTRY[name]) != modality:
+            raise ConfigError(
+                f"learner {name!r} is for {modality_of(_REGISTRY[name])} data, but this data "
+                f"is {modality}; leave it out of --learners"
+            )
     chosen = [
         get_learner(name)
         for name, cls in _REGISTRY.items()
         if kind in cls.task_kinds
+        and modality_of(cls) == modality
         and (include is None or name in include)
         and name not in exclude
     ]
     if not chosen:
         raise ConfigError(
-            f"no learner left for a {kind.value} task after include={list(include or [])} "
+            f"no {modality} learner left for a {kind.value} task after include={list(include or [])} "
             f"exclude={list(exclude)}; registered: {', '.join(sorted(_REGISTRY))}"
         )
     return sorted(chosen, key=lambda learner: learner.relative_cost)

@@ -24,11 +24,15 @@ from accelml.errors import ArtifactError, DataError, TargetError
 
 
 class Preprocessor(Protocol):
-    """Turns raw rows of one modality into Features; serialisable to JSON."""
+    """Turns raw rows of one modality into Features; serialisable to JSON.
+
+    A preprocessor may also offer ``labelled(data) -> (Features, labels)`` for inputs that
+    carry their labels themselves (a folder of class sub-folders), used by ``evaluate``.
+    """
 
     kind: str
 
-    def transform(self, data: pd.DataFrame) -> Features:
+    def transform(self, data: Any) -> Features:
         """Features for the rows of ``data`` (schema checked)."""
         ...
 
@@ -70,12 +74,8 @@ class Predictor:
         """Class labels in the column order of :meth:`predict_proba`."""
         return list(self.task.classes)
 
-    def _features(self, data: pd.DataFrame) -> Features:
-        if not isinstance(data, pd.DataFrame):
-            raise DataError(f"expected a pandas DataFrame of rows, got {type(data).__name__}")
-        if len(data) == 0:
-            raise DataError("no rows to predict: the data is empty")
-        if self.task.target in data.columns:
+    def _features(self, data: Any) -> Features:
+        if isinstance(data, pd.DataFrame) and self.task.target in data.columns:
             data = data.drop(columns=[self.task.target])
         return self.preprocessor.transform(data)
 
@@ -88,23 +88,33 @@ class Predictor:
         assert blended is not None
         return blended / total
 
-    def predict(self, data: pd.DataFrame) -> np.ndarray:
+    def predict(self, data: Any) -> np.ndarray:
         """Labels as they were in the training target, or values for regression."""
         raw = self._blend(self._features(data))
         if not self.task.kind.is_classification:
             return raw
         return decode_target(metric_registry.predicted_labels(raw, self.task), self.task)
 
-    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+    def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities; the columns are the class labels."""
         if not self.task.kind.is_classification:
             raise DataError("predict_proba needs a classification model; this one is a "
                             "regressor: use predict")
         raw = self._blend(self._features(data))
-        return pd.DataFrame(raw, index=data.index, columns=pd.Index(self.task.classes))
+        index = data.index if isinstance(data, pd.DataFrame) else None
+        return pd.DataFrame(raw, index=index, columns=pd.Index(self.task.classes))
 
-    def evaluate(self, data: pd.DataFrame) -> dict[str, float]:
-        """Every metric that applies to the task, on labelled rows."""
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Every metric that applies to the task, on labelled rows (a DataFrame with the
+        target column, or an input that carries its labels, such as a folder of classes)."""
+        if not isinstance(data, pd.DataFrame):
+            labelled_fn = getattr(self.preprocessor, "labelled", None)
+            if labelled_fn is None:
+                raise DataError(f"evaluate needs a DataFrame with the target column, got "
+                                f"{type(data).__name__}")
+            features, labels = labelled_fn(data)
+            y = encode_target(pd.Series(labels), self.task)
+            return metric_registry.report(y, self._blend(features), self.task)
         target = self.task.target
         if target not in data.columns:
             raise TargetError(f"evaluate needs the target column {target!r} in the data; it "

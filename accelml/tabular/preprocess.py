@@ -266,6 +266,11 @@ class TabularPreprocessor:
         if not self._encoders:
             raise NotFittedError("TabularPreprocessor is not fitted: call fit(df) first")
         frame = pd.DataFrame([dict(df)]) if isinstance(df, Mapping) else df
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"this is a tabular model: pass a DataFrame (or a CSV / Parquet "
+                            f"file on the command line), not {type(df).__name__}")
+        if len(frame) == 0:
+            raise DataError("no rows to predict: the data is empty")
         by_name = self._check_schema(frame)
         X = np.empty((len(frame), len(self._names)), dtype=np.float64)
         start = 0

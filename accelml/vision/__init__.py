@@ -1,0 +1,1 @@
+"""Image modality: loading image folders, files and arrays; preprocessing; learners."""

@@ -1,7 +1,8 @@
 """The Python API: ``accelml.fit`` and ``accelml.load``.
 
-``fit`` reads the data, checks the target, infers the task, fits the modality's preprocessing
-and hands the rest to the engine, all inside the one time budget.
+``fit`` picks the modality from the data (a table, or images: a folder of class sub-folders,
+an ``.npz`` of arrays, ``task="image"``), checks the target, infers the task, fits the
+modality's preprocessing and hands the rest to the engine, all inside the one time budget.
 """
 
 from __future__ import annotations
@@ -18,19 +19,39 @@ from accelml.core.engine import build_view, fit_predictor
 from accelml.core.predictor import Predictor, register_preprocessor
 from accelml.core.task import encode_target, infer_task
 from accelml.core.validation import check_target_column
-from accelml.errors import DataError, TargetError
-from accelml.tabular.io import read_table
+from accelml.errors import ConfigError, DataError, TargetError
+from accelml.io import read_table
 from accelml.tabular.preprocess import TabularPreprocessor
 
 #: Modules whose import registers the built-in learners (workers import them too).
 LEARNER_MODULES = ("accelml.tabular.learners",)
 
 register_preprocessor("tabular", TabularPreprocessor.from_dict)
+register_preprocessor("image", lambda state: _vision().image_preprocessor(state))
+
+
+def _vision() -> Any:
+    """The vision modality, imported on first use (it loads torch)."""
+    from accelml.vision import run
+
+    return run
+
+
+def is_image_source(data: object, task: str | None) -> bool:
+    """Images when asked for, or when the data is a folder, an .npz file or (x, y) arrays."""
+    if task == "image":
+        return True
+    if isinstance(data, tuple):
+        return True
+    if isinstance(data, str | Path):
+        path = Path(data)
+        return path.is_dir() or path.suffix.lower() == ".npz"
+    return False
 
 
 def fit(
-    data: pd.DataFrame | str | Path,
-    target: str,
+    data: Any,
+    target: str | None = None,
     time_budget: float = 60.0,
     *,
     task: str | None = None,
@@ -42,17 +63,33 @@ def fit(
     """Find, tune and refit the best model for ``target`` within ``time_budget`` seconds.
 
     Args:
-        data: a DataFrame, or the path of a CSV / Parquet file.
-        target: the column to predict.
+        data: a DataFrame, the path of a CSV / Parquet file; for images a folder of class
+            sub-folders, an ``.npz`` file with ``x`` and ``y``, or a tuple ``(x, y)``.
+        target: the column to predict (tables; for images the label column of a DataFrame
+            of image paths).
         time_budget: seconds for the whole run, saving included.
-        task: "binary", "multiclass" or "regression"; inferred when None.
+        task: "binary", "multiclass", "regression", or "image"; inferred when None.
         metric: the metric to optimise; the task's default when None.
         preset: "medium" (default), "fast" or "best".
         out: when given, the model directory to save into.
         **options: any other :class:`accelml.RunConfig` field (seed, n_jobs, learners...).
     """
+    if is_image_source(data, task):
+        image_task = None if task == "image" else task
+        return _vision().fit_images(data, target, time_budget, task=image_task, metric=metric,
+                                    preset=preset, out=out, **options)
+    if target is None:
+        raise ConfigError("tabular data needs a target: pass the column to predict "
+                          "(--target NAME)")
     config = RunConfig.from_options(preset, time_budget=time_budget, task=task, metric=metric,
                                     **options)
+    if config.backbone is not None or config.max_params is not None:
+        raise ConfigError("--backbone and --max-params apply to image models; this data is a "
+                          "table. For images pass a folder of class sub-folders or an .npz file")
+    image_learners = sorted(set(config.learners or ()) & set(_vision().IMAGE_LEARNERS))
+    if image_learners:
+        raise ConfigError(f"learner {image_learners[0]!r} is for image data, but this data is "
+                          "a table; leave it out of --learners (or pass a folder of images)")
     budget = Budget(config.time_budget)
     frame = read_table(data) if isinstance(data, str | Path) else _check_frame(data)
     features_frame, y = split_target(frame, target)
@@ -99,3 +136,15 @@ def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Ser
 def load(directory: str | Path) -> Predictor:
     """Load a model directory saved by ``fit(out=...)``, ``Predictor.save`` or the CLI."""
     return Predictor.load(directory)
+
+
+def export_model(directory: str | Path, output: str | Path, fmt: str = "onnx") -> float:
+    """Export a saved model; return the largest difference from the native model's
+    probabilities on check inputs."""
+    predictor = load(directory)
+    if fmt != "onnx":
+        raise ConfigError(f"unknown export format {fmt!r}; available: onnx")
+    if predictor.preprocessor.kind != "image":
+        raise ConfigError("ONNX export is available for image models; tabular models are "
+                          "served from their native files (LightGBM, XGBoost, CatBoost)")
+    return float(_vision().export_onnx_checked(predictor, Path(output)))

@@ -55,12 +55,15 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Training data: a CSV or Parquet file.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    data: Annotated[Path, typer.Argument(help="Training data: a CSV or Parquet file; for "
+                                         "images a folder of class sub-folders or an .npz.")],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="The column to predict "
+                                               "(tables).")] = None,
     time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = 60.0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path(
         "model"),
-    task: Annotated[str | None, typer.Option(help="binary, multiclass or regression.")] = None,
+    task: Annotated[str | None, typer.Option(help="binary, multiclass, regression or image.")
+                    ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
     preset: Annotated[str, typer.Option(help="medium, fast or best.")] = "medium",
     seed: Annotated[int, typer.Option(help="Seed for repeatable runs.")] = 0,
@@ -69,6 +72,14 @@ def fit(
         None),
     exclude: Annotated[str | None, typer.Option(help="Comma-separated learners to skip.")] = None,
     max_trials: Annotated[int | None, typer.Option(help="Stop after this many trials.")] = None,
+    sampler: Annotated[str | None, typer.Option(help="tpe, random or evolution.")] = None,
+    multi_fidelity: Annotated[bool | None, typer.Option(
+        "--multi-fidelity/--no-multi-fidelity", help="Successive halving over epochs/trees.")
+                              ] = None,
+    backbone: Annotated[str | None, typer.Option(help="Local checkpoint to fine-tune (images)."
+                                                 )] = None,
+    max_params: Annotated[int | None, typer.Option(help="Largest network allowed (images).")
+                          ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search, tune and refit the best model for TARGET; save it to --out."""
@@ -78,7 +89,9 @@ def fit(
         predictor = fit_api(
             data, target, time_budget, task=task, metric=metric, preset=preset, out=out,
             seed=seed, n_jobs=n_jobs, learners=_names(learners),
-            exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet)
+            exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet,
+            sampler=sampler, multi_fidelity=multi_fidelity, backbone=backbone,
+            max_params=max_params)
         if not quiet:
             _print_board(predictor.leaderboard(), predictor.info, top=10)
         err_console.print(f"model saved to {out} ({predictor.info['fit_wall_s']:.1f}s of "
@@ -134,10 +147,11 @@ def evaluate(
     """Score the model on labelled data with every metric of its task."""
     with _user_errors():
         from accelml.api import load
-        from accelml.tabular.io import read_table
+        from accelml.io import read_table
 
         predictor = load(model)
-        scores = predictor.evaluate(read_table(data))
+        labelled = data if predictor.preprocessor.kind == "image" else read_table(data)
+        scores = predictor.evaluate(labelled)
         if as_json:
             out_console.print_json(json.dumps(scores))
             return
@@ -160,12 +174,18 @@ def predict(
 ) -> None:
     """Add a prediction column (and class probabilities) to DATA and write it to --output."""
     with _user_errors():
+        import pandas as pd
+
         from accelml.api import load
-        from accelml.tabular.io import read_table, write_table
+        from accelml.io import read_table, write_table
 
         predictor = load(model)
-        frame = read_table(data)
-        result = frame.copy()
+        if predictor.preprocessor.kind == "image":
+            frame: Any = str(data)
+            result = pd.DataFrame({"id": predictor.preprocessor.row_ids(frame)})
+        else:
+            frame = read_table(data)
+            result = frame.copy()
         result["prediction"] = predictor.predict(frame)
         if proba and predictor.task.kind.is_classification:
             probabilities = predictor.predict_proba(frame)
@@ -173,6 +193,22 @@ def predict(
                 result[f"proba_{label}"] = probabilities[label].to_numpy()
         write_table(result, output)
         err_console.print(f"wrote {len(result)} predictions to {output}", highlight=False)
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path(
+        "model.onnx"),
+    format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+) -> None:
+    """Export the final model (image networks to ONNX, checked against PyTorch)."""
+    with _user_errors():
+        from accelml.api import export_model
+
+        difference = export_model(model, output, format)
+        err_console.print(f"wrote {output}; largest difference from the native model on check "
+                          f"images: {difference:.2e}", highlight=False)
 
 
 @app.command()

@@ -44,6 +44,7 @@ class RunConfig:
         multi_fidelity: successive halving over each learner's fidelity knob (epochs, trees).
         eta: successive halving keeps the best 1/eta of each rung.
         backbone: a local checkpoint to fine-tune from (image models).
+        max_params: the largest network (in parameters) a search may return (image models).
         quiet: no live progress display.
     """
 
@@ -65,6 +66,7 @@ class RunConfig:
     multi_fidelity: bool = False
     eta: int = 3
     backbone: str | None = None
+    max_params: int | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -94,6 +96,8 @@ class RunConfig:
             raise ConfigError(f"n_workers must be >= 1, got {self.n_workers}")
         if self.max_trials is not None and self.max_trials < 1:
             raise ConfigError(f"max_trials must be >= 1, got {self.max_trials}")
+        if self.max_params is not None and self.max_params < 1:
+            raise ConfigError(f"max_params must be >= 1, got {self.max_params}")
         if self.eta < 2:
             raise ConfigError(f"eta must be >= 2, got {self.eta}")
         if not 0.0 < self.max_trial_fraction <= 1.0:

@@ -49,6 +49,17 @@ def learner_spaces(learners: Sequence[Learner], view: DatasetView) -> dict[str, 
     return spaces
 
 
+def learner_portfolios(learners: Sequence[Learner], view: DatasetView
+                       ) -> dict[str, list[Config]]:
+    """Each learner's portfolio for this data (image learners also get the row shape)."""
+    shape = view.features.row_shape
+    return {
+        learner.name: list(learner.portfolio(view.task, row_shape=shape)  # type: ignore[call-arg]
+                           if shape else learner.portfolio(view.task))
+        for learner in learners
+    }
+
+
 def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunConfig,
                   fixed: Mapping[str, Config] | None = None) -> Searcher:
     """The searcher the config asks for, with successive halving when multi_fidelity is on."""
@@ -59,7 +70,8 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
             if learner.fidelity is not None:
                 halving.add_learner(learner.name, learner.fidelity)
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
-                    sampler=config.sampler, fixed=fixed, halving=halving)
+                    sampler=config.sampler, fixed=fixed, halving=halving,
+                    portfolios=learner_portfolios(learners, view))
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,

@@ -165,7 +165,8 @@ def learners_for(
     ]
     if not chosen:
         raise ConfigError(
-            f"no {modality} learner left for a {kind.value} task after include={list(include or [])} "
-            f"exclude={list(exclude)}; registered: {', '.join(sorted(_REGISTRY))}"
+            f"no {modality} learner left for a {kind.value} task after "
+            f"include={list(include or [])} exclude={list(exclude)}; "
+            f"registered: {', '.join(sorted(_REGISTRY))}"
         )
     return sorted(chosen, key=lambda learner: learner.relative_cost)

@@ -71,7 +71,8 @@ class Searcher:
     def __init__(self, learners: Sequence[Learner], task: Task, spaces: Mapping[str, Space],
                  seed: int, *, sampler: str = "tpe",
                  fixed: Mapping[str, Config] | None = None,
-                 halving: SuccessiveHalving | None = None) -> None:
+                 halving: SuccessiveHalving | None = None,
+                 portfolios: Mapping[str, Sequence[Config]] | None = None) -> None:
         self._task = task
         self._order = [learner.name for learner in learners]
         self._spaces = {name: dict(spaces[name]) for name in self._order}
@@ -80,15 +81,16 @@ class Searcher:
             name: make_sampler(sampler, self._spaces[name], seed + index)
             for index, name in enumerate(self._order)
         }
-        self._queue: deque[tuple[str, Config]] = deque(self._portfolio_queue(learners, task))
+        chosen = portfolios or {learner.name: learner.portfolio(task) for learner in learners}
+        self._queue: deque[tuple[str, Config]] = deque(self._portfolio_queue(
+            [(name, list(chosen[name])) for name in self._order]))
         self._pending: dict[int, _Pending] = {}
         self._halving = halving
         self.stats = {name: LearnerStats() for name in self._order}
         self._next_id = 0
 
     @staticmethod
-    def _portfolio_queue(learners: Sequence[Learner], task: Task) -> list[tuple[str, Config]]:
-        portfolios = [(learner.name, list(learner.portfolio(task))) for learner in learners]
+    def _portfolio_queue(portfolios: list[tuple[str, list[Config]]]) -> list[tuple[str, Config]]:
         rounds = max((len(p) for _, p in portfolios), default=0)
         return [(name, dict(p[r])) for r in range(rounds) for name, p in portfolios if r < len(p)]
 

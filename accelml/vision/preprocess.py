@@ -20,6 +20,7 @@ from accelml.vision.data import (
     IMAGE_SUFFIXES,
     ImageSet,
     load_prediction_images,
+    load_training_images,
     prediction_ids,
 )
 
@@ -101,6 +102,14 @@ class ImagePreprocessor:
             images, ids = load_prediction_images(data, size, channels, self.path_column)
         self.last_ids = ids
         return Features(images.reshape(len(images), -1), row_shape=(size, size, channels))
+
+    def labelled(self, data: Any) -> tuple[Features, np.ndarray]:
+        """Features and labels of an input that carries its labels (a folder of class
+        sub-folders, an .npz with x and y, a tuple (x, y)), for ``evaluate``."""
+        size, _ = self._shape()
+        if not isinstance(data, ImageSet):
+            data = load_training_images(data, path_column=self.path_column, max_side=size)
+        return self.transform(data), np.asarray(data.labels)
 
     def fit_transform(self, image_set: ImageSet) -> Features:
         """Fit on the training images and flatten them."""

@@ -1,0 +1,209 @@
+"""The "cnn" learner: a network from the macro search space, trained from scratch.
+
+The config IS the architecture (see :mod:`accelml.vision.space`), so the search samples
+networks like any hyperparameters. Saved as ``model.safetensors`` plus ``config.json`` (the
+resolved config and the training facts, normalization included): data only, no pickle.
+The helpers here (class remapping, files) are shared with the transfer learner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from optuna.distributions import BaseDistribution
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from accelml.core.budget import Deadline
+from accelml.core.data import Features
+from accelml.core.learner import Config, Fidelity, Fitted, register
+from accelml.core.task import Task, TaskKind
+from accelml.errors import ArtifactError, ConfigError, DataError
+from accelml.vision.network import build_network, count_params
+from accelml.vision.space import (
+    ImageShape,
+    image_shape_from,
+    image_space,
+    resolutions,
+    seed_architectures,
+)
+from accelml.vision.train import pick_device, predict_proba, train_network
+
+CLASSIFICATION = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS})
+DEFAULT_EPOCHS = 10
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def images_of(features: Features) -> np.ndarray:
+    """The rows as uint8 NHWC images (a view when possible)."""
+    height, width, channels = image_shape_from(features.X.shape[1], features.row_shape)
+    X = features.X
+    if X.dtype != np.uint8:
+        X = np.clip(np.rint(X), 0, 255).astype(np.uint8)
+    return X.reshape(len(X), height, width, channels)
+
+
+def present_classes(y: np.ndarray, task: Task, learner: str) -> np.ndarray:
+    """Class codes seen in training; codes outside the task are a DataError."""
+    present = np.unique(y)
+    if len(present) and (present[0] < 0 or present[-1] >= task.n_classes):
+        raise DataError(
+            f"learner {learner!r} got class codes {present[0]}..{present[-1]} for a task "
+            f"with {task.n_classes} classes; encode targets with encode_target first"
+        )
+    return present.astype(np.int64)
+
+
+def remap_valid(valid: tuple[Features, np.ndarray] | None,
+                present: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Validation images and labels in training's class indices (unseen classes dropped)."""
+    if valid is None:
+        return None
+    keep = np.isin(valid[1], present)
+    return images_of(valid[0])[keep], np.searchsorted(present, valid[1][keep])
+
+
+def full_proba(fitted: Fitted, features: Features) -> np.ndarray:
+    """Probabilities over all of the task's classes; classes unseen in training get 0."""
+    info = fitted.info
+    out = np.zeros((len(features), info["n_classes"]), dtype=np.float64)
+    if info.get("constant"):
+        out[:, info["classes"]] = 1.0
+        return out
+    proba = predict_proba(fitted.model, images_of(features), info)
+    out[:, info["classes"]] = proba
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def save_model(fitted: Fitted, directory: Path, record: dict[str, Any]) -> list[Path]:
+    """``config.json`` (``record`` + info) and, unless constant, ``model.safetensors``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / CONFIG_FILE
+    path.write_text(json.dumps({**record, "info": fitted.info}, indent=1, sort_keys=True))
+    if fitted.model is None:
+        return [path]
+    weights = {k: v.detach().cpu().contiguous() for k, v in fitted.model.state_dict().items()}
+    save_file(weights, str(directory / WEIGHTS_FILE))
+    return [path, directory / WEIGHTS_FILE]
+
+
+def read_record(directory: Path, learner: str, task: Task | None) -> dict[str, Any]:
+    """The ``config.json`` of a saved model, checked to be ``learner``'s for ``task``."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: {directory} is not a saved {learner!r} model")
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ArtifactError(f"{path} is not readable JSON ({error})") from error
+    kind = record.get("info", {}).get("kind")
+    if record.get("learner") != learner or (task is not None and kind != task.kind.value):
+        raise ArtifactError(f"{directory} holds a {record.get('learner')!r} model for a {kind} "
+                            f"task, not a {learner!r} model")
+    return record
+
+
+def load_weights(net: nn.Module, directory: Path, strict: bool = True) -> nn.Module:
+    """Load ``model.safetensors`` into ``net`` on the best device, as an ArtifactError."""
+    path = Path(directory) / WEIGHTS_FILE
+    try:
+        net.load_state_dict(load_file(str(path)), strict=strict)
+    except Exception as error:  # safetensors and torch raise their own types
+        raise ArtifactError(f"the weights in {path} could not be read ({error}); the file is "
+                            "missing, damaged or from another network") from error
+    return net.to(pick_device()).eval()
+
+
+def base_info(learner: str, task: Task, present: np.ndarray) -> dict[str, Any]:
+    """The info every image learner records before training."""
+    return {"learner": learner, "kind": task.kind.value, "n_classes": task.n_classes,
+            "classes": [int(c) for c in present]}
+
+
+@register
+class CNN:
+    """A CNN whose architecture is searched (macro NAS) along with its training recipe."""
+
+    name = "cnn"
+    modality = "image"
+    task_kinds = CLASSIFICATION
+    uses_gpu = True
+    relative_cost = 1.0
+    fidelity = Fidelity("epochs", 1, 30)
+
+    def space(self, task: Task, n_rows: int, n_features: int,
+              row_shape: tuple[int, ...] | None = None) -> Mapping[str, BaseDistribution]:
+        """Architecture and training knobs; the image shape comes from ``row_shape``."""
+        return image_space(n_rows, image_shape_from(n_features, row_shape))
+
+    def portfolio(self, task: Task, row_shape: tuple[int, ...] | None = None) -> list[Config]:
+        """Hand-designed networks, best first (resolution only when the shape is known)."""
+        shape = image_shape_from(0, row_shape) if row_shape else None
+        return seed_architectures(shape)
+
+    def resolve(self, config: Config, shape: ImageShape) -> Config:
+        """Defaults overlaid with ``config``; unknown keys are refused, resolution filled in."""
+        defaults = {**seed_architectures()[0], "resolution": None}
+        unknown = sorted(set(config) - set(defaults))
+        if unknown:
+            raise ConfigError(f"learner {self.name!r} got unknown hyperparameters {unknown}; "
+                              f"known ones are {sorted(defaults)}")
+        merged = {**defaults, **config}
+        if merged["resolution"] is None:
+            merged["resolution"] = resolutions(shape)[-1]
+        return merged
+
+    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
+            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
+            valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
+        """Train for ``fidelity`` epochs (default 10), cut short cleanly at ``deadline``."""
+        images = images_of(features)
+        shape: ImageShape = images.shape[1:]  # type: ignore[assignment]
+        config = dict(config)
+        max_params = config.pop("max_params", None)
+        full = self.resolve(config, shape)
+        present = present_classes(y, task, self.name)
+        info = {**base_info(self.name, task, present), "config": full}
+        if len(present) < 2:
+            return Fitted(self.name, None, {**info, "constant": True, "epochs": 1})
+        torch.manual_seed(seed)  # the initial weights, before train_network seeds the rest
+        net = build_network(full, shape[2], len(present))
+        if max_params is not None and count_params(net) > max_params:
+            raise ConfigError(f"this network has {count_params(net)} parameters, more than "
+                              f"--max-params {max_params}")
+        facts = train_network(net, images, np.searchsorted(present, y), full,
+                              epochs=epochs_of(fidelity, self.name), deadline=deadline,
+                              n_jobs=n_jobs, seed=seed, valid=remap_valid(valid, present))
+        return Fitted(self.name, net, {**info, **facts, "params": count_params(net)})
+
+    def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
+        """Class probabilities over all the task's classes."""
+        return full_proba(fitted, features)
+
+    def save(self, fitted: Fitted, directory: Path) -> list[Path]:
+        """``model.safetensors`` + ``config.json``."""
+        return save_model(fitted, directory, {"learner": self.name})
+
+    def load(self, directory: Path, task: Task) -> Fitted:
+        """Rebuild the network from ``config.json`` and load its weights."""
+        info = read_record(directory, self.name, task)["info"]
+        if info.get("constant"):
+            return Fitted(self.name, None, info)
+        net = build_network(info["config"], info["channels"], len(info["classes"]))
+        return Fitted(self.name, load_weights(net, directory), info)
+
+
+def epochs_of(fidelity: int | None, learner: str) -> int:
+    """Epochs to train: the fidelity, else the default."""
+    epochs = DEFAULT_EPOCHS if fidelity is None else int(fidelity)
+    if epochs < 1:
+        raise ConfigError(f"learner {learner!r} got fidelity {epochs} epochs; it needs >= 1")
+    return epochs

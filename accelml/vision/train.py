@@ -1,0 +1,402 @@
+"""One fast training loop for every image candidate, with data and augmentation on the device.
+
+No DataLoader workers: the (resized) training images live in one tensor on the device and each
+batch is indexed, normalized and augmented there, so a small CNN trial is bound by the GPU (or
+the CPU threads it was given), not by Python. The schedule (warm-up then cosine) is planned over
+``epochs`` and re-planned after each epoch to end where the deadline allows, so a cut trial
+still finishes its annealing instead of stopping at a high learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from accelml.core.budget import Deadline
+
+BASE_LR = {"sgd": 0.1, "adamw": 2e-3}
+#: AdamW's decoupled decay is multiplied by its lr: this keeps per-step decay equal to SGD's.
+ADAMW_DECAY_FACTOR = BASE_LR["sgd"] / BASE_LR["adamw"]
+WARMUP_SHARE = 0.1
+FINAL_LR_SHARE = 0.01
+GRAD_CLIP = 5.0
+#: Loss is checked for NaN every this many steps (a device sync on GPU).
+FINITE_CHECK_STEPS = 25
+#: Classes are weighted only when the largest is this many times the smallest.
+IMBALANCE_RATIO = 3.0
+CHUNK = 1024
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """The requested device, else CUDA when present, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """Rows of weights mapping ``in_size`` pixels to ``out_size``: bilinear, antialiased down.
+
+    A fixed matrix (rather than an interpolate call) is exactly the same computation in
+    training, prediction and the exported ONNX graph (two MatMuls).
+    """
+    scale = in_size / out_size
+    support = max(scale, 1.0)
+    centers = (np.arange(out_size) + 0.5) * scale - 0.5
+    distance = np.abs(np.arange(in_size)[None, :] - centers[:, None]) / support
+    weights = np.clip(1.0 - distance, 0.0, None)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def target_size(height: int, width: int, resolution: int) -> tuple[int, int]:
+    """Output (H, W) with the shorter side at ``resolution``, keeping the aspect ratio."""
+    short = min(height, width)
+    return max(1, round(height * resolution / short)), max(1, round(width * resolution / short))
+
+
+class Preprocess(nn.Module):
+    """uint8 NHWC pixels -> normalized float NCHW at the training resolution and channels."""
+
+    def __init__(self, in_shape: Sequence[int], resolution: int, channels: int,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
+        super().__init__()
+        height, width, self.in_channels = (int(v) for v in in_shape)
+        self.channels = int(channels)
+        out_h, out_w = target_size(height, width, int(resolution))
+        self.resized = (out_h, out_w) != (height, width)
+        self.register_buffer("rh", torch.from_numpy(resize_matrix(height, out_h)))
+        self.register_buffer("rw", torch.from_numpy(resize_matrix(width, out_w).T.copy()))
+        shape = (1, self.channels, 1, 1)
+        self.register_buffer("mean", torch.tensor(mean or [0.5] * channels).view(shape))
+        self.register_buffer("std", torch.tensor(std or [0.25] * channels).view(shape))
+
+    @property
+    def changes_pixels(self) -> bool:
+        """True when stored pixels are not the raw uint8 ones (resized or channels changed)."""
+        return self.resized or self.in_channels != self.channels
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Resized, channel-matched float pixels in 0..255, NCHW."""
+        x = x.permute(0, 3, 1, 2).float()
+        if self.resized:
+            x = torch.matmul(torch.matmul(self.rh, x), self.rw)
+        if self.in_channels == 1 and self.channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        elif self.in_channels == 3 and self.channels == 1:
+            x = x.mean(dim=1, keepdim=True)
+        return x
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """0..255 pixels to the standardized input the network trained on."""
+        return (pixels.float() / 255.0 - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.pixels(x))
+
+
+def store_images(pre: Preprocess, images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Training images on the device, resized once: uint8 when untouched, else float16."""
+    if not pre.changes_pixels:
+        host = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+        return _to_device(host, device)
+    pre = pre.to(device)
+    chunks = [pre.pixels(_to_device(torch.from_numpy(np.ascontiguousarray(images[i:i + CHUNK])),
+                                    device)).half() for i in range(0, len(images), CHUNK)]
+    return torch.cat(chunks)
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+def channel_stats(stored: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the stored pixels on the 0..1 scale (float64 sums)."""
+    total = torch.zeros(stored.shape[1], dtype=torch.float64, device=stored.device)
+    squares = torch.zeros_like(total)
+    for i in range(0, len(stored), CHUNK):
+        chunk = stored[i:i + CHUNK].double() / 255.0
+        total += chunk.sum(dim=(0, 2, 3))
+        squares += (chunk * chunk).sum(dim=(0, 2, 3))
+    count = stored.shape[0] * stored.shape[2] * stored.shape[3]
+    mean = total / count
+    std = torch.sqrt(torch.clamp(squares / count - mean * mean, min=1e-6))
+    return mean.tolist(), std.tolist()
+
+
+def augment(x: torch.Tensor, config: Mapping[str, Any], gen: torch.Generator) -> torch.Tensor:
+    """Random crop with padding, horizontal flip, cutout; sizes scale with aug_strength."""
+    n, _, height, width = x.shape
+    strength = float(config.get("aug_strength", 0.0))
+    pad = round(strength * min(height, width) / 8)
+    dev = x.device
+    if pad > 0:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=gen, device=dev)
+        dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=gen, device=dev)
+        rows = (dy + torch.arange(height, device=dev))[:, None, :, None]
+        cols = (dx + torch.arange(width, device=dev))[:, None, None, :]
+        x = padded[torch.arange(n, device=dev)[:, None, None, None],
+                   torch.arange(x.shape[1], device=dev)[None, :, None, None], rows, cols]
+    if config.get("flip"):
+        flip = torch.rand(n, generator=gen, device=dev) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    hole = round(strength * min(height, width) / 2)
+    if hole > 1:
+        cy = torch.randint(0, height, (n, 1, 1), generator=gen, device=dev)
+        cx = torch.randint(0, width, (n, 1, 1), generator=gen, device=dev)
+        r = torch.arange(height, device=dev)[None, :, None]
+        c = torch.arange(width, device=dev)[None, None, :]
+        mask = ((r - cy).abs() <= hole // 2) & ((c - cx).abs() <= hole // 2)
+        x = x.masked_fill(mask[:, None], 0.0)
+    return x
+
+
+def lr_factor(progress: float) -> float:
+    """Linear warm-up over the first 10 %, then cosine down to 1 % of the peak."""
+    if progress < WARMUP_SHARE:
+        return 0.1 + 0.9 * progress / WARMUP_SHARE
+    t = min(1.0, (progress - WARMUP_SHARE) / (1.0 - WARMUP_SHARE))
+    return FINAL_LR_SHARE + (1 - FINAL_LR_SHARE) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def make_optimizer(net: nn.Module, config: Mapping[str, Any],
+                   head: nn.Module | None = None) -> torch.optim.Optimizer:
+    """SGD (nesterov) or AdamW; no decay on norms and biases; ``head`` params get group 0.
+
+    Groups carry ``base_lr`` and ``role`` ("head" or "backbone") for the schedule.
+    """
+    name = config.get("optimizer", "sgd")
+    peak = BASE_LR[name] * float(config.get("lr_scale", 1.0))
+    decay = float(config.get("weight_decay", 5e-4))
+    decay = decay * ADAMW_DECAY_FACTOR if name == "adamw" else decay
+    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    mult = float(config.get("backbone_lr_mult", 1.0))
+    groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for p in net.parameters():
+        role = "head" if id(p) in head_ids or head is None else "backbone"
+        groups.setdefault((role, p.ndim > 1), []).append(p)
+    params = [{"params": ps, "weight_decay": decay if decays else 0.0, "role": role,
+               "base_lr": peak * (mult if role == "backbone" else 1.0)}
+              for (role, decays), ps in groups.items()]
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=peak)
+    return torch.optim.SGD(params, lr=peak, momentum=0.9, nesterov=True)
+
+
+@dataclass
+class Plan:
+    """Where training stands: epochs planned (shrinks to fit the deadline), steps, timings."""
+
+    epochs: int
+    steps_per_epoch: int
+    freeze_epochs: int = 0
+    done: int = 0
+    step: int = 0
+    deadline_hit: bool = False
+    diverged: bool = False
+    epoch_s: list[float] = field(default_factory=list)
+
+    def set_lr(self, optimizer: torch.optim.Optimizer) -> None:
+        """Learning rates for the current step; a frozen backbone gets zero."""
+        factor = lr_factor(self.step / max(1, self.epochs * self.steps_per_epoch))
+        for group in optimizer.param_groups:
+            frozen = group["role"] == "backbone" and self.done < self.freeze_epochs
+            group["lr"] = 0.0 if frozen else group["base_lr"] * factor
+
+    def replan(self, deadline: Deadline) -> None:
+        """Shrink the plan so the remaining epochs end before the deadline."""
+        remaining = deadline.remaining()
+        if math.isinf(remaining):
+            return
+        fits = self.done + int(max(0.0, remaining) / max(self.epoch_s))
+        if fits < self.epochs:
+            self.epochs, self.deadline_hit = max(self.done, fits), True
+
+
+def class_weights(y: np.ndarray, n_classes: int, device: torch.device) -> torch.Tensor | None:
+    """Square-root inverse-frequency weights when classes are clearly imbalanced, else None."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    counts = np.maximum(counts, 1.0)
+    if counts.max() < IMBALANCE_RATIO * counts.min():
+        return None
+    weights = np.sqrt(counts.mean() / counts)
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32, device=device)
+
+
+@dataclass
+class Batchwise:
+    """What one training step needs besides the batch itself."""
+
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    pre: Preprocess
+    config: Mapping[str, Any]
+    gen: torch.Generator
+    rng: np.random.Generator
+    weights: torch.Tensor | None
+    autocast: bool
+
+
+def train_step(ctx: Batchwise, pixels: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Normalize, augment, optionally mix up, one optimizer step; returns the loss."""
+    x = augment(ctx.pre.normalize(pixels), ctx.config, ctx.gen)
+    if x.is_cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    alpha = float(ctx.config.get("mixup", 0.0))
+    lam, partner = 1.0, None
+    if alpha >= 0.05:
+        lam = float(ctx.rng.beta(alpha, alpha))
+        partner = torch.randperm(len(x), generator=ctx.gen, device=x.device)
+        x = lam * x + (1 - lam) * x[partner]
+    smoothing = float(ctx.config.get("label_smoothing", 0.0))
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.autocast):
+        logits = ctx.net(x).float()
+    loss = F.cross_entropy(logits, y, weight=ctx.weights, label_smoothing=smoothing)
+    if partner is not None:
+        loss = lam * loss + (1 - lam) * F.cross_entropy(
+            logits, y[partner], weight=ctx.weights, label_smoothing=smoothing)
+    ctx.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(ctx.net.parameters(), GRAD_CLIP)
+    ctx.optimizer.step()
+    return loss.detach()
+
+
+def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
+              deadline: Deadline) -> bool:
+    """One pass over shuffled near-equal batches; False when the deadline or NaN stopped it."""
+    batch = min(int(ctx.config.get("batch_size", 128)), len(stored))
+    order = torch.from_numpy(ctx.rng.permutation(len(stored))).to(stored.device)
+    for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
+        if deadline.expired():
+            plan.deadline_hit = True
+            return False
+        plan.set_lr(ctx.optimizer)
+        loss = train_step(ctx, stored[idx], y[idx])
+        plan.step += 1
+        if (i + 1) % FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss).item():
+            plan.diverged = True
+            return False
+    return True
+
+
+def _seeded(seed: int, device: torch.device) -> tuple[torch.Generator, np.random.Generator]:
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen, np.random.default_rng(seed)
+
+
+def train_network(
+    net: nn.Module,
+    images: np.ndarray,
+    y: np.ndarray,
+    config: Mapping[str, Any],
+    *,
+    epochs: int,
+    deadline: Deadline,
+    n_jobs: int,
+    seed: int,
+    device: str | None = None,
+    valid: tuple[np.ndarray, np.ndarray] | None = None,
+    head: nn.Module | None = None,
+) -> dict[str, Any]:
+    """Train ``net`` in place on uint8 NHWC ``images``; returns the facts to keep in info.
+
+    ``config`` must hold ``resolution``; ``head`` (transfer learning) marks the parameters
+    that train at the full rate while the rest use ``backbone_lr_mult`` and stay frozen for
+    ``freeze_epochs``. ``valid`` (images, labels) only adds a final accuracy to the info.
+    """
+    started = time.monotonic()
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(max(1, n_jobs))
+    gen, rng = _seeded(seed, dev)
+    channels = _net_channels(net)
+    pre = Preprocess(images.shape[1:], config["resolution"], channels).to(dev)
+    stored = store_images(pre, images, dev)
+    mean, std = channel_stats(stored)
+    pre = Preprocess(images.shape[1:], config["resolution"], channels, mean, std).to(dev)
+    n_classes = n_outputs(net)
+    net.to(dev)
+    if dev.type == "cuda":
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    ctx = Batchwise(net, make_optimizer(net, config, head), pre, config, gen, rng,
+                    class_weights(y, n_classes, dev), dev.type == "cuda")
+    batch = min(int(config.get("batch_size", 128)), len(images))
+    plan = Plan(int(epochs), max(1, len(images) // batch), int(config.get("freeze_epochs", 0)))
+    _train_epochs(ctx, stored, torch.from_numpy(y.astype(np.int64)).to(dev), plan, deadline)
+    net.eval()
+    info = {"device": dev.type, "epochs": max(1, plan.done), "epochs_done": plan.done,
+            "deadline_hit": plan.deadline_hit, "diverged": plan.diverged, "mean": mean,
+            "std": std, "resolution": int(config["resolution"]), "channels": channels,
+            "input_shape": [int(v) for v in images.shape[1:]], "steps": plan.step,
+            "epoch_s": [round(s, 4) for s in plan.epoch_s]}
+    if valid is not None and len(valid[0]):
+        proba = predict_proba(net, valid[0], info, device=dev.type)
+        info["valid_accuracy"] = float(np.mean(proba.argmax(axis=1) == valid[1]))
+    info["device_s"] = round(time.monotonic() - started, 4)
+    return info
+
+
+def _train_epochs(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
+                  deadline: Deadline) -> None:
+    """Epochs until the (re-planned) end, the deadline, or divergence."""
+    ctx.net.train()
+    while plan.done < plan.epochs:
+        began = time.monotonic()
+        if not run_epoch(ctx, stored, y, plan, deadline):
+            return
+        if stored.is_cuda:
+            torch.cuda.synchronize()
+        plan.done += 1
+        plan.epoch_s.append(time.monotonic() - began)
+        plan.replan(deadline)
+
+
+def n_outputs(net: nn.Module) -> int:
+    """Classes the net predicts (``num_classes``, as timm models and ImageNet name it)."""
+    return int(net.num_classes)  # type: ignore[arg-type]
+
+
+def _net_channels(net: nn.Module) -> int:
+    """Input channels of the first convolution."""
+    first = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+    return int(first.in_channels)
+
+
+@torch.no_grad()
+def predict_proba(net: nn.Module, images: np.ndarray, info: Mapping[str, Any],
+                  device: str | None = None, batch_size: int = 512) -> np.ndarray:
+    """Softmax probabilities (float64) for uint8 NHWC images, preprocessed as in training.
+
+    ``info`` is what :func:`train_network` returned. Rows a broken (diverged) net makes
+    non-finite become uniform, so a bad trial scores badly instead of crashing the engine.
+    """
+    dev = pick_device(device)
+    pre = preprocess_from(info).to(dev)
+    net.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).to(dev)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            logits = net(pre(x)).float()
+        out.append(torch.softmax(logits, dim=1).double().cpu().numpy())
+    proba = np.concatenate(out) if out else np.zeros((0, n_outputs(net)))
+    bad = ~np.isfinite(proba).all(axis=1)
+    proba[bad] = 1.0 / proba.shape[1]
+    return proba
+
+
+def preprocess_from(info: Mapping[str, Any]) -> Preprocess:
+    """The exact preprocessing a trained net expects, rebuilt from its info."""
+    return Preprocess(info["input_shape"], info["resolution"], info["channels"], info["mean"],
+                      info["std"])

@@ -1,0 +1,146 @@
+"""The cnn learner: conformance, the search space, networks, training speed and deadlines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from accelml.core.budget import Deadline
+from accelml.core.learner import get_learner
+from accelml.errors import ConfigError, DataError
+from accelml.testing.learner_checks import check_learner
+from accelml.vision.learners.cnn import CNN
+from accelml.vision.network import build_network, count_params
+from accelml.vision.space import image_shape_from, image_space, resolutions, seed_architectures
+from tests.vision._digits import BINARY, MULTICLASS, SHAPE, features, labels
+
+
+def _fit(rows: slice, config: dict | None = None, **kwargs: object):  # noqa: ANN202
+    settings = {"task": MULTICLASS, "fidelity": 1, "deadline": Deadline.never(), "n_jobs": 2,
+                "seed": 0, **kwargs}
+    return CNN().fit(features(rows), labels(rows), config or {}, **settings)
+
+
+@pytest.mark.parametrize("task", [MULTICLASS, BINARY], ids=["multiclass", "binary"])
+def test_cnn_conforms(task, tmp_path: Path) -> None:  # noqa: ANN001
+    rows = slice(0, 300)
+    y = labels(rows) if task is MULTICLASS else labels(rows) % 2
+    check_learner(get_learner("cnn"), task, features(rows), y, tmp_path=tmp_path, n_jobs=2)
+
+
+def test_space_is_torch_free_and_flat() -> None:
+    code = ("import sys, accelml.vision.space as s; s.image_space(100, (32, 32, 3)); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "False"
+    space = image_space(1000, (32, 32, 3))
+    assert {"n_stages", "depth_3", "width_0", "block", "se", "norm", "resolution", "lr_scale",
+            "mixup", "optimizer"} <= set(space)
+    assert space["resolution"] == CategoricalDistribution((16, 24, 32))
+
+
+def test_shape_is_read_from_row_shape_or_a_square_pixel_count() -> None:
+    assert image_shape_from(64) == (8, 8, 1)
+    assert image_shape_from(3 * 32 * 32) == (32, 32, 3)
+    assert image_shape_from(10, (2, 5)) == (2, 5, 1)
+    assert resolutions((8, 8, 1)) == (8,)
+    with pytest.raises(DataError, match="not a square RGB or grey image"):
+        image_shape_from(50)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (32, 32, 3), (64, 48, 3)])
+def test_seed_architectures_lie_in_the_space_and_build(shape: tuple[int, int, int]) -> None:
+    space = image_space(500, shape)
+    seeds = seed_architectures(shape)
+    assert 3 <= len(seeds) <= 4
+    for config in seeds:
+        assert set(config) == set(space)
+        assert all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in config.items())
+        net = build_network(config, shape[2], 7).eval()
+        side = min(shape[:2])
+        x = torch.zeros(2, shape[2], side, side)
+        assert net(x).shape == (2, 7)
+
+
+def _sample(space: dict, rng: np.random.Generator) -> dict:
+    config = {}
+    for key, d in space.items():
+        if isinstance(d, CategoricalDistribution):
+            config[key] = d.choices[rng.integers(len(d.choices))]
+        elif isinstance(d, IntDistribution):
+            config[key] = int(rng.integers(d.low, d.high + 1) // d.step * d.step)
+        elif isinstance(d, FloatDistribution):
+            config[key] = float(rng.uniform(d.low, d.high))
+    return config
+
+
+def test_random_configs_build_and_run_forward() -> None:
+    rng = np.random.default_rng(0)
+    for shape in [(8, 8, 1), (28, 28, 1), (32, 32, 3)]:
+        space = image_space(500, shape)
+        for _ in range(12):
+            config = _sample(space, rng)
+            net = build_network(config, shape[2], 3).eval()
+            side = config["resolution"]
+            out = net(torch.randn(2, shape[2], side, side))
+            assert out.shape == (2, 3) and torch.isfinite(out).all(), config
+
+
+def test_param_count_matches_the_architecture() -> None:
+    config = seed_architectures((32, 32, 3))[0]
+    net = build_network(config, 3, 10)
+    assert count_params(net) == sum(p.numel() for p in net.parameters())
+    wider = build_network({**config, "width_2": 64}, 3, 10)
+    assert 100_000 < count_params(net) < 2_000_000
+    assert count_params(wider) < count_params(net)
+
+
+def test_a_few_epochs_learn_held_out_digits() -> None:
+    started = time.monotonic()
+    fitted = _fit(slice(0, 1200), seed_architectures(SHAPE)[0], fidelity=5)
+    accuracy = np.mean(CNN().predict(fitted, features(slice(1200, None))).argmax(axis=1)
+                       == labels(slice(1200, None)))
+    assert accuracy > 0.8, accuracy
+    assert time.monotonic() - started < 20
+    info = fitted.info
+    assert info["epochs"] == info["epochs_done"] == 5 and info["deadline_hit"] is False
+    assert info["device"] == "cpu" and info["params"] > 0 and len(info["mean"]) == 1
+
+
+def test_deadline_shortens_the_schedule_and_stops() -> None:
+    started = time.monotonic()
+    fitted = _fit(slice(0, 600), {"resolution": 8}, fidelity=1000,
+                  deadline=Deadline.in_seconds(1.5))
+    assert time.monotonic() - started < 3.5
+    assert fitted.info["deadline_hit"] is True and 1 <= fitted.info["epochs"] < 1000
+
+
+def test_valid_adds_an_accuracy_and_resize_is_used() -> None:
+    valid = (features(slice(600, 800)), labels(slice(600, 800)))
+    fitted = _fit(slice(0, 600), {"resolution": 8}, valid=valid)
+    assert 0.0 <= fitted.info["valid_accuracy"] <= 1.0
+
+
+def test_unknown_hyperparameter_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"unknown hyperparameters \['widht_0'\]"):
+        _fit(slice(0, 100), {"widht_0": 32})
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    fitted = _fit(slice(0, 300), {"block": "bottleneck", "se": True, "norm": "group"})
+    files = CNN().save(fitted, tmp_path)
+    assert sorted(f.name for f in files) == ["config.json", "model.safetensors"]
+    record = json.loads((tmp_path / "config.json").read_text())
+    assert record["info"]["config"]["block"] == "bottleneck"
+    loaded = CNN().load(tmp_path, MULTICLASS)
+    rows = features(slice(300, 400))
+    assert np.array_equal(CNN().predict(loaded, rows), CNN().predict(fitted, rows))

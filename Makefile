@@ -1,32 +1,44 @@
 # The two commands of the Quick start: `make demo` and `make test`. Both create .venv first.
+# PyTorch (image models) is pinned here only: the CPU build of torch 2.13.0; the package itself
+# asks for torch>=2.3 in its [vision] extra.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+DEV := $(VENV)/.installed-dev
+TORCH := torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-vision clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,lint]"
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e .
+	touch $(CORE)
 
-install: $(STAMP)
+$(DEV): $(CORE)
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test,lint,vision,export]" $(TORCH)
+	touch $(DEV)
 
-demo: $(STAMP)
+install: $(DEV)
+
+demo: $(CORE)
 	$(BIN)/accelml demo
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check accelml tests bench
 	$(BIN)/mypy --follow-imports=silent accelml/core
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/foundation.py --budget 60 --out bench/results
+
+bench-vision: $(DEV)
+	$(BIN)/python bench/vision.py --budget 300 --out bench/results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo_model

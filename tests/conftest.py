@@ -47,3 +47,11 @@ def cancer_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     train.to_csv(folder / "train.csv", index=False)
     test.to_parquet(folder / "test.parquet", index=False)
     return folder / "train.csv", folder / "test.parquet"
+
+
+def pytest_report_header() -> str:
+    from tests.vision.conftest import collect_ignore
+
+    if not collect_ignore:
+        return "image tests: torch and Pillow found, every vision test runs"
+    return "image tests: [vision] extra missing, not collected: " + ", ".join(collect_ignore)

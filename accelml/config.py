@@ -39,6 +39,9 @@ class RunConfig:
         holdout_fraction: share of rows held out for validation on large data.
         max_trials: stop after this many trials even with budget left; no cap when None.
         max_trial_fraction: the most of the budget one trial may take.
+        final_train_fraction: share of the budget kept for the final fit, which then trains
+            the winner for as many epochs as fit (networks: search short, train the winner
+            long); 0 refits with the fidelity the trial was validated with.
         sampler: how each learner's configs are proposed: "tpe", "random", or one a
             modality registers ("evolution" for image networks).
         multi_fidelity: successive halving over each learner's fidelity knob (epochs, trees).
@@ -62,6 +65,7 @@ class RunConfig:
     holdout_fraction: float = 0.2
     max_trials: int | None = None
     max_trial_fraction: float = 0.4
+    final_train_fraction: float = 0.0
     sampler: str = "tpe"
     multi_fidelity: bool = False
     eta: int = 3
@@ -98,6 +102,9 @@ class RunConfig:
             raise ConfigError(f"max_trials must be >= 1, got {self.max_trials}")
         if self.max_params is not None and self.max_params < 1:
             raise ConfigError(f"max_params must be >= 1, got {self.max_params}")
+        if not 0.0 <= self.final_train_fraction <= 0.8:
+            raise ConfigError(
+                f"final_train_fraction must be in [0, 0.8], got {self.final_train_fraction}")
         if self.eta < 2:
             raise ConfigError(f"eta must be >= 2, got {self.eta}")
         if not 0.0 < self.max_trial_fraction <= 1.0:

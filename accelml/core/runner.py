@@ -75,9 +75,10 @@ class SearchLoop:
 
     def run(self, on_result: OnResult) -> SearchOutcome:
         """Search until the budget (less the refit reserve) is spent."""
+        final_share = self.config.final_train_fraction * self.budget.total_s
         while True:
-            search_left = self.budget.remaining() - refit_reserve(
-                self.outcome.results, self.view, self.budget, self.searcher.loss)
+            search_left = self.budget.remaining() - max(final_share, refit_reserve(
+                self.outcome.results, self.view, self.budget, self.searcher.loss))
             self._fill_slots(search_left)
             if self.executor.running() == 0:
                 break
@@ -127,9 +128,23 @@ class SearchLoop:
         reasons = "; ".join(f"{r.spec.learner}: {r.error}" for r in self.outcome.refit_attempts)
         raise SearchError(f"the final refit failed ({reasons}); raise --time-budget")
 
-    def _refit(self, candidate: TrialResult, limit: float) -> TrialResult:
+    def _final_fidelity(self, candidate: TrialResult, limit: float) -> int | None:
+        """The fidelity of the final fit: the rounds early stopping chose; or, when the run
+        keeps a share of the budget for final training, about as many units (epochs) as fit in
+        the time left, never fewer than it was validated with. The estimate from the trial's
+        cost includes its validation and start-up, so it is doubled: the learner's deadline
+        (its schedule is re-planned to finish there) ends the fit on time either way."""
         rounds = candidate.info.get("n_estimators")
-        fidelity = max(1, math.ceil(rounds)) if rounds else candidate.spec.fidelity
+        if rounds:
+            return max(1, math.ceil(rounds))
+        validated = candidate.spec.fidelity
+        if self.config.final_train_fraction <= 0 or not validated:
+            return validated
+        unit_s = candidate.cost_s / validated * _rows_factor(self.view)
+        return max(validated, int(2.0 * limit / max(unit_s, 1e-6)))
+
+    def _refit(self, candidate: TrialResult, limit: float) -> TrialResult:
+        fidelity = self._final_fidelity(candidate, limit)
         spec = TrialSpec(
             trial_id=REFIT_ID_BASE + candidate.spec.trial_id, learner=candidate.spec.learner,
             config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,

@@ -28,7 +28,8 @@ VISION_DEFAULTS: dict[str, Any] = {
     "holdout_min_rows": 0,
     "holdout_fraction": 0.15,
     "n_workers": 1,
-    "max_trial_fraction": 0.3,
+    "max_trial_fraction": 0.2,
+    "final_train_fraction": 0.35,
 }
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".json", ".txt")
 

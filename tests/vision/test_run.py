@@ -132,3 +132,19 @@ def test_an_image_model_asked_for_on_tabular_data(tmp_path: Path) -> None:
            "image")
     _fails(["fit", str(table), "-t", "y", "--learners", "cnn", "--time-budget", "5"],
            "learner 'cnn' is for image data")
+
+
+def test_fine_tune_from_a_saved_image_model(image_model: tuple[Path, Path],
+                                            tmp_path: Path) -> None:
+    model, _ = image_model
+    images, labels = _digits((4, 9), per_class=30)
+    train = _write_folder(tmp_path / "train", images, labels)
+    out = tmp_path / "tuned"
+    result = runner.invoke(app, ["fit", str(train), "--backbone", str(model), "--out", str(out),
+                                 "--time-budget", "20", "--quiet", "--learners", "transfer"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["members"][0]["learner"] == "transfer"
+    assert manifest["members"][0]["config"]["backbone"] == str(model.resolve())
+    predictor = accelml.load(out)
+    assert predictor.evaluate(train)["accuracy"] > 0.8

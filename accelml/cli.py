@@ -111,6 +111,11 @@ def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
     summary = ", ".join(f"{k}={info[k]}" for k in ("trials", "failed_trials", "validation",
                                                    "fit_wall_s", "budget_overrun") if k in info)
     out_console.print(summary, highlight=False)
+    cost = info.get("search_cost")
+    if cost:
+        out_console.print(f"search cost: {cost['device_seconds']} device-seconds on "
+                          f"{', '.join(cost['devices'])} ({cost['trials']} trials)",
+                          highlight=False)
 
 
 def _cell(value: Any) -> str:

@@ -134,12 +134,13 @@ def leaderboard(
             "status": result.status.value,
             "fidelity": result.spec.fidelity,
             "fit_s": round(result.cost_s, 3),
+            "device": str(result.info.get("device", "cpu")),
             "final": result.spec.trial_id == chosen,
             "config": json.dumps(result.spec.config, sort_keys=True, default=float),
             "error": result.error or "",
         })
     board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fidelity",
-                                        "fit_s", "final", "config", "error"])
+                                        "fit_s", "device", "final", "config", "error"])
     ok = board["status"] == TrialStatus.OK.value
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)

@@ -128,3 +128,26 @@ def test_no_usable_trial_is_a_search_error() -> None:
     with pytest.raises(SearchError, match=r"all \d+ trials failed .*always crashes"):
         fit_predictor(view, _Identity(), config, Budget(3), MODULES)
     assert time.monotonic() - started < 5
+
+
+def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
+    from pathlib import Path
+
+    from accelml.core.runner import SearchLoop
+
+    features, y = _data(100)
+    view = build_view(features, y, BINARY, RunConfig(cv_folds=4))
+    spec = TrialSpec(0, "net", {}, 3, 10, 0, 1)
+    trial = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0)  # 1 s per unit
+    boosted = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0,
+                          info={"n_estimators": 41.2})
+
+    def loop(fraction: float) -> SearchLoop:
+        config = RunConfig(time_budget=100, final_train_fraction=fraction)
+        return SearchLoop(view, config, Budget(100), None, None, Path("."))  # type: ignore[arg-type]
+
+    assert loop(0.0)._final_fidelity(trial, limit=30) == 3
+    long_fit = loop(0.3)._final_fidelity(trial, limit=30)
+    assert 30 <= long_fit <= 2 * 30 / (1.0 * 100 / 75)  # rows factor 4/3 with 4 folds
+    assert loop(0.3)._final_fidelity(trial, limit=1) == 3  # never below what was validated
+    assert loop(0.3)._final_fidelity(boosted, limit=30) == 42  # early stopping's rounds win

@@ -72,7 +72,7 @@ def test_fit_predict_evaluate_export_images(image_model: tuple[Path, Path],
 def test_leaderboard_shows_fidelity_and_cost(image_model: tuple[Path, Path]) -> None:
     model, _ = image_model
     board = accelml.load(model).leaderboard()
-    assert {"fidelity", "fit_s", "learner"} <= set(board.columns)
+    assert {"fidelity", "fit_s", "device", "learner"} <= set(board.columns)
     assert (board["learner"] == "cnn").all()
     assert board["fidelity"].min() >= 1
 

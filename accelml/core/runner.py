@@ -138,6 +138,8 @@ class SearchLoop:
         if rounds:
             return max(1, math.ceil(rounds))
         validated = candidate.spec.fidelity
+        if validated is None and candidate.info.get("epochs_done"):
+            validated = max(1, math.ceil(candidate.info["epochs_done"]))  # the default epochs
         if self.config.final_train_fraction <= 0 or not validated:
             return validated
         unit_s = candidate.cost_s / validated * _rows_factor(self.view)

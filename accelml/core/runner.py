@@ -136,10 +136,10 @@ class SearchLoop:
         (its schedule is re-planned to finish there) ends the fit on time either way."""
         rounds = candidate.info.get("n_estimators")
         if rounds:
-            return max(1, math.ceil(rounds))
+            return max(1, math.ceil(float(rounds)))
         validated = candidate.spec.fidelity
         if validated is None and candidate.info.get("epochs_done"):
-            validated = max(1, math.ceil(candidate.info["epochs_done"]))  # the default epochs
+            validated = max(1, math.ceil(float(candidate.info["epochs_done"])))  # the default epochs
         if self.config.final_train_fraction <= 0 or not validated:
             return validated
         unit_s = candidate.cost_s / validated * _rows_factor(self.view)

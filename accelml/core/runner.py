@@ -138,8 +138,8 @@ class SearchLoop:
         if rounds:
             return max(1, math.ceil(float(rounds)))
         validated = candidate.spec.fidelity
-        if validated is None and candidate.info.get("epochs_done"):
-            validated = max(1, math.ceil(float(candidate.info["epochs_done"])))  # the default epochs
+        if validated is None and candidate.info.get("epochs_done"):  # ran the default epochs
+            validated = max(1, math.ceil(float(candidate.info["epochs_done"])))
         if self.config.final_train_fraction <= 0 or not validated:
             return validated
         unit_s = candidate.cost_s / validated * _rows_factor(self.view)

@@ -48,9 +48,11 @@ def run_search(x: np.ndarray, y: np.ndarray, budget: float, method: str, seed: i
     return predictor, predictor.info
 
 
-def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int) -> tuple:
-    """The first hand-designed seed architecture, epochs chosen to fill the budget: one epoch
-    is timed, then the network is trained from scratch for as many epochs as fit."""
+def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int,
+              config: dict | None = None, n_jobs: int = 2) -> tuple:
+    """One fixed network (the first hand-designed seed unless ``config`` is given), epochs
+    chosen to fill the budget: one epoch is timed, then the network is trained from scratch
+    for as many epochs as fit."""
     import pandas as pd
 
     from accelml.core.budget import Budget, Deadline
@@ -70,17 +72,20 @@ def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int) -> tuple:
     codes = encode_target(labels, task)
     learner = get_learner("cnn")
     shape = features.row_shape
-    config = learner.resolve(learner.portfolio(task, row_shape=shape)[0], shape)
+    config = learner.resolve(config or learner.portfolio(task, row_shape=shape)[0], shape)
     started = time.monotonic()
     learner.fit(features, codes, config, task=task, fidelity=1, deadline=Deadline.never(),
-                n_jobs=2, seed=seed)
+                n_jobs=n_jobs, seed=seed)
     epoch_s = time.monotonic() - started
     epochs = max(1, int((clock.remaining() * 0.92) / (epoch_s * 1.05)))
     fitted = learner.fit(features, codes, config, task=task, fidelity=epochs,
-                         deadline=clock.deadline(reserve_s=1.0), n_jobs=2, seed=seed)
+                         deadline=clock.deadline(reserve_s=1.0), n_jobs=n_jobs, seed=seed)
     predictor = Predictor(task, preprocessor, [Member("cnn", config, fitted)])
     return predictor, {"fit_wall_s": round(clock.elapsed(), 2), "epochs": epochs,
-                       "epoch_s": round(epoch_s, 2), "trials": 1}
+                       "epoch_s": round(epoch_s, 2), "trials": 1,
+                       "epochs_done": fitted.info.get("epochs_done"),
+                       "device": fitted.info.get("device"),
+                       "device_s": fitted.info.get("device_s")}
 
 
 def accuracy(predictor, x: np.ndarray, y: np.ndarray) -> float:

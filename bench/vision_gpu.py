@@ -11,13 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision import ROOT, accuracy, load  # noqa: E402
+from vision import ROOT, accuracy, load, run_fixed  # noqa: E402
 
 RESNET18 = {"n_stages": 4, "depth_0": 2, "depth_1": 2, "depth_2": 2, "depth_3": 2,
             "width_0": 64, "width_1": 128, "width_2": 256, "width_3": 512, "kernel": 3,
@@ -27,39 +24,10 @@ RESNET18 = {"n_stages": 4, "depth_0": 2, "depth_1": 2, "depth_2": 2, "depth_3": 
             "aug_strength": 0.5, "flip": True, "mixup": 0.0, "optimizer": "sgd"}
 
 
-def resnet18_for(budget: float, x: np.ndarray, y: np.ndarray, seed: int) -> dict:
-    """Train the fixed network for as many epochs as fit in ``budget``."""
-    import pandas as pd
-
-    from accelml.core.budget import Budget, Deadline
-    from accelml.core.learner import discover, get_learner
-    from accelml.core.predictor import Member, Predictor
-    from accelml.core.task import encode_target, infer_task
-    from accelml.vision.data import load_training_images
-    from accelml.vision.preprocess import ImagePreprocessor
-
-    clock = Budget(budget)
-    discover(("accelml.vision.learners",))
-    images = load_training_images((x, y))
-    labels = pd.Series(images.labels)
-    task = infer_task(labels, "label", "multiclass", "log_loss")
-    preprocessor = ImagePreprocessor().fit(images)
-    features = preprocessor.transform(images)
-    codes = encode_target(labels, task)
-    learner = get_learner("cnn")
-    started = time.monotonic()
-    learner.fit(features, codes, RESNET18, task=task, fidelity=1, deadline=Deadline.never(),
-                n_jobs=16, seed=seed)
-    epoch_s = time.monotonic() - started
-    epochs = max(1, int(clock.remaining() * 0.92 / epoch_s))
-    fitted = learner.fit(features, codes, RESNET18, task=task, fidelity=epochs,
-                         deadline=clock.deadline(reserve_s=1.0), n_jobs=16, seed=seed)
-    predictor = Predictor(task, preprocessor, [Member("cnn", RESNET18, fitted)])
-    info = fitted.info
-    return {"predictor": predictor, "epochs": info.get("epochs_done"),
-            "device_s": info.get("device_s"), "device": info.get("device"),
-            "images_per_s": round(len(x) * float(info.get("epochs_done", 0)) /
-                                  max(float(info.get("device_s", 1e-9)), 1e-9), 1)}
+def images_per_s(n_images: int, info: dict) -> float:
+    """Training throughput from a fitted network's info."""
+    seconds = max(float(info.get("device_s") or 1e-9), 1e-9)
+    return round(n_images * float(info.get("epochs_done") or 0) / seconds, 1)
 
 
 def main() -> int:
@@ -81,12 +49,11 @@ def main() -> int:
     final = searched.members[0].fitted.info
     print(json.dumps({"method": "accelml_search", "test_accuracy": accuracy(
         searched, x_test, y_test), "search_cost": cost, "trials": searched.info["trials"],
-        "final_images_per_s": round(len(x_train) * float(final.get("epochs_done", 0)) / max(
-            float(final.get("device_s", 1e-9)), 1e-9), 1)}), flush=True)
-    baseline = resnet18_for(args.budget, x_train, y_train, seed=0)
-    predictor = baseline.pop("predictor")
+        "final_images_per_s": images_per_s(len(x_train), final)}), flush=True)
+    predictor, info = run_fixed(x_train, y_train, args.budget, 0, config=RESNET18, n_jobs=16)
     print(json.dumps({"method": "resnet18_fixed", "test_accuracy": accuracy(
-        predictor, x_test, y_test), **baseline}), flush=True)
+        predictor, x_test, y_test), "images_per_s": images_per_s(len(x_train), info),
+        **info}), flush=True)
     return 0
 
 

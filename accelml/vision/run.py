@@ -56,8 +56,8 @@ def fit_images(data: Any, target: str | None, time_budget: float, *, task: str |
                metric: str | None, preset: str, out: str | Path | None,
                **options: Any) -> Predictor:
     """Search networks for the images in ``data`` within ``time_budget`` seconds."""
+    import accelml.vision.evolution  # noqa: F401  (registers the "evolution" sampler)
     from accelml.vision.data import load_training_images
-    from accelml.vision.evolution import RegularizedEvolution  # noqa: F401  registers sampler
     from accelml.vision.preprocess import ImagePreprocessor
 
     config = _config(time_budget, task, metric, preset, options)

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 import accelml
 from accelml.cli import app
+from tests.vision._digits import digits
 
 runner = CliRunner()
 FAST = ["--time-budget", "25", "--quiet", "--learners", "cnn"]
@@ -21,10 +21,9 @@ FAST = ["--time-budget", "25", "--quiet", "--learners", "cnn"]
 
 def _digits(classes: tuple[int, ...] = (0, 1, 7), per_class: int = 40) -> tuple[np.ndarray,
                                                                                  np.ndarray]:
-    digits = load_digits()
-    keep = np.concatenate([np.flatnonzero(digits.target == c)[:per_class] for c in classes])
-    images = np.clip(digits.images[keep] * 16, 0, 255).astype(np.uint8)
-    return images, digits.target[keep]
+    pixels, target = digits()
+    keep = np.concatenate([np.flatnonzero(target == c)[:per_class] for c in classes])
+    return pixels[keep].reshape(-1, 8, 8), target[keep]
 
 
 def _write_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:

@@ -46,6 +46,9 @@ class RunConfig:
             modality registers ("evolution" for image networks).
         multi_fidelity: successive halving over each learner's fidelity knob (epochs, trees).
         eta: successive halving keeps the best 1/eta of each rung.
+        ensemble_size: the most distinct models a greedy ensemble may blend; 1 keeps the
+            single best model. Blends use trials whose models were kept (networks validated
+            on a holdout split) and are kept only when they validate better.
         backbone: a local checkpoint to fine-tune from (image models).
         max_params: the largest network (in parameters) a search may return (image models).
         quiet: no live progress display.
@@ -69,6 +72,7 @@ class RunConfig:
     sampler: str = "tpe"
     multi_fidelity: bool = False
     eta: int = 3
+    ensemble_size: int = 8
     backbone: str | None = None
     max_params: int | None = None
     quiet: bool = False
@@ -100,11 +104,16 @@ class RunConfig:
             raise ConfigError(f"n_workers must be >= 1, got {self.n_workers}")
         if self.max_trials is not None and self.max_trials < 1:
             raise ConfigError(f"max_trials must be >= 1, got {self.max_trials}")
+        self._check_search()
+
+    def _check_search(self) -> None:
         if self.max_params is not None and self.max_params < 1:
             raise ConfigError(f"max_params must be >= 1, got {self.max_params}")
         if not 0.0 <= self.final_train_fraction <= 0.8:
             raise ConfigError(
                 f"final_train_fraction must be in [0, 0.8], got {self.final_train_fraction}")
+        if self.ensemble_size < 1:
+            raise ConfigError(f"ensemble_size must be >= 1, got {self.ensemble_size}")
         if self.eta < 2:
             raise ConfigError(f"eta must be >= 2, got {self.eta}")
         if not 0.0 < self.max_trial_fraction <= 1.0:

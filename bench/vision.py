@@ -118,9 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                    "fit_wall_s": round(wall, 1), "trials": info.get("trials"),
                    "search_cost": info.get("search_cost"),
                    "final": info.get("final_learner"), "epochs": info.get("epochs"),
-                   "final_fidelity": info.get("final_fidelity")}
+                   "final_fidelity": info.get("final_fidelity"),
+                   "ensemble": info.get("ensemble")}
             print(json.dumps(row), flush=True)
             (args.out / f"vision_{name}_{method}.json").write_text(json.dumps(row, indent=2))
+            if hasattr(predictor, "leaderboard"):
+                predictor.leaderboard().to_csv(args.out / f"vision_{name}_{method}_board.csv",
+                                               index=False)
     return 0
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.data import DatasetView, Features
+from accelml.core.ensemble import select_ensemble
 from accelml.core.evaluate import make_splits
 from accelml.core.executor import LocalExecutor
 from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
@@ -66,9 +67,12 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
     halving = None
     if config.multi_fidelity:
         halving = SuccessiveHalving(config.eta)
+        train_rows = min(len(train) for train, _ in view.splits)
         for learner in learners:
             if learner.fidelity is not None:
-                halving.add_learner(learner.name, learner.fidelity)
+                min_fidelity = getattr(learner, "min_fidelity", None)
+                halving.add_learner(learner.name, learner.fidelity,
+                                    min_fidelity(train_rows) if min_fidelity else None)
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
                     sampler=config.sampler, fixed=fixed, halving=halving,
                     portfolios=learner_portfolios(learners, view))
@@ -97,7 +101,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 loop = SearchLoop(view, config, budget, executor, searcher, workdir)
 
                 def on_result(result: TrialResult) -> None:
-                    ranked = best_results(loop.outcome.results, searcher.loss)
+                    ranked = best_results(loop.outcome.results, searcher.loss,
+                                          searcher.fidelity_share)
                     best = (ranked[0].score or 0.0, ranked[0].spec.learner) if ranked else None
                     progress.trial_done(result, best)
 
@@ -107,17 +112,23 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         finally:
             executor.shutdown()
         assert outcome.refit is not None and outcome.chosen is not None
-        member = _load_member(outcome.refit, view.task)
+        ranked = best_results(outcome.results, searcher.loss, searcher.fidelity_share)
+        blend = select_ensemble(ranked, outcome.chosen, view.y, view.task,
+                                config.ensemble_size)
+        outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
+        members = [_load_member(outcome.refit if result is outcome.chosen else result,
+                                view.task, weight) for result, weight in blend]
     board = leaderboard(outcome, searcher.loss, view.task.metric)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
-    return Predictor(view.task, preprocessor, [member], board, info)
+    return Predictor(view.task, preprocessor, members, board, info)
 
 
-def _load_member(refit: TrialResult, task: Task) -> Member:
-    assert refit.artifact_dir is not None
-    learner = get_learner(refit.spec.learner)
-    fitted = learner.load(refit.artifact_dir, task)
-    return Member(refit.spec.learner, refit.spec.config, fitted, 1.0)
+def _load_member(result: TrialResult, task: Task, weight: float) -> Member:
+    """The model a refit (or a search trial that kept its model) saved."""
+    assert result.artifact_dir is not None
+    learner = get_learner(result.spec.learner)
+    fitted = learner.load(result.artifact_dir, task)
+    return Member(result.spec.learner, result.spec.config, fitted, weight)
 
 
 def leaderboard(
@@ -136,11 +147,13 @@ def leaderboard(
             "fit_s": round(result.cost_s, 3),
             "device": str(result.info.get("device", "cpu")),
             "final": result.spec.trial_id == chosen,
+            "weight": round(outcome.weights.get(result.spec.trial_id, 0.0), 4),
             "config": json.dumps(result.spec.config, sort_keys=True, default=float),
             "error": result.error or "",
         })
     board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fidelity",
-                                        "fit_s", "device", "final", "config", "error"])
+                                        "fit_s", "device", "final", "weight", "config",
+                                        "error"])
     ok = board["status"] == TrialStatus.OK.value
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)
@@ -171,6 +184,8 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
         "final_learner": final.spec.learner if final else None,
         "final_fidelity": final.spec.fidelity if final else None,
         "validation_score": outcome.chosen.score if outcome.chosen else None,
+        "ensemble": [{"trial": trial, "weight": round(weight, 4)}
+                     for trial, weight in outcome.weights.items()],
         "seed": config.seed,
         "search_cost": search_cost(outcome),
         "notes": list(notes),

@@ -71,10 +71,10 @@ def _empty_oof(view: DatasetView) -> np.ndarray:
 
 def cross_validate(
     learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline
-) -> tuple[float, np.ndarray, dict[str, Any]]:
+) -> tuple[float, np.ndarray, dict[str, Any], Fitted]:
     """Fit one model per split; return the score on the covered rows, the out-of-fold
     predictions (NaN on rows no split validates), the mean of the learners' info numbers and
-    the device the learner ran on.
+    the device the learner ran on, and the last split's model.
 
     Each fold gets an equal share of the time left, so a slow config is cut short in every
     fold rather than losing the last ones.
@@ -98,7 +98,7 @@ def cross_validate(
     keys = set.intersection(*(set(i) for i in infos)) if infos else set()
     summary: dict[str, Any] = {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
     summary["device"] = str(fitted.info.get("device", "cpu"))
-    return score, oof, summary
+    return score, oof, summary, fitted
 
 
 def _is_number(value: object) -> bool:
@@ -107,11 +107,18 @@ def _is_number(value: object) -> bool:
 
 
 def refit(learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline) -> Fitted:
-    """Fit on every training row, for the final model."""
+    """Fit on every training row, for the final model (from ``spec.init_from`` when given)."""
+    extra = {"init_from": spec.init_from} if spec.init_from is not None else {}
     return learner.fit(
         view.features, view.y, spec.config, task=view.task, fidelity=spec.fidelity,
-        deadline=deadline, n_jobs=spec.n_jobs, seed=spec.seed,
+        deadline=deadline, n_jobs=spec.n_jobs, seed=spec.seed, **extra,
     )
+
+
+def keeps_model(learner: Learner, view: DatasetView) -> bool:
+    """Whether a search trial saves its model: only a warm-starting learner validated on one
+    holdout split, whose single model is the one a final fit can continue from."""
+    return bool(getattr(learner, "warm_start", False)) and len(view.splits) == 1
 
 
 def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
@@ -124,7 +131,11 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
             warnings.simplefilter("ignore")
             if spec.kind is TrialKind.REFIT:
                 return _refit_and_save(learner, view, spec, deadline, started)
-            score, oof, info = cross_validate(learner, view, spec, deadline)
+            score, oof, info, fitted = cross_validate(learner, view, spec, deadline)
+            model_dir = None
+            if spec.output_dir is not None and keeps_model(learner, view):
+                model_dir = spec.output_dir / "model"
+                learner.save(fitted, model_dir)
     except Exception as error:  # a learner's failure is a record, never the end of the run
         return TrialResult(spec, TrialStatus.FAILED, cost_s=time.monotonic() - started,
                            error=_one_line(error))
@@ -134,7 +145,7 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
         oof_path = spec.output_dir / "oof.npy"
         np.save(oof_path, oof)
     return TrialResult(spec, TrialStatus.OK, score=score, cost_s=time.monotonic() - started,
-                       oof_path=oof_path, info=info)
+                       oof_path=oof_path, artifact_dir=model_dir, info=info)
 
 
 def _refit_and_save(

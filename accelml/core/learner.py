@@ -49,7 +49,12 @@ class Fitted:
 
 @runtime_checkable
 class Learner(Protocol):
-    """What every model family implements (one file per family in ``<modality>/learners/``)."""
+    """What every model family implements (one file per family in ``<modality>/learners/``).
+
+    Optional: a learner with ``warm_start = True`` takes ``init_from`` in :meth:`fit`, a
+    directory its :meth:`save` wrote for the same config, and continues training from it (the
+    final fit of a network then builds on the weights its search trial already trained).
+    """
 
     name: ClassVar[str]
     task_kinds: ClassVar[frozenset[TaskKind]]

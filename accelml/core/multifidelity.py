@@ -15,8 +15,11 @@ from accelml.core.learner import Config, Fidelity
 
 
 def rung_levels(fidelity: Fidelity, eta: int, min_level: int | None = None) -> list[int]:
-    """Fidelity values of the rungs: low, low*eta, ... up to (and including) high."""
-    low = max(1, min_level or fidelity.low)
+    """Fidelity values of the rungs: low, low*eta, ... up to (and including) high.
+
+    ``min_level`` raises the first rung (never above high), e.g. to the epochs a network needs
+    for its first look to mean something."""
+    low = min(max(1, min_level or fidelity.low), fidelity.high)
     levels = [low]
     while levels[-1] * eta < fidelity.high:
         levels.append(levels[-1] * eta)
@@ -101,6 +104,13 @@ class SuccessiveHalving:
     def rung_of(self, learner: str, fidelity: int) -> int:
         """Index of the rung with this fidelity."""
         return self._levels[learner].index(fidelity)
+
+    def level_share(self, learner: str, fidelity: int) -> float:
+        """How far up ``learner``'s rungs ``fidelity`` is: 0.0 at the first, 1.0 at the top."""
+        levels = self._levels[learner]
+        if fidelity not in levels:
+            return min(1.0, fidelity / levels[-1])
+        return levels.index(fidelity) / (len(levels) - 1) if len(levels) > 1 else 1.0
 
     def top_fidelity(self, learner: str) -> int:
         """The highest rung's fidelity."""

@@ -37,6 +37,7 @@ class SearchOutcome:
     refit: TrialResult | None = None
     chosen: TrialResult | None = None
     refit_attempts: list[TrialResult] = field(default_factory=list)
+    weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
 
 
 def _rows_factor(view: DatasetView) -> float:
@@ -55,10 +56,14 @@ def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
     return min(0.5 * budget.total_s, 1.5 * one_fit + SAVE_MARGIN_S + 0.02 * budget.total_s)
 
 
-def best_results(results: list[TrialResult], loss: Callable[[float], float]) -> list[TrialResult]:
-    """OK trials, best first."""
+def best_results(results: list[TrialResult], loss: Callable[[float], float],
+                 fidelity_share: Callable[[TrialResult], float] | None = None,
+                 ) -> list[TrialResult]:
+    """OK trials, best first; with ``fidelity_share``, those that ran furthest up the rungs of
+    successive halving come first, each rung ordered by loss."""
     ok = [r for r in results if r.status is TrialStatus.OK and r.score is not None]
-    return sorted(ok, key=lambda r: (loss(r.score or 0.0), r.cost_s))
+    share = fidelity_share or (lambda _: 1.0)
+    return sorted(ok, key=lambda r: (-share(r), loss(r.score or 0.0), r.cost_s))
 
 
 class SearchLoop:
@@ -112,7 +117,8 @@ class SearchLoop:
 
     def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
         """Refit the best trial on all rows; on failure try the next best (at most three)."""
-        ranked = best_results(self.outcome.results, self.searcher.loss)
+        ranked = best_results(self.outcome.results, self.searcher.loss,
+                              self.searcher.fidelity_share)
         if not ranked:
             raise SearchError(_no_model_message(self.outcome.results, self.budget))
         for candidate in ranked[:3]:
@@ -151,7 +157,8 @@ class SearchLoop:
             trial_id=REFIT_ID_BASE + candidate.spec.trial_id, learner=candidate.spec.learner,
             config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,
             seed=self.config.seed, n_jobs=self.config.total_cores(), kind=TrialKind.REFIT,
-            output_dir=self.workdir / "final" / str(candidate.spec.trial_id))
+            output_dir=self.workdir / "final" / str(candidate.spec.trial_id),
+            init_from=candidate.artifact_dir)
         while self.executor.free_slots() <= 0:  # wait out stragglers
             for result in self.executor.completed(timeout_s=0.2):
                 self.outcome.results.append(result)

@@ -166,6 +166,17 @@ class Searcher:
             rung = self._halving.rung_of(pending.learner, pending.fidelity)
             self._halving.record(pending.key, rung, loss)
 
+    def fidelity_share(self, result: TrialResult) -> float:
+        """How far up its learner's rungs a trial ran: 1.0 at the top or without halving.
+
+        Successive halving's answer is the best configuration at the highest rung reached:
+        a config that ran three times longer is not better just because it scored higher.
+        """
+        learner, fidelity = result.spec.learner, result.spec.fidelity
+        if self._halving is None or fidelity is None or not self._halving.schedules(learner):
+            return 1.0
+        return self._halving.level_share(learner, fidelity)
+
     def loss(self, score: float) -> float:
         """The value minimised: the score, negated when greater is better."""
         metric = get_metric(self._task.metric)

@@ -42,6 +42,8 @@ class TrialSpec:
         n_jobs: threads the trial may use.
         kind: search (validate) or refit (fit on all rows, save).
         output_dir: where the trial writes out-of-fold predictions or the fitted model.
+        init_from: a model of the same config (saved by a search trial) that a warm-starting
+            learner continues from instead of starting afresh.
     """
 
     trial_id: int
@@ -53,6 +55,7 @@ class TrialSpec:
     n_jobs: int
     kind: TrialKind = TrialKind.SEARCH
     output_dir: Path | None = None
+    init_from: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class TrialResult:
         score: validation score in the metric's natural direction (None unless OK).
         cost_s: wall seconds the trial took.
         oof_path: out-of-fold predictions (.npy) for ensembling.
-        artifact_dir: fitted model directory (refit trials).
+        artifact_dir: fitted model directory (refit trials, and search trials of warm-starting
+            learners validated on one holdout split).
         error: why it failed, one line.
         info: learner facts worth keeping, e.g. the boosting rounds early stopping chose.
     """

@@ -108,14 +108,14 @@ def image_preprocessor(state: dict[str, Any]) -> Any:
     return ImagePreprocessor.from_dict(state)
 
 
-
 def export_onnx_checked(predictor: Predictor, output: Path) -> float:
-    """Write the final network as ONNX and compare it with PyTorch on check images."""
+    """Write the final network (or blend of networks) as ONNX and compare it with PyTorch on
+    check images."""
     from accelml.vision.export import check_onnx, export_onnx
 
-    member = predictor.members[0]
-    export_onnx(member.learner, member.fitted, output)
+    members = [(m.learner, m.fitted, m.weight) for m in predictor.members]
+    export_onnx(members, output)
     shape = getattr(predictor.preprocessor, "schema", {})
     size, channels = int(shape["size"]), int(shape["channels"])
     images = np.random.default_rng(0).integers(0, 256, (8, size, size, channels), dtype=np.uint8)
-    return float(check_onnx(output, member.fitted, images))
+    return float(check_onnx(output, members, images))

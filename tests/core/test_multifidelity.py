@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accelml.core.learner import Fidelity, discover, get_learner
 from accelml.core.multifidelity import SuccessiveHalving, rung_levels
+from accelml.core.runner import best_results
 from accelml.core.search import Searcher
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
@@ -15,6 +16,17 @@ def test_rungs_grow_by_eta_and_end_at_high() -> None:
     assert rung_levels(Fidelity("epochs", 1, 30), 3) == [1, 3, 9, 30]
     assert rung_levels(Fidelity("epochs", 1, 27), 3) == [1, 3, 9, 27]
     assert rung_levels(Fidelity("trees", 50, 2000), 4) == [50, 200, 800, 2000]
+    assert rung_levels(Fidelity("epochs", 1, 30), 3, min_level=4) == [4, 12, 30]
+    assert rung_levels(Fidelity("epochs", 1, 30), 3, min_level=12) == [12, 30]
+    assert rung_levels(Fidelity("epochs", 1, 30), 3, min_level=50) == [30]
+
+
+def test_level_share_places_a_fidelity_on_the_rungs() -> None:
+    halving = SuccessiveHalving(eta=3)
+    halving.add_learner("net", Fidelity("epochs", 1, 27))
+    shares = [halving.level_share("net", level) for level in (1, 3, 9, 27)]
+    assert shares == [0.0, 1 / 3, 2 / 3, 1.0]
+    assert halving.level_share("net", 54) == 1.0
 
 
 def test_the_best_third_is_promoted_once_and_failures_never() -> None:
@@ -47,3 +59,22 @@ def test_searcher_starts_cheap_then_promotes() -> None:
     promoted = searcher.ask()
     assert promoted is not None and promoted.source == "promotion"
     assert promoted.fidelity == 2 and promoted.config == proposals[1].config  # type: ignore[union-attr]
+
+
+def test_the_final_choice_is_the_best_at_the_highest_rung_reached() -> None:
+    discover(("accelml.testing.fake_learners",))
+    prior = get_learner("prior")
+    halving = SuccessiveHalving(eta=2)
+    halving.add_learner("prior", Fidelity("rounds", 1, 4))
+    searcher = Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, 10, 2))}, 0,
+                        sampler="random", halving=halving)
+    results = []
+    for fidelity, score in ((1, 0.95), (1, 0.9), (2, 0.8), (2, 0.85)):
+        proposal = searcher.ask()
+        assert proposal is not None
+        spec = TrialSpec(proposal.trial_id, "prior", proposal.config, fidelity, 1, 0, 1)
+        results.append(TrialResult(spec, TrialStatus.OK, score=score, cost_s=0.1))
+    by_score = best_results(results, searcher.loss)
+    by_rung = best_results(results, searcher.loss, searcher.fidelity_share)
+    assert [r.score for r in by_score] == [0.95, 0.9, 0.85, 0.8]
+    assert [r.score for r in by_rung] == [0.85, 0.8, 0.95, 0.9]

@@ -144,3 +144,25 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     loaded = CNN().load(tmp_path, MULTICLASS)
     rows = features(slice(300, 400))
     assert np.array_equal(CNN().predict(loaded, rows), CNN().predict(fitted, rows))
+
+
+def test_first_look_makes_enough_optimizer_steps() -> None:
+    assert CNN().min_fidelity(60_000) == 1
+    assert CNN().min_fidelity(4_250) == 4  # 33 steps an epoch
+    assert CNN().min_fidelity(100) == 100  # one step an epoch (capped at the top rung later)
+
+
+def test_warm_start_continues_from_the_same_network_only(tmp_path: Path) -> None:
+    config = {**seed_architectures(SHAPE)[0], "resolution": 8}
+    trial = _fit(slice(0, 400), config, fidelity=3)
+    CNN().save(trial, tmp_path / "trial")
+    test = features(slice(1200, None))
+    warm = _fit(slice(0, 400), config, fidelity=1, init_from=tmp_path / "trial",
+                deadline=Deadline.in_seconds(0.0))  # no epoch trains: the weights are the trial's
+    assert warm.info["warm_start_epochs"] == 3
+    assert np.allclose(CNN().predict(warm, test), CNN().predict(trial, test), atol=1e-4)
+    other = _fit(slice(0, 400), {**config, "width_0": 16}, fidelity=1,
+                 init_from=tmp_path / "trial")
+    assert other.info["warm_start_epochs"] == 0
+    missing = _fit(slice(0, 400), config, fidelity=1, init_from=tmp_path / "nothing")
+    assert missing.info["warm_start_epochs"] == 0

@@ -22,10 +22,25 @@ def _fit(rows: slice, config: dict, data: Features | None = None):  # noqa: ANN2
 
 def test_onnx_matches_pytorch_on_raw_pixels(tmp_path: Path) -> None:
     fitted = _fit(slice(0, 300), {"block": "residual", "se": True, "activation": "gelu"})
-    path = export_onnx("cnn", fitted, tmp_path / "model.onnx")
+    path = export_onnx([("cnn", fitted, 1.0)], tmp_path / "model.onnx")
     images = features(slice(300, 340)).X.reshape(-1, 8, 8, 1)
-    assert path.is_file() and check_onnx(path, fitted, images) < 1e-4
-    assert check_onnx(path, fitted, images[:1]) < 1e-4  # dynamic batch axis
+    assert path.is_file() and check_onnx(path, [("cnn", fitted, 1.0)], images) < 1e-4
+    assert check_onnx(path, [("cnn", fitted, 1.0)], images[:1]) < 1e-4  # dynamic batch axis
+
+
+def test_a_blend_is_one_graph_over_all_the_classes(tmp_path: Path) -> None:
+    first = _fit(slice(0, 300), {"block": "plain"})
+    rows = slice(300, 600)
+    keep = labels(rows) != 9  # the second member never saw class 9: its column gets 0
+    second = CNN().fit(features(rows).take(np.flatnonzero(keep)), labels(rows)[keep],
+                       {"width_0": 16}, task=MULTICLASS, fidelity=1,
+                       deadline=Deadline.never(), n_jobs=2, seed=1)
+    members = [("cnn", first, 3.0), ("cnn", second, 1.0)]
+    path = export_onnx(members, tmp_path / "blend.onnx")
+    images = features(slice(600, 640)).X.reshape(-1, 8, 8, 1)
+    assert check_onnx(path, members, images) < 1e-4
+    with pytest.raises(ConfigError, match="not 'lightgbm'"):
+        export_onnx([*members, ("lightgbm", first, 1.0)], tmp_path / "x.onnx")
 
 
 def test_resizing_and_colour_happen_inside_the_graph(tmp_path: Path) -> None:
@@ -34,11 +49,11 @@ def test_resizing_and_colour_happen_inside_the_graph(tmp_path: Path) -> None:
     data = Features(big.reshape(len(big), -1), row_shape=(16, 16, 3))
     fitted = _fit(slice(0, 300), {"resolution": 12, "block": "bottleneck", "norm": "group"},
                   data)
-    path = export_onnx("cnn", fitted, tmp_path / "resized.onnx")
-    assert check_onnx(path, fitted, big[:20]) < 1e-4
+    path = export_onnx([("cnn", fitted, 1.0)], tmp_path / "resized.onnx")
+    assert check_onnx(path, [("cnn", fitted, 1.0)], big[:20]) < 1e-4
 
 
 def test_only_trained_networks_export(tmp_path: Path) -> None:
     fitted = _fit(slice(0, 300), {})
     with pytest.raises(ConfigError, match="covers trained cnn and transfer models"):
-        export_onnx("lightgbm", fitted, tmp_path / "x.onnx")
+        export_onnx([("lightgbm", fitted, 1.0)], tmp_path / "x.onnx")

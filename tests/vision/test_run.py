@@ -74,6 +74,21 @@ def test_leaderboard_shows_fidelity_and_cost(image_model: tuple[Path, Path]) -> 
     assert {"fidelity", "fit_s", "device", "learner"} <= set(board.columns)
     assert (board["learner"] == "cnn").all()
     assert board["fidelity"].min() >= 1
+    ok = board[board["status"] == "ok"]
+    assert ok.loc[ok["final"], "fidelity"].item() == ok["fidelity"].max()  # highest rung wins
+
+
+def test_the_final_network_continues_from_its_search_trial(
+        image_model: tuple[Path, Path]) -> None:
+    model, _ = image_model
+    predictor = accelml.load(model)
+    info = predictor.members[0].fitted.info
+    assert info["warm_start_epochs"] >= 1 and info["epochs_done"] >= 1
+    board = predictor.leaderboard()
+    blend = predictor.info["ensemble"]
+    assert len(blend) == len(predictor.members) and blend[0]["trial"] == board.loc[
+        board["final"], "trial"].item()
+    assert board["weight"].sum() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_npz_arrays_with_the_python_api(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ The helpers here (class remapping, files) are shared with the transfer learner.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ from accelml.vision.train import pick_device, predict_proba, train_network
 
 CLASSIFICATION = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS})
 DEFAULT_EPOCHS = 10
+#: Successive halving's first look at a network trains at least this many optimizer steps
+#: (at the usual batch of 128): on small data one epoch is a handful of steps and says little.
+MIN_LOOK_STEPS = 100
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
@@ -138,11 +142,16 @@ class CNN:
     uses_gpu = True
     relative_cost = 1.0
     fidelity = Fidelity("epochs", 1, 30)
+    warm_start = True
 
     def space(self, task: Task, n_rows: int, n_features: int,
               row_shape: tuple[int, ...] | None = None) -> Mapping[str, BaseDistribution]:
         """Architecture and training knobs; the image shape comes from ``row_shape``."""
         return image_space(n_rows, image_shape_from(n_features, row_shape))
+
+    def min_fidelity(self, n_rows: int) -> int:
+        """The fewest epochs worth a look on ``n_rows`` training images."""
+        return min_look_epochs(n_rows)
 
     def portfolio(self, task: Task, row_shape: tuple[int, ...] | None = None) -> list[Config]:
         """Hand-designed networks, best first (resolution only when the shape is known)."""
@@ -163,8 +172,10 @@ class CNN:
 
     def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
             fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
-            valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
-        """Train for ``fidelity`` epochs (default 10), cut short cleanly at ``deadline``."""
+            valid: tuple[Features, np.ndarray] | None = None,
+            init_from: Path | None = None) -> Fitted:
+        """Train for ``fidelity`` epochs (default 10), cut short cleanly at ``deadline``;
+        from the weights saved in ``init_from`` when they are of this network."""
         images = images_of(features)
         shape: ImageShape = images.shape[1:]  # type: ignore[assignment]
         config = dict(config)
@@ -179,6 +190,8 @@ class CNN:
         if max_params is not None and count_params(net) > max_params:
             raise ConfigError(f"this network has {count_params(net)} parameters, more than "
                               f"--max-params {max_params}")
+        if init_from is not None:
+            info["warm_start_epochs"] = warm_start(net, Path(init_from), full, present)
         facts = train_network(net, images, np.searchsorted(present, y), full,
                               epochs=epochs_of(fidelity, self.name), deadline=deadline,
                               n_jobs=n_jobs, seed=seed, valid=remap_valid(valid, present))
@@ -199,6 +212,24 @@ class CNN:
             return Fitted(self.name, None, info)
         net = build_network(info["config"], info["channels"], len(info["classes"]))
         return Fitted(self.name, load_weights(net, directory), info)
+
+
+def warm_start(net: nn.Module, directory: Path, config: Config, present: np.ndarray) -> int:
+    """Load the weights a search trial saved for this very network; return the epochs they
+    were trained for (0, leaving ``net`` as initialised, when they are of another network)."""
+    try:
+        info = read_record(directory, CNN.name, None)["info"]
+    except ArtifactError:
+        return 0
+    if info.get("config") != dict(config) or info.get("classes") != present.tolist():
+        return 0
+    load_weights(net, directory).train()
+    return int(info.get("epochs_done", 0))
+
+
+def min_look_epochs(n_rows: int) -> int:
+    """Epochs that make :data:`MIN_LOOK_STEPS` optimizer steps (at least 1)."""
+    return max(1, math.ceil(MIN_LOOK_STEPS / max(1, n_rows // 128)))
 
 
 def epochs_of(fidelity: int | None, learner: str) -> int:

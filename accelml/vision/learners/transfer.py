@@ -38,6 +38,7 @@ from accelml.vision.learners.cnn import (
     full_proba,
     images_of,
     load_weights,
+    min_look_epochs,
     present_classes,
     read_record,
     remap_valid,
@@ -173,6 +174,10 @@ class Transfer:
     uses_gpu = True
     relative_cost = 1.5
     fidelity = Fidelity("epochs", 1, 30)
+
+    def min_fidelity(self, n_rows: int) -> int:
+        """The fewest epochs worth a look on ``n_rows`` training images."""
+        return min_look_epochs(n_rows)
 
     def space(self, task: Task, n_rows: int, n_features: int,
               row_shape: tuple[int, ...] | None = None) -> Mapping[str, BaseDistribution]:

@@ -26,8 +26,9 @@ from accelml.tabular.preprocess import TabularPreprocessor
 #: Modules whose import registers the built-in learners (workers import them too).
 LEARNER_MODULES = ("accelml.tabular.learners",)
 
-register_preprocessor("tabular", TabularPreprocessor.from_dict)
-register_preprocessor("image", lambda state: _vision().image_preprocessor(state))
+register_preprocessor("tabular", TabularPreprocessor.from_dict, LEARNER_MODULES)
+register_preprocessor("image", lambda state: _vision().image_preprocessor(state),
+                      ("accelml.vision.learners",))
 
 
 def _vision() -> Any:
@@ -138,13 +139,17 @@ def load(directory: str | Path) -> Predictor:
     return Predictor.load(directory)
 
 
-def export_model(directory: str | Path, output: str | Path, fmt: str = "onnx") -> float:
-    """Export a saved model; return the largest difference from the native model's
-    probabilities on check inputs."""
+def export_model(directory: str | Path, output: str | Path, fmt: str = "onnx",
+                 check_data: str | Path | pd.DataFrame | None = None) -> float:
+    """Export a saved model (its blend of members) to ONNX; return the largest difference
+    from the native models' outputs on check inputs: ``check_data`` rows for tabular models
+    (synthetic rows when None), random images for image models."""
     predictor = load(directory)
     if fmt != "onnx":
         raise ConfigError(f"unknown export format {fmt!r}; available: onnx")
-    if predictor.preprocessor.kind != "image":
-        raise ConfigError("ONNX export is available for image models; tabular models are "
-                          "served from their native files (LightGBM, XGBoost, CatBoost)")
-    return float(_vision().export_onnx_checked(predictor, Path(output)))
+    if predictor.preprocessor.kind == "image":
+        return float(_vision().export_onnx_checked(predictor, Path(output)))
+    from accelml.tabular.export import export_onnx_checked
+
+    check = read_table(check_data) if isinstance(check_data, str | Path) else check_data
+    return export_onnx_checked(predictor, Path(output), check)

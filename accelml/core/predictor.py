@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,7 +18,7 @@ from accelml._version import __version__
 from accelml.core import metrics as metric_registry
 from accelml.core.artifacts import read_manifest, write_model_dir
 from accelml.core.data import Features
-from accelml.core.learner import Fitted, get_learner
+from accelml.core.learner import Fitted, discover, get_learner
 from accelml.core.task import Task, decode_target, encode_target
 from accelml.errors import ArtifactError, DataError, TargetError
 
@@ -42,11 +42,20 @@ class Preprocessor(Protocol):
 
 
 _PREPROCESSORS: dict[str, Callable[[dict[str, Any]], Preprocessor]] = {}
+_LEARNER_MODULES: dict[str, tuple[str, ...]] = {}
 
 
-def register_preprocessor(kind: str, from_dict: Callable[[dict[str, Any]], Preprocessor]) -> None:
-    """Let :meth:`Predictor.load` rebuild preprocessors of ``kind`` from their JSON."""
+def register_preprocessor(kind: str, from_dict: Callable[[dict[str, Any]], Preprocessor],
+                          learner_modules: Sequence[str] = ()) -> None:
+    """Let :meth:`Predictor.load` rebuild preprocessors of ``kind`` from their JSON, and
+    import ``learner_modules`` (the modality's learners) before it loads the members."""
     _PREPROCESSORS[kind] = from_dict
+    _LEARNER_MODULES[kind] = tuple(learner_modules)
+
+
+def _is_records(data: Any) -> bool:
+    """A list of row mappings (JSON records): the fast path of preprocessors that have one."""
+    return isinstance(data, list) and all(isinstance(row, Mapping) for row in data)
 
 
 @dataclass
@@ -77,6 +86,9 @@ class Predictor:
     def _features(self, data: Any) -> Features:
         if isinstance(data, pd.DataFrame) and self.task.target in data.columns:
             data = data.drop(columns=[self.task.target])
+        records = getattr(self.preprocessor, "transform_records", None)
+        if records is not None and _is_records(data):
+            return records(data)  # type: ignore[no-any-return]
         return self.preprocessor.transform(data)
 
     def _blend(self, features: Features) -> np.ndarray:
@@ -94,6 +106,15 @@ class Predictor:
         if not self.task.kind.is_classification:
             return raw
         return decode_target(metric_registry.predicted_labels(raw, self.task), self.task)
+
+    def predict_with_proba(self, data: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels (or values) and, for classifiers, the probability matrix (columns in the
+        order of :attr:`classes`), from one pass over the models: what a server answers."""
+        raw = self._blend(self._features(data))
+        if not self.task.kind.is_classification:
+            return raw, None
+        labels = decode_target(metric_registry.predicted_labels(raw, self.task), self.task)
+        return labels, raw
 
     def predict_proba(self, data: Any) -> pd.DataFrame:
         """Class probabilities; the columns are the class labels."""
@@ -163,6 +184,7 @@ class Predictor:
             raise ArtifactError(f"{root} holds a {kind!r} model, which this installation "
                                 "cannot load; install the extra for that modality")
         task = Task.from_dict(manifest["task"])
+        discover(_LEARNER_MODULES.get(kind, ()))  # a fresh process has no learner registered
         preprocessor = _PREPROCESSORS[kind](json.loads((root / "preprocessor.json").read_text()))
         members = [
             Member(m["learner"], m["config"],

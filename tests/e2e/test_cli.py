@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import accelml
 from accelml.cli import app
+from tests.conftest import cancer_frame
 
 runner = CliRunner()
 FAST = ["--time-budget", "10", "--learners", "lightgbm,linear", "--quiet"]
@@ -48,6 +51,66 @@ def test_leaderboard_evaluate_predict(model_dir: Path, cancer_files: tuple[Path,
     assert set(predicted["prediction"]) <= {"benign", "malignant"}
     assert (predicted["proba_benign"] + predicted["proba_malignant"]).round(6).eq(1).all()
     assert len(predicted) == len(pd.read_parquet(test))
+
+
+def test_export_a_tabular_model_to_onnx(model_dir: Path, cancer_files: tuple[Path, Path],
+                                        tmp_path: Path) -> None:
+    pytest.importorskip("onnxmltools")
+    _, test = cancer_files
+    for extra in (["--check-data", str(test)], []):
+        output = tmp_path / "model.onnx"
+        done = runner.invoke(app, ["export", str(model_dir), "-o", str(output), *extra])
+        assert done.exit_code == 0, done.output
+        assert "largest difference from the native model" in done.output
+        assert output.stat().st_size > 1000
+        output.unlink()
+    _fails(["export", str(model_dir), "--format", "pmml"], "unknown export format 'pmml'")
+
+
+def test_a_fresh_process_loads_and_predicts(model_dir: Path, cancer_files: tuple[Path, Path],
+                                           tmp_path: Path) -> None:
+    _, test = cancer_files
+    output = tmp_path / "fresh.csv"
+    done = subprocess.run([sys.executable, "-m", "accelml.cli", "predict", str(model_dir),
+                           str(test), "-o", str(output)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(output)) == len(pd.read_parquet(test))
+
+
+@pytest.mark.parametrize(("source_suffix", "output_suffix"), [(".csv", ".parquet"),
+                                                            (".parquet", ".csv")])
+def test_predict_streams_in_batches(model_dir: Path, tmp_path: Path, source_suffix: str,
+                                    output_suffix: str) -> None:
+    frame = cancer_frame().drop(columns=["diagnosis"])
+    frame.loc[frame.index[300:], "mean_radius"] = np.nan  # later chunks: other inferred types
+    source = tmp_path / f"rows{source_suffix}"
+    if source_suffix == ".csv":
+        frame.to_csv(source, index=False)
+    else:
+        frame.to_parquet(source, index=False, row_group_size=100)
+    output = tmp_path / f"out{output_suffix}"
+    done = runner.invoke(app, ["predict", str(model_dir), str(source), "-o", str(output),
+                               "--batch-size", "64"])
+    assert done.exit_code == 0, done.output
+    assert f"wrote {len(frame)} predictions" in done.output
+    streamed = pd.read_parquet(output) if output_suffix == ".parquet" else pd.read_csv(output)
+    whole = accelml.load(model_dir).predict_proba(frame)
+    assert len(streamed) == len(frame)
+    assert np.abs(streamed["proba_benign"].to_numpy() - whole["benign"].to_numpy()).max() < 1e-9
+    assert list(streamed.columns[:len(frame.columns)]) == list(frame.columns)
+
+
+def test_a_bad_chunk_leaves_no_output(model_dir: Path, tmp_path: Path) -> None:
+    frame = cancer_frame().drop(columns=["diagnosis"]).astype({"mean_area": object})
+    frame.loc[frame.index[500], "mean_area"] = "large"  # the 8th chunk of 64 rows fails
+    source = tmp_path / "rows.csv"
+    frame.to_csv(source, index=False)
+    output = tmp_path / "out.csv"
+    _fails(["predict", str(model_dir), str(source), "-o", str(output), "--batch-size", "64"],
+           "column 'mean_area' should be numeric but holds 'large'")
+    assert not output.exists() and list(tmp_path.iterdir()) == [source]
+    _fails(["predict", str(model_dir), str(source), "--batch-size", "0"],
+           "batch size must be >= 1")
 
 
 def _fails(args: list[str], message: str, code: int = 2) -> str:

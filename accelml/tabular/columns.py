@@ -303,19 +303,23 @@ def coerce_boolean(series: pd.Series, name: str) -> np.ndarray:
     table = np.empty(len(uniques) + 1, dtype=np.float64)
     table[-1] = np.nan
     for i, value in enumerate(uniques):
-        word = category_key(value).lower()
-        if word in TRUE_WORDS:
-            table[i] = 1.0
-        elif word in FALSE_WORDS:
-            table[i] = 0.0
-        elif not word:
-            table[i] = np.nan
-        else:
-            raise SchemaError(
-                f"column {name!r} should be true/false but holds {value!r}; send true or false "
-                "(or 1/0), or leave the value empty when it is missing"
-            )
+        table[i] = boolean_value(value, name)
     return table[codes]
+
+
+def boolean_value(value: Any, name: str) -> float:
+    """One value of a boolean column as 1.0, 0.0 or NaN (missing); see :func:`coerce_boolean`."""
+    word = category_key(value).lower() if value is not None else ""
+    if word in TRUE_WORDS:
+        return 1.0
+    if word in FALSE_WORDS:
+        return 0.0
+    if not word:
+        return np.nan
+    raise SchemaError(
+        f"column {name!r} should be true/false but holds {value!r}; send true or false "
+        "(or 1/0), or leave the value empty when it is missing"
+    )
 
 
 def coerce_datetime(series: pd.Series, name: str, fmt: str | None, strict: bool) -> pd.Series:

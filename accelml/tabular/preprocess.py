@@ -11,7 +11,7 @@ columns a warning, values of the wrong type are converted or named in an error.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,6 +24,7 @@ from accelml.errors import ArtifactError, ConfigError, DataError, NotFittedError
 from accelml.tabular.columns import (
     ColumnInfo,
     ColumnKind,
+    boolean_value,
     category_key,
     coerce_boolean,
     coerce_datetime,
@@ -37,15 +38,31 @@ DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear")
 
 
 class _Encoder(Protocol):
-    """Turns one raw column into one or more float64 feature columns."""
+    """Turns one raw column into one or more float64 feature columns: from a pandas Series
+    (batches), or from plain Python values (the rows of a JSON request; no pandas on the
+    common path, and the same numbers as ``encode``)."""
 
     column: str
     names: tuple[str, ...]
 
     def encode(self, series: pd.Series) -> np.ndarray: ...
 
+    def encode_values(self, values: list[Any]) -> np.ndarray: ...
 
-class _Numeric:
+
+class _ViaSeries:
+    """``encode_values`` through ``encode``, for encoders with no faster way."""
+
+    column: str
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_values(self, values: list[Any]) -> np.ndarray:
+        return self.encode(pd.Series(values, dtype=object, name=self.column))
+
+
+class _Numeric(_ViaSeries):
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.column = spec["name"]
         self.names = (self.column,)
@@ -53,10 +70,18 @@ class _Numeric:
     def encode(self, series: pd.Series) -> np.ndarray:
         return coerce_numeric(series, self.column)
 
+    def encode_values(self, values: list[Any]) -> np.ndarray:
+        if all(v is None or type(v) in (int, float, bool) for v in values):
+            return np.array([np.nan if v is None else float(v) for v in values])
+        return super().encode_values(values)  # text to parse, or to refuse by name
+
 
 class _Boolean(_Numeric):
     def encode(self, series: pd.Series) -> np.ndarray:
         return coerce_boolean(series, self.column)
+
+    def encode_values(self, values: list[Any]) -> np.ndarray:
+        return np.array([boolean_value(v, self.column) for v in values])
 
 
 class _Categorical:
@@ -74,12 +99,18 @@ class _Categorical:
         table = np.empty(len(uniques) + 1, dtype=np.float64)
         table[-1] = np.nan
         for i, value in enumerate(uniques):
-            key = category_key(value)
-            table[i] = self.codes.get(key, self.other) if key else np.nan
+            table[i] = self._code(value)
         return table[codes]
 
+    def encode_values(self, values: list[Any]) -> np.ndarray:
+        return np.array([np.nan if v is None else self._code(v) for v in values])
 
-class _Datetime:
+    def _code(self, value: Any) -> float:
+        key = category_key(value)
+        return self.codes.get(key, self.other) if key else np.nan
+
+
+class _Datetime(_ViaSeries):
     """Calendar parts; the hour only where training times were not all midnight."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
@@ -119,7 +150,7 @@ def calendar_parts(stamps: np.ndarray) -> dict[str, np.ndarray]:
     return parts
 
 
-class _Text:
+class _Text(_ViaSeries):
     """Hashed word 1-2 grams, l2-normalised; a missing text is a row of NaN."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
@@ -278,6 +309,31 @@ class TabularPreprocessor:
             width = len(encoder.names)
             values = encoder.encode(frame[by_name[encoder.column]])
             X[:, start : start + width] = values.reshape(len(frame), width)
+            start += width
+        return Features(X, self._categorical, self._cardinalities, self._names)
+
+    def transform_records(self, rows: Sequence[Mapping[str, Any]]) -> Features:
+        """Encode rows given as mappings (JSON records) without building a DataFrame; the same
+        features as :meth:`transform` of ``pd.DataFrame(rows)``. Keys the model was not
+        trained on are ignored.
+
+        Raises:
+            SchemaError: a row lacks a training column, or holds a value of the wrong type.
+        """
+        if not self._encoders:
+            raise NotFittedError("TabularPreprocessor is not fitted: call fit(df) first")
+        if len(rows) == 0:
+            raise DataError("no rows to predict: the list of rows is empty")
+        for index, row in enumerate(rows):
+            missing = [name for name in self._required if name not in row]
+            if missing:
+                raise SchemaError(f"row {index}: " + _missing_message(missing, list(row)))
+        X = np.empty((len(rows), len(self._names)), dtype=np.float64)
+        start = 0
+        for encoder in self._encoders:
+            width = len(encoder.names)
+            values = encoder.encode_values([row[encoder.column] for row in rows])
+            X[:, start : start + width] = values.reshape(len(rows), width)
             start += width
         return Features(X, self._categorical, self._cardinalities, self._names)
 

@@ -251,3 +251,45 @@ def test_breast_cancer_passes_through() -> None:
     np.testing.assert_array_equal(features.X, X.to_numpy(dtype=np.float64))
     assert features.names == tuple(X.columns) and features.categorical == ()
     assert preprocessor.notes == []
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as a JSON client sends them: plain Python values, None for missing, text dates."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    plain["seen"] = [v.isoformat() if v is not None else None for v in plain["seen"]]
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in plain.to_dict("records")]
+
+
+def test_records_equal_the_frame_path(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    records = _records(frame)
+    fast = fitted.transform_records(records)
+    batch = fitted.transform(pd.DataFrame(records))
+    np.testing.assert_array_equal(fast.X, batch.X)
+    np.testing.assert_array_equal(fast.X, fitted.transform(frame).X)
+    mixed = [dict(records[0], age="42", member="yes", city=7), dict(records[1], income=None)]
+    np.testing.assert_array_equal(fitted.transform_records(mixed).X,
+                                  fitted.transform(pd.DataFrame(mixed)).X)
+
+
+def test_records_are_fast(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    row = [{k: v for k, v in rec.items() if k not in ("seen", "joined", "review")}
+           for rec in _records(frame.iloc[[3]])]
+    numeric_only = TabularPreprocessor().fit(frame[["age", "income", "city", "member"]])
+    numeric_only.transform_records(row)
+    start = time.perf_counter()
+    for _ in range(200):
+        numeric_only.transform_records(row)
+    assert (time.perf_counter() - start) / 200 < 0.001  # ~30 us; loose for slow CI machines
+
+
+def test_bad_records_are_named(fitted: TabularPreprocessor, frame: pd.DataFrame) -> None:
+    record = _records(frame.iloc[[0]])[0]
+    with pytest.raises(SchemaError, match=r"row 1: the data lacks 1 column\(s\).*'income'"):
+        fitted.transform_records([record, {k: v for k, v in record.items() if k != "income"}])
+    with pytest.raises(SchemaError, match="column 'age' should be numeric but holds 'old'"):
+        fitted.transform_records([dict(record, age="old")])
+    with pytest.raises(SchemaError, match="column 'member' should be true/false"):
+        fitted.transform_records([dict(record, member="perhaps")])
+    with pytest.raises(DataError, match="list of rows is empty"):
+        fitted.transform_records([])

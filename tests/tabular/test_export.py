@@ -1,0 +1,85 @@
+"""ONNX export of tabular models: each learner's converter, blends, and the clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxmltools", reason="the [export] extra is not installed")
+
+from accelml.core.budget import Deadline  # noqa: E402
+from accelml.core.learner import discover, get_learner  # noqa: E402
+from accelml.core.task import encode_target, infer_task  # noqa: E402
+from accelml.errors import ConfigError  # noqa: E402
+from accelml.tabular.export import export_onnx, run_onnx, synthetic_features  # noqa: E402
+from accelml.tabular.preprocess import TabularPreprocessor  # noqa: E402
+from tests.conftest import cancer_frame, diabetes_frame, wine_frame  # noqa: E402
+
+discover(("accelml.tabular.learners",))
+EXPORTABLE = ["lightgbm", "xgboost", "random_forest", "extra_trees", "linear"]
+
+
+def _fitted(frame, target: str, name: str):  # noqa: ANN001, ANN202
+    features = TabularPreprocessor().fit_transform(frame.drop(columns=[target]))
+    task = infer_task(frame[target], target, None, None, None)
+    y = encode_target(frame[target], task)
+    learner = get_learner(name)
+    config = dict(learner.portfolio(task)[0])
+    fitted = learner.fit(features, y, config, task=task, fidelity=None,
+                         deadline=Deadline.in_seconds(30), n_jobs=1, seed=0)
+    return learner, fitted, features, task
+
+
+@pytest.mark.parametrize("name", EXPORTABLE)
+def test_each_tree_learner_exports_and_matches(name: str, tmp_path: Path) -> None:
+    frame = cancer_frame()
+    learner, fitted, features, task = _fitted(frame, "diagnosis", name)
+    path = export_onnx([(name, fitted, 1.0)], features.X.shape[1], task.n_classes,
+                       tmp_path / "model.onnx")
+    X = features.X.astype(np.float32).astype(np.float64)
+    native = learner.predict(fitted, features.take(np.arange(len(X))))
+    assert np.abs(run_onnx(path, X) - native).max() < 1e-4
+
+
+def test_a_weighted_blend_and_a_regressor(tmp_path: Path) -> None:
+    frame = cancer_frame()
+    lgbm, first, features, task = _fitted(frame, "diagnosis", "lightgbm")
+    xgb, second, _, _ = _fitted(frame, "diagnosis", "xgboost")
+    path = export_onnx([("lightgbm", first, 3.0), ("xgboost", second, 1.0)],
+                       features.X.shape[1], task.n_classes, tmp_path / "blend.onnx")
+    expected = 0.75 * lgbm.predict(first, features) + 0.25 * xgb.predict(second, features)
+    assert np.abs(run_onnx(path, features.X) - expected).max() < 1e-4
+    regressor, fitted, reg_features, _ = _fitted(diabetes_frame(), "progression", "lightgbm")
+    path = export_onnx([("lightgbm", fitted, 1.0)], reg_features.X.shape[1], None,
+                       tmp_path / "regressor.onnx")
+    got = run_onnx(path, reg_features.X)
+    assert got.shape == (len(reg_features.X),)
+    assert np.abs(got - regressor.predict(fitted, reg_features)).max() < 1e-3
+
+
+def test_synthetic_check_rows_respect_category_codes() -> None:
+    features = TabularPreprocessor().fit_transform(cancer_frame().drop(columns=["diagnosis"]))
+    X = synthetic_features(features)
+    for index, cardinality in zip(features.categorical, features.cardinalities, strict=True):
+        codes = X[:, index][~np.isnan(X[:, index])]
+        assert codes.min() >= 0 and codes.max() < cardinality
+
+
+def test_catboost_exports_numbers_and_names_what_it_cannot(tmp_path: Path) -> None:
+    learner, fitted, features, task = _fitted(wine_frame(), "cultivar", "catboost")
+    path = export_onnx([("catboost", fitted, 1.0)], features.X.shape[1], task.n_classes,
+                       tmp_path / "wine.onnx")
+    assert np.abs(run_onnx(path, features.X) - learner.predict(fitted, features)).max() < 1e-4
+    _, fitted, features, task = _fitted(cancer_frame(), "diagnosis", "catboost")
+    with pytest.raises(ConfigError, match=r"the 'catboost' member cannot be exported to ONNX "
+                                          r"\(.*categorical features.*--exclude catboost"):
+        export_onnx([("catboost", fitted, 1.0)], features.X.shape[1], task.n_classes,
+                    tmp_path / "x.onnx")
+    _, fitted, features, task = _fitted(cancer_frame(), "diagnosis", "knn")
+    with pytest.raises(ConfigError, match=r"the 'knn' member cannot be exported to ONNX "
+                                          r"\(in float32, ties.*--exclude knn"):
+        export_onnx([("knn", fitted, 1.0)], features.X.shape[1], task.n_classes,
+                    tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()

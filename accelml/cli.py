@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accelml._version import __version__
-from accelml.errors import AccelMLError
+from accelml.errors import AccelMLError, MissingDependencyError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="AccelML: give it data, a target and a time budget; get the best model.")
@@ -172,32 +172,68 @@ def evaluate(
 @app.command()
 def predict(
     model: Annotated[Path, typer.Argument(help="A model directory.")],
-    data: Annotated[Path, typer.Argument(help="Rows to predict (CSV or Parquet).")],
+    data: Annotated[Path, typer.Argument(help="Rows to predict (CSV, TSV, JSON lines or "
+                                         "Parquet), or a folder of images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (CSV or "
                                          "Parquet by extension).")] = Path("predictions.csv"),
     proba: Annotated[bool, typer.Option(help="Add class probability columns.")] = True,
+    batch_size: Annotated[int, typer.Option(help="Rows read and predicted at a time (bounds "
+                                            "memory on large files).")] = 100_000,
 ) -> None:
     """Add a prediction column (and class probabilities) to DATA and write it to --output."""
     with _user_errors():
-        import pandas as pd
-
         from accelml.api import load
-        from accelml.io import read_table, write_table
 
         predictor = load(model)
         if predictor.preprocessor.kind == "image":
-            frame: Any = str(data)
-            result = pd.DataFrame({"id": predictor.preprocessor.row_ids(frame)})
-        else:
-            frame = read_table(data)
-            result = frame.copy()
-        result["prediction"] = predictor.predict(frame)
-        if proba and predictor.task.kind.is_classification:
-            probabilities = predictor.predict_proba(frame)
-            for label in probabilities.columns:
-                result[f"proba_{label}"] = probabilities[label].to_numpy()
-        write_table(result, output)
-        err_console.print(f"wrote {len(result)} predictions to {output}", highlight=False)
+            _predict_images(predictor, data, output, proba)
+            return
+        from accelml.batch import predict_file
+        from accelml.io import count_rows
+
+        total = count_rows(data)
+        with _batch_progress(total) as on_progress:
+            rows = predict_file(model, data, output, batch_rows=batch_size, proba=proba,
+                                total_rows=total, on_progress=on_progress)
+        err_console.print(f"wrote {rows} predictions to {output}", highlight=False)
+
+
+def _predict_images(predictor: Any, data: Path, output: Path, proba: bool) -> None:
+    import pandas as pd
+
+    from accelml.io import write_table
+
+    labels, probabilities = predictor.predict_with_proba(str(data))
+    result = pd.DataFrame({"id": predictor.preprocessor.row_ids(str(data)),
+                           "prediction": labels})
+    if proba and probabilities is not None:
+        for index, label in enumerate(predictor.classes):
+            result[f"proba_{label}"] = probabilities[:, index]
+    write_table(result, output)
+    err_console.print(f"wrote {len(result)} predictions to {output}", highlight=False)
+
+
+@contextmanager
+def _batch_progress(total: int | None) -> Iterator[Any]:
+    """A Rich progress bar of rows predicted (a spinner and a count when the total is unknown)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = [SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("rows"), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("rows", total=total)
+
+        def on_progress(done: int, _total: int | None) -> None:
+            progress.update(task, completed=done)
+
+        yield on_progress
 
 
 @app.command()
@@ -206,14 +242,43 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path(
         "model.onnx"),
     format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    check_data: Annotated[Path | None, typer.Option(
+        help="Rows to compare the export with the native model on (tabular; synthetic rows "
+             "when left out).")] = None,
 ) -> None:
-    """Export the final model (image networks to ONNX, checked against PyTorch)."""
+    """Export the final model (or blend) to ONNX, checked against the native model."""
     with _user_errors():
         from accelml.api import export_model
 
-        difference = export_model(model, output, format)
-        err_console.print(f"wrote {output}; largest difference from the native model on check "
-                          f"images: {difference:.2e}", highlight=False)
+        difference = export_model(model, output, format, check_data)
+        err_console.print(f"wrote {output}; largest difference from the native model on the "
+                          f"check inputs: {difference:.2e}", highlight=False)
+
+
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="A model directory (tabular).")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    api_key_file: Annotated[Path | None, typer.Option(
+        help="A file holding the API key clients must send (X-API-Key).")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes sharing the port.")] = 1,
+    max_rows: Annotated[int, typer.Option(help="Most rows one request may carry.")] = 10_000,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                             help="One JSON line per request on stderr.")
+                          ] = True,
+) -> None:
+    """Serve MODEL over HTTP: POST /v1/predict, GET /v1/schema, /v1/metadata, /healthz."""
+    with _user_errors():
+        try:
+            from accelml.serve.run import serve_model
+        except ImportError as error:
+            if error.name not in {"fastapi", "uvicorn", "starlette"}:
+                raise
+            raise MissingDependencyError("accelml serve needs FastAPI and Uvicorn: pip "
+                                         "install 'accelml[serve]'") from None
+        serve_model(model, host, port, api_key_file, workers, max_rows, access_log,
+                    err_console)
 
 
 @app.command()

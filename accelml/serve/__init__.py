@@ -1,0 +1,1 @@
+"""Serving saved models over HTTP (``accelml serve``); needs the ``serve`` extra."""

@@ -46,7 +46,8 @@ def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
         total += predictions[pick]
         if losses[pick] < best_loss - 1e-12:
             best_loss, best_counts = losses[pick], counts.copy()
-    return best_counts / best_counts.sum()
+    weights: np.ndarray = best_counts / best_counts.sum()
+    return weights
 
 
 def distinct_candidates(ranked: Sequence[TrialResult], chosen: TrialResult,

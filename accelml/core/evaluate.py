@@ -109,10 +109,12 @@ def _is_number(value: object) -> bool:
 def refit(learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline) -> Fitted:
     """Fit on every training row, for the final model (from ``spec.init_from`` when given)."""
     extra = {"init_from": spec.init_from} if spec.init_from is not None else {}
-    return learner.fit(
+    fit: Any = learner.fit  # init_from is for learners with warm_start, outside the protocol
+    fitted: Fitted = fit(
         view.features, view.y, spec.config, task=view.task, fidelity=spec.fidelity,
         deadline=deadline, n_jobs=spec.n_jobs, seed=spec.seed, **extra,
     )
+    return fitted
 
 
 def keeps_model(learner: Learner, view: DatasetView) -> bool:

@@ -108,19 +108,38 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
 
                 loop.run(on_result)
                 outcome = loop.refit_best(progress.set_stage)
+                blend, fitted = _ensemble(loop, searcher, config, progress.set_stage)
                 progress.set_stage("done")
         finally:
             executor.shutdown()
-        assert outcome.refit is not None and outcome.chosen is not None
-        ranked = best_results(outcome.results, searcher.loss, searcher.fidelity_share)
-        blend = select_ensemble(ranked, outcome.chosen, view.y, view.task,
-                                config.ensemble_size)
         outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
-        members = [_load_member(outcome.refit if result is outcome.chosen else result,
-                                view.task, weight) for result, weight in blend]
+        members = [_load_member(fitted[result.spec.trial_id], view.task, weight)
+                   for result, weight in blend]
     board = leaderboard(outcome, searcher.loss, view.task.metric)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
     return Predictor(view.task, preprocessor, members, board, info)
+
+
+def _ensemble(loop: SearchLoop, searcher: Searcher, config: RunConfig,
+              on_stage: Callable[[str], None],
+              ) -> tuple[list[tuple[TrialResult, float]], dict[int, TrialResult]]:
+    """The blend to serve and, per trial in it, the result holding its model: the final fit
+    for the chosen trial, the trial itself when it kept its model, else a refit on all rows.
+    Members that cannot be refit in the time left are dropped and the blend chosen again."""
+    outcome, view = loop.outcome, loop.view
+    assert outcome.refit is not None and outcome.chosen is not None
+    ranked = best_results(outcome.results, searcher.loss, searcher.fidelity_share)
+    blend = select_ensemble(ranked, outcome.chosen, view.y, view.task, config.ensemble_size)
+    fitted = {outcome.chosen.spec.trial_id: outcome.refit}
+    for result, _ in blend[1:]:
+        refit = result if result.artifact_dir is not None else loop.refit_member(result,
+                                                                                 on_stage)
+        if refit is not None:
+            fitted[result.spec.trial_id] = refit
+    if len(fitted) < len(blend):
+        usable = [r for r in ranked if r.spec.trial_id in fitted]
+        blend = select_ensemble(usable, outcome.chosen, view.y, view.task, config.ensemble_size)
+    return blend, fitted
 
 
 def _load_member(result: TrialResult, task: Task, weight: float) -> Member:
@@ -195,7 +214,7 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
 def search_cost(outcome: SearchOutcome) -> dict[str, object]:
     """What the search spent: devices used, device-seconds (each trial holds one device for
     its wall time), trials and the final refit."""
-    trials = [*outcome.results, *outcome.refit_attempts]
+    trials = [*outcome.results, *outcome.refit_attempts, *outcome.member_refits]
     devices = sorted({str(r.info.get("device", "cpu")) for r in trials if r.info} or {"cpu"})
     return {
         "devices": devices,

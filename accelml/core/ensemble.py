@@ -16,7 +16,11 @@ from accelml.core.metrics import get_metric
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult
 
-ROUNDS = 40
+ROUNDS = 25
+#: The search stops after this many rounds without a better blend.
+PATIENCE = 6
+#: Trials a blend is chosen from.
+POOL = 16
 
 
 def blend_loss(prediction: np.ndarray, y: np.ndarray, task: Task) -> float:
@@ -35,36 +39,42 @@ def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
         raise ValueError("greedy_weights needs at least one model's predictions")
     counts = np.zeros(len(predictions))
     total = np.zeros_like(predictions[0], dtype=np.float64)
-    best_loss, best_counts = np.inf, counts.copy()
+    best_loss, best_counts, best_size = np.inf, counts.copy(), 0
     if first is not None:
         counts[first], total = 1, total + predictions[first]
-        best_loss, best_counts = blend_loss(total, y, task), counts.copy()
+        best_loss, best_counts, best_size = blend_loss(total, y, task), counts.copy(), 1
     for size in range(int(counts.sum()) + 1, rounds + 1):
         losses = [blend_loss((total + p) / size, y, task) for p in predictions]
         pick = int(np.argmin(losses))
         counts[pick] += 1
         total += predictions[pick]
         if losses[pick] < best_loss - 1e-12:
-            best_loss, best_counts = losses[pick], counts.copy()
+            best_loss, best_counts, best_size = losses[pick], counts.copy(), size
+        elif size - best_size >= PATIENCE:
+            break
     weights: np.ndarray = best_counts / best_counts.sum()
     return weights
 
 
-def distinct_candidates(ranked: Sequence[TrialResult], chosen: TrialResult,
-                        size: int) -> list[TrialResult]:
-    """The chosen trial then, best first, up to ``size`` trials in all with out-of-fold
-    predictions and a kept model, one per config (its run highest up the rungs: ``ranked``
-    puts it first)."""
-    picked = [chosen]
-    seen = {_identity(chosen)}
-    for result in ranked:
+def candidate_pool(ranked: Sequence[TrialResult], chosen: TrialResult,
+                   size: int = POOL) -> list[TrialResult]:
+    """The trials a blend is chosen from: the chosen one, the best of every other learner
+    (different model families err differently), then the best of the rest, up to ``size``;
+    only trials with out-of-fold predictions, one per config (its run highest up the rungs:
+    ``ranked`` puts it first)."""
+    with_oof = [r for r in ranked if r.oof_path is not None]
+    best_per_learner: dict[str, TrialResult] = {}
+    for result in with_oof:
+        best_per_learner.setdefault(result.spec.learner, result)
+    picked: list[TrialResult] = []
+    seen: set[str] = set()
+    for result in [chosen, *best_per_learner.values(), *with_oof]:
+        identity = _identity(result)
         if len(picked) >= size:
             break
-        identity = _identity(result)
-        if identity in seen or result.oof_path is None or result.artifact_dir is None:
-            continue
-        seen.add(identity)
-        picked.append(result)
+        if identity not in seen:
+            seen.add(identity)
+            picked.append(result)
     return picked
 
 
@@ -72,21 +82,32 @@ def _identity(result: TrialResult) -> str:
     return result.spec.learner + json.dumps(result.spec.config, sort_keys=True, default=str)
 
 
-def select_ensemble(ranked: Sequence[TrialResult], chosen: TrialResult, y: np.ndarray,
-                    task: Task, size: int) -> list[tuple[TrialResult, float]]:
-    """Trials and weights of the blend to serve. ``chosen`` is in every blend (its final fit
-    serves in its place, so its out-of-fold predictions understate it); it is served alone
-    when no blend validates better. Rows some candidate has no
-    out-of-fold prediction for are left out of the comparison."""
-    candidates = distinct_candidates(ranked, chosen, size)
-    if len(candidates) < 2 or chosen.oof_path is None:
-        return [(chosen, 1.0)]
+def _blend(candidates: list[TrialResult], y: np.ndarray,
+           task: Task) -> list[tuple[TrialResult, float]]:
     predictions = [np.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
     covered = np.ones(len(y), dtype=bool)
     for p in predictions:
         covered &= ~np.isnan(p if p.ndim == 1 else p[:, 0])
     if covered.sum() < 2:
-        return [(chosen, 1.0)]
+        return [(candidates[0], 1.0)]
     weights = greedy_weights([p[covered] for p in predictions], y[covered], task, first=0)
-    kept = [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]
-    return kept if len(kept) > 1 else [(chosen, 1.0)]
+    return [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]
+
+
+def select_ensemble(ranked: Sequence[TrialResult], chosen: TrialResult, y: np.ndarray,
+                    task: Task, size: int) -> list[tuple[TrialResult, float]]:
+    """Trials and weights of the blend to serve, at most ``size`` distinct models, the
+    chosen one first and the rest by weight. ``chosen`` is in every blend (its final fit
+    serves in its place, so its out-of-fold predictions understate it); it is served alone
+    when no blend validates better. Rows some candidate has no out-of-fold prediction for are
+    left out of the comparison."""
+    if size < 2 or chosen.oof_path is None:
+        return [(chosen, 1.0)]
+    candidates = candidate_pool(ranked, chosen)
+    blend = _blend(candidates, y, task) if len(candidates) > 1 else [(chosen, 1.0)]
+    if len(blend) > size:  # keep the heaviest and choose their weights again
+        heaviest = sorted(blend[1:], key=lambda item: -item[1])[:size - 1]
+        blend = _blend([chosen, *(c for c, _ in heaviest)], y, task)
+    if len(blend) < 2:
+        return [(chosen, 1.0)]
+    return [blend[0], *sorted(blend[1:], key=lambda item: -item[1])]

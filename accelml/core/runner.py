@@ -21,10 +21,19 @@ from accelml.errors import SearchError
 
 #: A trial is not started with less time than this (unless no model exists yet).
 MIN_TRIAL_S = 1.0
+#: An ensemble member is not refit with less time than this.
+MIN_MEMBER_S = 0.25
 #: Seconds kept for loading the refit model and writing the model directory.
 SAVE_MARGIN_S = 1.0
 #: Refits are numbered from here so their ids never clash with search trials.
 REFIT_ID_BASE = 1_000_000
+#: A refit is expected to take this many times its trial's per-split cost (scaled to all rows).
+REFIT_SAFETY = 1.5
+#: With ensembling on, the reserve also holds room for about this many more refits of the
+#: best trial's cost (for the other members).
+ENSEMBLE_EXTRA_REFITS = 3.0
+#: ... and this many seconds for choosing the blend.
+ENSEMBLE_SELECT_S = 0.5
 
 OnResult = Callable[[TrialResult], None]
 
@@ -37,6 +46,7 @@ class SearchOutcome:
     refit: TrialResult | None = None
     chosen: TrialResult | None = None
     refit_attempts: list[TrialResult] = field(default_factory=list)
+    member_refits: list[TrialResult] = field(default_factory=list)
     weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
 
 
@@ -45,15 +55,22 @@ def _rows_factor(view: DatasetView) -> float:
     return len(view.y) / max(train_rows, 1.0)
 
 
+def refit_estimate(result: TrialResult, view: DatasetView) -> float:
+    """Seconds a refit of ``result`` on all rows is expected to take."""
+    return REFIT_SAFETY * result.cost_s / len(view.splits) * _rows_factor(view)
+
+
 def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
-                  loss: Callable[[float], float]) -> float:
-    """Seconds to keep for refitting the best trial so far on all rows, plus saving."""
+                  loss: Callable[[float], float], extra_fits: float = 0.0) -> float:
+    """Seconds to keep for refitting the best trial so far on all rows (and ``extra_fits``
+    more fits of its cost, for ensemble members), plus saving."""
     ok = [r for r in results if r.status is TrialStatus.OK and r.score is not None]
     if not ok:
         return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S)
     best = min(ok, key=lambda r: loss(r.score or 0.0))
-    one_fit = best.cost_s / len(view.splits) * _rows_factor(view)
-    return min(0.5 * budget.total_s, 1.5 * one_fit + SAVE_MARGIN_S + 0.02 * budget.total_s)
+    fits = refit_estimate(best, view) * (1.0 + extra_fits)
+    select = ENSEMBLE_SELECT_S if extra_fits else 0.0
+    return min(0.5 * budget.total_s, fits + select + SAVE_MARGIN_S + 0.02 * budget.total_s)
 
 
 def best_results(results: list[TrialResult], loss: Callable[[float], float],
@@ -82,8 +99,9 @@ class SearchLoop:
         """Search until the budget (less the refit reserve) is spent."""
         final_share = self.config.final_train_fraction * self.budget.total_s
         while True:
+            extra = ENSEMBLE_EXTRA_REFITS if self.config.ensemble_size > 1 else 0.0
             search_left = self.budget.remaining() - max(final_share, refit_reserve(
-                self.outcome.results, self.view, self.budget, self.searcher.loss))
+                self.outcome.results, self.view, self.budget, self.searcher.loss, extra))
             self._fill_slots(search_left)
             if self.executor.running() == 0:
                 break
@@ -133,6 +151,18 @@ class SearchLoop:
                 return self.outcome
         reasons = "; ".join(f"{r.spec.learner}: {r.error}" for r in self.outcome.refit_attempts)
         raise SearchError(f"the final refit failed ({reasons}); raise --time-budget")
+
+    def refit_member(self, candidate: TrialResult,
+                     on_stage: Callable[[str], None]) -> TrialResult | None:
+        """Refit an ensemble member on all rows if the time left allows it; None when it
+        does not, or when the refit fails (the blend is then chosen without it)."""
+        limit = self.budget.remaining() - SAVE_MARGIN_S
+        if limit < max(MIN_MEMBER_S, refit_estimate(candidate, self.view)):
+            return None
+        on_stage(f"refitting ensemble member {candidate.spec.learner}")
+        result = self._refit(candidate, limit)
+        self.outcome.member_refits.append(result)
+        return result if result.status is TrialStatus.OK else None
 
     def _final_fidelity(self, candidate: TrialResult, limit: float) -> int | None:
         """The fidelity of the final fit: the rounds early stopping chose; or, when the run

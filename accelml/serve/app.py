@@ -9,6 +9,8 @@ No ``from __future__ import annotations`` here: FastAPI reads the request model,
 model at start-up, from the endpoint's annotation at runtime.
 """
 
+import base64
+import binascii
 import hmac
 import json
 import logging
@@ -32,6 +34,7 @@ from accelml.serve.schema import (
     DEFAULT_MAX_ROWS,
     PredictResponse,
     example_row,
+    image_request_model,
     request_model,
     row_model,
 )
@@ -67,8 +70,8 @@ def _jsonable(values: np.ndarray) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
 
 
-def _answer(predictor: Predictor, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    labels, proba = predictor.predict_with_proba(rows)
+def _answer(predictor: Predictor, data: Any) -> dict[str, Any]:
+    labels, proba = predictor.predict_with_proba(data)
     answer: dict[str, Any] = {"predictions": _jsonable(np.asarray(labels, dtype=object))}
     if proba is not None:
         names = [str(label) for label in predictor.classes]
@@ -95,44 +98,25 @@ def _metadata(predictor: Predictor, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_app(settings: ServeSettings) -> FastAPI:
-    """A FastAPI app serving the model in ``settings.model_dir`` (loaded and verified now)."""
+    """A FastAPI app serving the model in ``settings.model_dir`` (loaded and verified now):
+    rows of a tabular model, or base64-encoded images of an image model."""
     predictor = load(settings.model_dir)
-    schema = getattr(predictor.preprocessor, "schema", None)
-    if predictor.preprocessor.kind != "tabular" or not isinstance(schema, list):
-        raise ConfigError(f"accelml serve serves tabular models; {settings.model_dir} holds "
-                          f"a {predictor.preprocessor.kind} model: use `accelml predict` or "
-                          "`accelml export` for it")
     manifest = read_manifest(Path(settings.model_dir))
-    row_type = row_model(schema)
-    request_type = request_model(row_type, settings.max_rows)
-    example = {"rows": [example_row(schema)]}
-    _answer(predictor, example["rows"])  # warm: the first real request is not the slow one
-    state = {"ready": True}
-
     app = FastAPI(
         title=f"AccelML model predicting {predictor.task.target!r}",
         version=__version__,
-        description=(f"A {predictor.task.kind.value} model trained by AccelML. Send rows to "
-                     "/v1/predict; /v1/schema lists the columns and an example request."),
+        description=(f"A {predictor.task.kind.value} model trained by AccelML. Send inputs to "
+                     "/v1/predict; /v1/schema says what to send, with an example request."),
     )
     check_key = _key_check(settings.api_key)
-
-    async def predict(body: request_type) -> Response:  # type: ignore[valid-type]
-        rows = [row.model_dump(by_alias=True) for row in body.rows]  # type: ignore[attr-defined]
-        try:
-            answer = _answer(predictor, rows)
-        except AccelMLError as error:
-            raise HTTPException(422, detail=str(error)) from None
-        return Response(json.dumps(answer, allow_nan=False), media_type="application/json")
-
-    app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
-             summary="Predict rows")(predict)
-
-    @app.get("/v1/schema", dependencies=[Depends(check_key)], summary="What to send")
-    async def get_schema() -> dict[str, Any]:
-        return {"target": predictor.task.target, "task": predictor.task.kind.value,
-                "columns": schema, "max_rows": settings.max_rows, "example_request": example}
-
+    if predictor.preprocessor.kind == "image":
+        _image_endpoints(app, predictor, settings, check_key)
+    elif predictor.preprocessor.kind == "tabular":
+        _tabular_endpoints(app, predictor, settings, check_key)
+    else:
+        raise ConfigError(f"accelml serve has no endpoint for {predictor.preprocessor.kind} "
+                          "models yet; use `accelml predict` for them")
+    state = {"ready": True}
     meta = _metadata(predictor, manifest)
 
     @app.get("/v1/metadata", dependencies=[Depends(check_key)], summary="What the model is")
@@ -150,6 +134,74 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     app.add_middleware(GuardAndLog, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def _tabular_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings,
+                       check_key: Any) -> None:
+    """``POST /v1/predict`` of rows and ``GET /v1/schema`` of the columns."""
+    schema = getattr(predictor.preprocessor, "schema", [])
+    request_type = request_model(row_model(schema), settings.max_rows)
+    example = {"rows": [example_row(schema)]}
+    _answer(predictor, example["rows"])  # warm: the first real request is not the slow one
+
+    async def predict(body: request_type) -> Response:  # type: ignore[valid-type]
+        rows = [row.model_dump(by_alias=True) for row in body.rows]  # type: ignore[attr-defined]
+        return _respond(predictor, rows)
+
+    app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
+             summary="Predict rows")(predict)
+
+    @app.get("/v1/schema", dependencies=[Depends(check_key)], summary="What to send")
+    async def get_schema() -> dict[str, Any]:
+        return {"target": predictor.task.target, "task": predictor.task.kind.value,
+                "columns": schema, "max_rows": settings.max_rows, "example_request": example}
+
+
+def _image_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings,
+                     check_key: Any) -> None:
+    """``POST /v1/predict`` of base64-encoded images and ``GET /v1/schema`` of the input."""
+    from accelml.vision.data import decode_image_bytes
+
+    size = int(getattr(predictor.preprocessor, "size"))  # noqa: B009  (not in the protocol)
+    channels = int(getattr(predictor.preprocessor, "channels"))  # noqa: B009
+    request_type = image_request_model(settings.max_rows)
+    blank = np.zeros((1, size, size, channels), dtype=np.uint8)
+    _answer(predictor, blank)  # warm
+
+    def decode(index: int, text: str) -> np.ndarray:
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, detail=f"images[{index}] is not base64 text; send each "
+                                "image file's bytes base64-encoded") from None
+        try:
+            return decode_image_bytes(data, size, channels)
+        except AccelMLError as error:
+            raise HTTPException(422, detail=f"images[{index}] is {error}") from None
+
+    async def predict(body: request_type) -> Response:  # type: ignore[valid-type]
+        images = np.stack([decode(i, text)
+                           for i, text in enumerate(body.images)])  # type: ignore[attr-defined]
+        return _respond(predictor, images)
+
+    app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
+             summary="Predict images")(predict)
+
+    @app.get("/v1/schema", dependencies=[Depends(check_key)], summary="What to send")
+    async def get_schema() -> dict[str, Any]:
+        return {"target": predictor.task.target, "task": predictor.task.kind.value,
+                "input": "images: image files (PNG, JPEG, ...) base64-encoded, any size; "
+                         f"each is brought to {size}x{size} with {channels} channel(s)",
+                "classes": [str(c) for c in predictor.classes], "max_rows": settings.max_rows,
+                "example_request": {"images": ["<base64 of a PNG file>"]}}
+
+
+def _respond(predictor: Predictor, data: Any) -> Response:
+    try:
+        answer = _answer(predictor, data)
+    except AccelMLError as error:
+        raise HTTPException(422, detail=str(error)) from None
+    return Response(json.dumps(answer, allow_nan=False), media_type="application/json")
 
 
 def _key_check(api_key: str | None) -> Any:

@@ -1,6 +1,7 @@
 """The request and response models of the prediction API, generated from a model's own
 feature schema, so that validation, the OpenAPI document and the 422 errors all name the
-model's columns, their types and their known categories.
+model's columns, their types and their known categories. (Image models take base64-encoded
+image files instead.)
 
 Every feature is required (``null`` is a missing value, as an empty cell was in training);
 columns the model dropped may be sent and are ignored; any other field is refused. Unknown
@@ -91,6 +92,14 @@ def request_model(row: type[BaseModel], max_rows: int) -> type[BaseModel]:
         "PredictRequest", __config__=ConfigDict(extra="forbid"),
         rows=(list[row], Field(..., min_length=1, max_length=max_rows,  # type: ignore[valid-type]
                                description=f"1 to {max_rows} rows to predict.")))
+
+
+def image_request_model(max_images: int) -> type[BaseModel]:
+    """``{"images": [base64 text, ...]}`` with 1 to ``max_images`` images."""
+    return create_model(
+        "PredictImagesRequest", __config__=ConfigDict(extra="forbid"),
+        images=(list[str], Field(..., min_length=1, max_length=max_images,
+                                 description="Image files (PNG, JPEG, ...), base64-encoded.")))
 
 
 class PredictResponse(BaseModel):

@@ -11,6 +11,7 @@ images must not load torch.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 import zipfile
@@ -101,7 +102,7 @@ def _square(img: Image.Image, size: int, channels: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).reshape(size, size, channels)
 
 
-def _decode(path: Path, size: int, channels: int) -> np.ndarray:
+def _decode(path: Path | io.BytesIO, size: int, channels: int) -> np.ndarray:
     with Image.open(path) as img:
         if img.format == "JPEG":
             img.draft(img.mode, (2 * size, 2 * size))  # decode big JPEGs at a reduced scale
@@ -511,6 +512,16 @@ def load_prediction_images(
 def prediction_ids(source: Any, path_column: str | None = None) -> list[str]:
     """The ids :func:`load_prediction_images` would return, without decoding any image."""
     return _prediction_items(source, path_column)[1]
+
+
+def decode_image_bytes(data: bytes, size: int, channels: int) -> np.ndarray:
+    """One encoded image (PNG, JPEG, ... as bytes, e.g. from an HTTP request) as uint8
+    (size, size, channels), exactly as files are read; DataError when it is not an image."""
+    _check_shape(size, channels)
+    result = _attempt(_decode, io.BytesIO(data), int(size), channels)
+    if isinstance(result, str):
+        raise DataError(f"not a readable image ({' '.join(result.split())[:160]})")
+    return result
 
 
 def _decode_or_raise(path: Path, size: int, channels: int) -> np.ndarray:

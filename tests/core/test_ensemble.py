@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accelml.core.ensemble import distinct_candidates, greedy_weights, select_ensemble
+from accelml.core.ensemble import candidate_pool, greedy_weights, select_ensemble
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 
@@ -45,8 +45,8 @@ def test_first_is_in_every_blend() -> None:
 
 
 def _trial(tmp_path: Path, trial_id: int, proba: np.ndarray | None, config: dict,
-           kept: bool = True) -> TrialResult:
-    spec = TrialSpec(trial_id, "net", config, 3, 10.0, 0, 1)
+           kept: bool = True, learner: str = "net") -> TrialResult:
+    spec = TrialSpec(trial_id, learner, config, 3, 10.0, 0, 1)
     oof = None
     if proba is not None:
         oof = tmp_path / f"{trial_id}.npy"
@@ -55,16 +55,18 @@ def _trial(tmp_path: Path, trial_id: int, proba: np.ndarray | None, config: dict
                        artifact_dir=tmp_path if kept else None)
 
 
-def test_candidates_are_distinct_configs_with_kept_models(tmp_path: Path) -> None:
+def test_the_pool_is_distinct_configs_best_of_each_learner_first(tmp_path: Path) -> None:
     chosen = _trial(tmp_path, 0, _proba({0, 1, 2}), {"w": 1})
     rerun = _trial(tmp_path, 1, _proba(set()), {"w": 1})  # the chosen config at a lower rung
-    not_kept = _trial(tmp_path, 2, _proba({6, 7, 8}), {"w": 2}, kept=False)
-    other = _trial(tmp_path, 3, _proba({6, 7, 8}), {"w": 3})
-    ranked = [chosen, rerun, not_kept, other]
-    assert [t.spec.trial_id for t in distinct_candidates(ranked, chosen, 8)] == [0, 3]
-    assert [t.spec.trial_id for t in distinct_candidates(ranked, chosen, 1)] == [0]
+    no_oof = _trial(tmp_path, 2, None, {"w": 2})
+    other = _trial(tmp_path, 3, _proba({6, 7, 8}), {"w": 3}, kept=False)  # refit if picked
+    family = _trial(tmp_path, 4, _proba({9}), {"w": 4}, learner="other")
+    ranked = [chosen, rerun, no_oof, other, family]
+    assert [t.spec.trial_id for t in candidate_pool(ranked, chosen)] == [0, 4, 3]
+    assert [t.spec.trial_id for t in candidate_pool(ranked, chosen, size=2)] == [0, 4]
     blend = select_ensemble(ranked, chosen, Y, TASK, 8)
-    assert [t.spec.trial_id for t, _ in blend] == [0, 3]
+    assert [t.spec.trial_id for t, _ in blend][0] == 0 and len(blend) >= 2
+    assert len(select_ensemble(ranked, chosen, Y, TASK, 2)) == 2
     assert sum(weight for _, weight in blend) == pytest.approx(1.0)
 
 

@@ -112,3 +112,24 @@ def test_a_seed_makes_a_run_repeatable() -> None:
     columns = ["trial", "learner", "roc_auc", "config"]
     pd.testing.assert_frame_equal(first.leaderboard()[columns], second.leaderboard()[columns])
     pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))
+
+
+def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: BinaryRun) -> None:
+    predictor, test, out = binary_run
+    blend = predictor.info["ensemble"]
+    assert len(blend) == len(predictor.members) >= 2  # lightgbm and linear blend on cancer
+    board = predictor.leaderboard()
+    weights = dict(zip(board["trial"], board["weight"], strict=True))
+    assert [weights[m["trial"]] for m in blend] == [m["weight"] for m in blend]
+    assert sum(m["weight"] for m in blend) == pytest.approx(1.0, abs=1e-3)
+    assert board.loc[board["final"], "trial"].item() == blend[0]["trial"]
+    from accelml.core.learner import get_learner
+    from accelml.tabular.preprocess import TabularPreprocessor
+
+    assert isinstance(predictor.preprocessor, TabularPreprocessor)
+    features = predictor.preprocessor.transform(test.drop(columns=["diagnosis"]))
+    mixed = sum(m.weight * get_learner(m.learner).predict(m.fitted, features)
+                for m in predictor.members) / sum(m.weight for m in predictor.members)
+    assert np.abs(predictor.predict_proba(test).to_numpy() - mixed).max() < 1e-12
+    assert predictor.info["search_cost"]["device_seconds"] > 0
+    assert len(accelml.load(out).members) == len(blend)

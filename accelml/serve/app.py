@@ -148,13 +148,9 @@ def _tabular_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettin
         rows = [row.model_dump(by_alias=True) for row in body.rows]  # type: ignore[attr-defined]
         return _respond(predictor, rows)
 
-    app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
-             summary="Predict rows")(predict)
-
-    @app.get("/v1/schema", dependencies=[Depends(check_key)], summary="What to send")
-    async def get_schema() -> dict[str, Any]:
-        return {"target": predictor.task.target, "task": predictor.task.kind.value,
-                "columns": schema, "max_rows": settings.max_rows, "example_request": example}
+    _add_routes(app, predict, "rows", check_key, {
+        "target": predictor.task.target, "task": predictor.task.kind.value, "columns": schema,
+        "max_rows": settings.max_rows, "example_request": example})
 
 
 def _image_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings,
@@ -184,16 +180,25 @@ def _image_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings
                            for i, text in enumerate(body.images)])  # type: ignore[attr-defined]
         return _respond(predictor, images)
 
-    app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
-             summary="Predict images")(predict)
+    _add_routes(app, predict, "images", check_key, {
+        "target": predictor.task.target, "task": predictor.task.kind.value,
+        "input": "images: image files (PNG, JPEG, ...) base64-encoded, any size; each is "
+                 f"brought to {size}x{size} with {channels} channel(s)",
+        "classes": [str(c) for c in predictor.classes], "max_rows": settings.max_rows,
+        "example_request": {"images": ["<base64 of a PNG file>"]}})
 
-    @app.get("/v1/schema", dependencies=[Depends(check_key)], summary="What to send")
+
+def _add_routes(app: FastAPI, predict: Any, what: str, check_key: Any,
+                schema: dict[str, Any]) -> None:
+    """``POST /v1/predict`` and ``GET /v1/schema`` (which answers ``schema``), both behind
+    the key check."""
+    guard = [Depends(check_key)]
+    app.post("/v1/predict", response_model=PredictResponse, dependencies=guard,
+             summary=f"Predict {what}")(predict)
+
+    @app.get("/v1/schema", dependencies=guard, summary="What to send")
     async def get_schema() -> dict[str, Any]:
-        return {"target": predictor.task.target, "task": predictor.task.kind.value,
-                "input": "images: image files (PNG, JPEG, ...) base64-encoded, any size; "
-                         f"each is brought to {size}x{size} with {channels} channel(s)",
-                "classes": [str(c) for c in predictor.classes], "max_rows": settings.max_rows,
-                "example_request": {"images": ["<base64 of a PNG file>"]}}
+        return schema
 
 
 def _respond(predictor: Predictor, data: Any) -> Response:

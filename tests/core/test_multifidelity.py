@@ -43,13 +43,18 @@ def test_the_best_third_is_promoted_once_and_failures_never() -> None:
     assert halving.next_promotion() is None  # quota of 6 // 3 = 2 used
 
 
-def test_searcher_starts_cheap_then_promotes() -> None:
+def _prior_searcher() -> Searcher:
+    """A searcher halving the "prior" fake learner over rungs 1, 2, 4."""
     discover(("accelml.testing.fake_learners",))
     prior = get_learner("prior")
     halving = SuccessiveHalving(eta=2)
     halving.add_learner("prior", Fidelity("rounds", 1, 4))
-    searcher = Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, 10, 2))}, 0,
-                        sampler="random", halving=halving)
+    return Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, 10, 2))}, 0,
+                    sampler="random", halving=halving)
+
+
+def test_searcher_starts_cheap_then_promotes() -> None:
+    searcher = _prior_searcher()
     proposals = [searcher.ask() for _ in range(2)]
     assert all(p is not None and p.fidelity == 1 for p in proposals)
     for proposal, score in zip(proposals, (0.6, 0.9), strict=True):
@@ -62,12 +67,7 @@ def test_searcher_starts_cheap_then_promotes() -> None:
 
 
 def test_the_final_choice_is_the_best_at_the_highest_rung_reached() -> None:
-    discover(("accelml.testing.fake_learners",))
-    prior = get_learner("prior")
-    halving = SuccessiveHalving(eta=2)
-    halving.add_learner("prior", Fidelity("rounds", 1, 4))
-    searcher = Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, 10, 2))}, 0,
-                        sampler="random", halving=halving)
+    searcher = _prior_searcher()
     results = []
     for fidelity, score in ((1, 0.95), (1, 0.9), (2, 0.8), (2, 0.85)):
         proposal = searcher.ask()

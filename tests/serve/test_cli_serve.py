@@ -68,6 +68,32 @@ def test_serve_answers_logs_and_stops_gracefully(served_model: Path, tmp_path: P
     assert all(entry["ms"] > 0 and entry["method"] == "POST" for entry in predicted)
 
 
+def test_two_worker_processes_share_the_port(served_model: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "accelml.cli", "serve", str(served_model), "--port", str(port),
+         "--workers", "2", "--no-access-log"], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = False
+        for _ in range(300):
+            try:
+                ready = _get(f"{base}/readyz")[0] == 200
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert ready
+        body = json.dumps({"rows": request_rows(3)}).encode()
+        answers = [_get(f"{base}/v1/predict", body) for _ in range(4)]
+        assert all(status == 200 and len(a["predictions"]) == 3 for status, a in answers)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr and not [ln for ln in stderr.splitlines()
+                                              if ln.startswith('{"time"')]
+
+
 def test_serve_option_errors(served_model: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")

@@ -28,7 +28,7 @@ for system in "${systems[@]}"; do
         flaml) make_venv flaml "flaml[automl]==2.7.0" pyarrow ;;
         autogluon) make_venv autogluon "$TORCH" \
                        "autogluon.tabular[lightgbm,catboost,xgboost,fastai]==1.6.3" pyarrow ;;
-        h2o) make_venv h2o "h2o==3.46.0.12" pandas pyarrow ;;
+        h2o) make_venv h2o "h2o==3.46.0.12" pandas pyarrow scikit-learn ;;
         *) echo "unknown system $system (flaml, autogluon, h2o)" >&2; exit 2 ;;
     esac
 done

@@ -8,6 +8,7 @@ import json
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,8 +63,10 @@ def learner_portfolios(learners: Sequence[Learner], view: DatasetView
 
 
 def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunConfig,
-                  fixed: Mapping[str, Config] | None = None) -> Searcher:
-    """The searcher the config asks for, with successive halving when multi_fidelity is on."""
+                  fixed: Mapping[str, Config] | None = None,
+                  sampler_options: Mapping[str, Mapping[str, Any]] | None = None) -> Searcher:
+    """The searcher the config asks for, with successive halving when multi_fidelity is on;
+    ``sampler_options`` (per learner) go to that learner's sampler."""
     halving = None
     if config.multi_fidelity:
         halving = SuccessiveHalving(config.eta)
@@ -75,15 +78,18 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
                                     min_fidelity(train_rows) if min_fidelity else None)
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
                     sampler=config.sampler, fixed=fixed, halving=halving,
-                    portfolios=learner_portfolios(learners, view))
+                    portfolios=learner_portfolios(learners, view),
+                    sampler_options=sampler_options)
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
                   budget: Budget, modules: Sequence[str], notes: Sequence[str] = (),
-                  fixed: Mapping[str, Config] | None = None) -> Predictor:
+                  fixed: Mapping[str, Config] | None = None,
+                  sampler_options: Mapping[str, Mapping[str, Any]] | None = None) -> Predictor:
     """Search, refit and return the Predictor; every trial lands on its leaderboard.
 
-    ``fixed`` adds parameters to every config of a learner (e.g. a backbone path).
+    ``fixed`` adds parameters to every config of a learner (e.g. a backbone path);
+    ``sampler_options`` hands a learner's sampler extra context (e.g. a zero-cost screen).
     """
     discover(modules)
     modality = "image" if view.features.row_shape else "tabular"
@@ -92,7 +98,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     with tempfile.TemporaryDirectory(prefix="accelml-run-") as tmp:
         workdir = Path(tmp)
         view.save(workdir / "view")
-        searcher = make_searcher(learners, view, config, fixed)
+        searcher = make_searcher(learners, view, config, fixed, sampler_options)
         executor = LocalExecutor(workdir / "view", workers, modules)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         try:

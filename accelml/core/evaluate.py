@@ -81,13 +81,15 @@ def cross_validate(
     """
     oof = _empty_oof(view)
     infos: list[dict[str, float]] = []
+    fit: Any = learner.fit  # init_from is for learners with warm_start, outside the protocol
+    extra = {"init_from": spec.init_from} if spec.init_from is not None else {}
     for index, (train, valid) in enumerate(view.splits):
         share = deadline.remaining() / (len(view.splits) - index)
         fold_deadline = Deadline.in_seconds(max(share, 0.0))
-        fitted = learner.fit(
+        fitted = fit(
             view.features.take(train), view.y[train], spec.config, task=view.task,
             fidelity=spec.fidelity, deadline=fold_deadline, n_jobs=spec.n_jobs, seed=spec.seed,
-            valid=(view.features.take(valid), view.y[valid]),
+            valid=(view.features.take(valid), view.y[valid]), **extra,
         )
         oof[valid] = learner.predict(fitted, view.features.take(valid))
         infos.append({k: float(v) for k, v in fitted.info.items() if _is_number(v)})

@@ -130,8 +130,18 @@ class SearchLoop:
                 trial_id=proposal.trial_id, learner=proposal.learner, config=proposal.config,
                 fidelity=proposal.fidelity, time_limit_s=limit, seed=self.config.seed,
                 n_jobs=self._threads, kind=TrialKind.SEARCH,
-                output_dir=self.workdir / "trials" / str(proposal.trial_id)))
+                output_dir=self.workdir / "trials" / str(proposal.trial_id),
+                init_from=self._kept_model(proposal.resume_from)))
             self._submitted += 1
+
+    def _kept_model(self, trial_id: int | None) -> Path | None:
+        """The model a finished trial kept (a promotion continues from it), if any."""
+        if trial_id is None:
+            return None
+        for result in reversed(self.outcome.results):
+            if result.spec.trial_id == trial_id:
+                return result.artifact_dir
+        return None
 
     def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
         """Refit the best trial on all rows; on failure try the next best (at most three)."""
@@ -178,8 +188,9 @@ class SearchLoop:
             validated = max(1, math.ceil(float(candidate.info["epochs_done"])))
         if self.config.final_train_fraction <= 0 or not validated:
             return validated
-        unit_s = candidate.cost_s / validated * _rows_factor(self.view)
-        return max(validated, int(2.0 * limit / max(unit_s, 1e-6)))
+        warm = int(candidate.info.get("warm_start_epochs", 0))  # the trial continued these
+        unit_s = candidate.cost_s / max(1, validated - warm) * _rows_factor(self.view)
+        return max(validated, validated + int(2.0 * limit / max(unit_s, 1e-6)))
 
     def _refit(self, candidate: TrialResult, limit: float) -> TrialResult:
         fidelity = self._final_fidelity(candidate, limit)

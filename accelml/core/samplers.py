@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -56,7 +56,9 @@ class OptunaConfigSampler:
             self._study.tell(trial, loss)
 
 
-SamplerFactory = Callable[[Mapping[str, BaseDistribution], int], ConfigSampler]
+#: ``factory(space, seed, **options)``; options are what a modality hands its own sampler
+#: (e.g. a zero-cost screen for networks); the built-in samplers take none.
+SamplerFactory = Callable[..., ConfigSampler]
 
 
 def _tpe(space: Mapping[str, BaseDistribution], seed: int) -> ConfigSampler:
@@ -79,11 +81,16 @@ def register_sampler(name: str, factory: SamplerFactory) -> None:
     _SAMPLERS[name] = factory
 
 
-def make_sampler(name: str, space: Mapping[str, BaseDistribution], seed: int) -> ConfigSampler:
-    """A new sampler of kind ``name`` over ``space``."""
+def make_sampler(name: str, space: Mapping[str, BaseDistribution], seed: int,
+                 options: Mapping[str, Any] | None = None) -> ConfigSampler:
+    """A new sampler of kind ``name`` over ``space``, given ``options`` when there are any."""
     try:
         factory = _SAMPLERS[name]
     except KeyError:
         raise ConfigError(f"unknown sampler {name!r}; available: {', '.join(sorted(_SAMPLERS))}"
                           ) from None
-    return factory(space, seed)
+    try:
+        return factory(space, seed, **dict(options or {}))
+    except TypeError as error:
+        raise ConfigError(f"sampler {name!r} does not take the options "
+                          f"{sorted(options or {})} ({error})") from None

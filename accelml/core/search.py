@@ -13,6 +13,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from optuna.distributions import BaseDistribution
 
@@ -55,6 +56,7 @@ class Proposal:
     config: Config
     source: str  # "portfolio", "sampler" or "promotion"
     fidelity: int | None = None
+    resume_from: int | None = None  # a promotion: the trial of the rung below, to continue
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,15 @@ class Searcher:
                  seed: int, *, sampler: str = "tpe",
                  fixed: Mapping[str, Config] | None = None,
                  halving: SuccessiveHalving | None = None,
-                 portfolios: Mapping[str, Sequence[Config]] | None = None) -> None:
+                 portfolios: Mapping[str, Sequence[Config]] | None = None,
+                 sampler_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self._task = task
         self._order = [learner.name for learner in learners]
         self._spaces = {name: dict(spaces[name]) for name in self._order}
         self._fixed = {name: dict((fixed or {}).get(name, {})) for name in self._order}
+        options = sampler_options or {}
         self._samplers: dict[str, ConfigSampler] = {
-            name: make_sampler(sampler, self._spaces[name], seed + index)
+            name: make_sampler(sampler, self._spaces[name], seed + index, options.get(name))
             for index, name in enumerate(self._order)
         }
         chosen = portfolios or {learner.name: learner.portfolio(task) for learner in learners}
@@ -88,6 +92,7 @@ class Searcher:
         self._halving = halving
         self.stats = {name: LearnerStats() for name in self._order}
         self._next_id = 0
+        self._last_ok: dict[int, int] = {}  # config key -> its latest OK trial
 
     @staticmethod
     def _portfolio_queue(portfolios: list[tuple[str, list[Config]]]) -> list[tuple[str, Config]]:
@@ -100,7 +105,8 @@ class Searcher:
             promotion = self._halving.next_promotion()
             if promotion is not None:
                 return self._issue(promotion.learner, None, promotion.config, "promotion",
-                                   promotion.fidelity, promotion.key)
+                                   promotion.fidelity, promotion.key,
+                                   self._last_ok.get(promotion.key))
         while self._queue:
             name, config = self._queue.popleft()
             if self._usable(name):
@@ -121,11 +127,11 @@ class Searcher:
         return self._issue(name, handle, config, source, fidelity, key)
 
     def _issue(self, name: str, handle: int | None, config: Config, source: str,
-               fidelity: int | None, key: int) -> Proposal:
+               fidelity: int | None, key: int, resume_from: int | None = None) -> Proposal:
         trial_id = self._next_id
         self._next_id += 1
         self._pending[trial_id] = _Pending(name, handle, key, fidelity)
-        return Proposal(trial_id, name, dict(config), source, fidelity)
+        return Proposal(trial_id, name, dict(config), source, fidelity, resume_from)
 
     def _usable(self, name: str) -> bool:
         stats = self.stats[name]
@@ -156,6 +162,7 @@ class Searcher:
         loss = None
         if result.status is TrialStatus.OK and result.score is not None:
             loss = self.loss(result.score)
+            self._last_ok[pending.key] = result.spec.trial_id
             stats.ok += 1
             stats.best_loss = min(stats.best_loss, loss)
         else:

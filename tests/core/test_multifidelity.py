@@ -64,6 +64,8 @@ def test_searcher_starts_cheap_then_promotes() -> None:
     promoted = searcher.ask()
     assert promoted is not None and promoted.source == "promotion"
     assert promoted.fidelity == 2 and promoted.config == proposals[1].config  # type: ignore[union-attr]
+    assert promoted.resume_from == proposals[1].trial_id  # continues the trial of the rung below
+    assert proposals[0].resume_from is None  # type: ignore[union-attr]
 
 
 def test_the_final_choice_is_the_best_at_the_highest_rung_reached() -> None:

@@ -166,3 +166,11 @@ def test_warm_start_continues_from_the_same_network_only(tmp_path: Path) -> None
     assert other.info["warm_start_epochs"] == 0
     missing = _fit(slice(0, 400), config, fidelity=1, init_from=tmp_path / "nothing")
     assert missing.info["warm_start_epochs"] == 0
+
+
+def test_a_promotion_trains_only_the_epochs_its_weights_have_not_seen(tmp_path: Path) -> None:
+    config = {**seed_architectures(SHAPE)[0], "resolution": 8}
+    CNN().save(_fit(slice(0, 400), config, fidelity=3), tmp_path / "trial")
+    promoted = _fit(slice(0, 400), config, fidelity=5, init_from=tmp_path / "trial")
+    assert promoted.info["warm_start_epochs"] == 3
+    assert len(promoted.info["epoch_s"]) == 2 and promoted.info["epochs_done"] == 5

@@ -25,6 +25,7 @@ from accelml.core.data import Features
 from accelml.core.learner import Config, Fidelity, Fitted, register
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
+from accelml.vision.constraints import check_constraints, split_constraints
 from accelml.vision.network import build_network, count_params
 from accelml.vision.space import (
     ImageShape,
@@ -174,12 +175,13 @@ class CNN:
             fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
             valid: tuple[Features, np.ndarray] | None = None,
             init_from: Path | None = None) -> Fitted:
-        """Train for ``fidelity`` epochs (default 10), cut short cleanly at ``deadline``;
-        from the weights saved in ``init_from`` when they are of this network."""
+        """Train until the weights have seen ``fidelity`` epochs (default 10), cut short
+        cleanly at ``deadline``; continuing from the weights saved in ``init_from`` when they
+        are of this network (a promotion or the final fit then trains only the rest, with a
+        fresh warm-up and cosine schedule, a warm restart)."""
         images = images_of(features)
         shape: ImageShape = images.shape[1:]  # type: ignore[assignment]
-        config = dict(config)
-        max_params = config.pop("max_params", None)
+        config, limits = split_constraints(config)
         full = self.resolve(config, shape)
         present = present_classes(y, task, self.name)
         info = {**base_info(self.name, task, present), "config": full}
@@ -187,14 +189,15 @@ class CNN:
             return Fitted(self.name, None, {**info, "constant": True, "epochs": 1})
         torch.manual_seed(seed)  # the initial weights, before train_network seeds the rest
         net = build_network(full, shape[2], len(present))
-        if max_params is not None and count_params(net) > max_params:
-            raise ConfigError(f"this network has {count_params(net)} parameters, more than "
-                              f"--max-params {max_params}")
-        if init_from is not None:
-            info["warm_start_epochs"] = warm_start(net, Path(init_from), full, present)
+        info.update(check_constraints(net, shape[2], full["resolution"],
+                                      limits, n_jobs))
+        done = warm_start(net, Path(init_from), full, present) if init_from is not None else 0
+        info["warm_start_epochs"] = done
         facts = train_network(net, images, np.searchsorted(present, y), full,
-                              epochs=epochs_of(fidelity, self.name), deadline=deadline,
-                              n_jobs=n_jobs, seed=seed, valid=remap_valid(valid, present))
+                              epochs=max(1, epochs_of(fidelity, self.name) - done),
+                              deadline=deadline, n_jobs=n_jobs, seed=seed,
+                              valid=remap_valid(valid, present))
+        facts["epochs_done"] += done  # the epochs these weights have seen in all
         return Fitted(self.name, net, {**info, **facts, "params": count_params(net)})
 
     def predict(self, fitted: Fitted, features: Features) -> np.ndarray:

@@ -84,8 +84,12 @@ def fit(
                           "(--target NAME)")
     config = RunConfig.from_options(preset, time_budget=time_budget, task=task, metric=metric,
                                     **options)
-    if config.backbone is not None or config.max_params is not None:
-        raise ConfigError("--backbone and --max-params apply to image models; this data is a "
+    image_only = [flag for flag, value in (
+        ("--backbone", config.backbone), ("--max-params", config.max_params),
+        ("--max-latency-ms", config.max_latency_ms),
+        ("--zero-cost-proxy", config.zero_cost_proxy)) if value is not None]
+    if image_only:
+        raise ConfigError(f"{', '.join(image_only)} apply to image models; this data is a "
                           "table. For images pass a folder of class sub-folders or an .npz file")
     image_learners = sorted(set(config.learners or ()) & set(_vision().IMAGE_LEARNERS))
     if image_learners:

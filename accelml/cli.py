@@ -80,6 +80,10 @@ def fit(
                                                  )] = None,
     max_params: Annotated[int | None, typer.Option(help="Largest network allowed (images).")
                           ] = None,
+    max_latency_ms: Annotated[float | None, typer.Option(
+        help="Slowest single-image prediction allowed, in ms (images).")] = None,
+    zero_cost_proxy: Annotated[str | None, typer.Option(
+        help="naswot: drop hopeless candidate networks before training (images).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search, tune and refit the best model for TARGET; save it to --out."""
@@ -91,7 +95,8 @@ def fit(
             seed=seed, n_jobs=n_jobs, learners=_names(learners),
             exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet,
             sampler=sampler, multi_fidelity=multi_fidelity, backbone=backbone,
-            max_params=max_params)
+            max_params=max_params, max_latency_ms=max_latency_ms,
+            zero_cost_proxy=zero_cost_proxy)
         if not quiet:
             _print_board(predictor.leaderboard(), predictor.info, top=10)
         err_console.print(f"model saved to {out} ({predictor.info['fit_wall_s']:.1f}s of "

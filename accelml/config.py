@@ -18,6 +18,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 TASK_KINDS = ("binary", "multiclass", "regression")
+ZERO_COST_PROXIES = (None, "naswot")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class RunConfig:
             on a holdout split) and are kept only when they validate better.
         backbone: a local checkpoint to fine-tune from (image models).
         max_params: the largest network (in parameters) a search may return (image models).
+        max_latency_ms: the slowest single-image prediction (ms, on the search's device and
+            threads) a search may return (image models). Either constraint serves one network,
+            since a blend costs the sum of its members.
+        zero_cost_proxy: "naswot" scores each new candidate network on one batch before any
+            training and drops hopeless ones (image models, evolution sampler).
         quiet: no live progress display.
     """
 
@@ -75,6 +81,8 @@ class RunConfig:
     ensemble_size: int = 8
     backbone: str | None = None
     max_params: int | None = None
+    max_latency_ms: float | None = None
+    zero_cost_proxy: str | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -109,6 +117,11 @@ class RunConfig:
     def _check_search(self) -> None:
         if self.max_params is not None and self.max_params < 1:
             raise ConfigError(f"max_params must be >= 1, got {self.max_params}")
+        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
+            raise ConfigError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
+        if self.zero_cost_proxy not in ZERO_COST_PROXIES:
+            raise ConfigError(f"unknown zero_cost_proxy {self.zero_cost_proxy!r}; use "
+                              f"{' or '.join(p for p in ZERO_COST_PROXIES if p)} (or none)")
         if not 0.0 <= self.final_train_fraction <= 0.8:
             raise ConfigError(
                 f"final_train_fraction must be in [0, 0.8], got {self.final_train_fraction}")

@@ -3,14 +3,16 @@
 The population is the most recent finished configurations (aging: old ones drop out however
 good they were, which keeps the search from settling on one lucky early network). Each new
 config mutates one key of the best of a few randomly drawn members. Registered as the "evolution"
-sampler; successive halving in the core decides how many epochs each config gets.
+sampler; successive halving in the core decides how many epochs each config gets. An optional
+zero-cost screen (:mod:`accelml.vision.proxy`) redraws candidates it finds hopeless before
+any training is spent on them.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,14 @@ from accelml.core.samplers import register_sampler
 
 POPULATION = 12
 SAMPLE_SIZE = 4
+#: With a zero-cost screen: candidates drawn at most per ask, and the share of the scores seen
+#: so far below which a candidate counts as hopeless.
+SCREEN_DRAWS = 4
+HOPELESS_QUANTILE = 0.25
+#: Scores needed before the screen rejects anything.
+SCREEN_WARMUP = 4
+
+Screen = Callable[[Config], float]
 
 
 def random_value(distribution: BaseDistribution, rng: np.random.Generator) -> Any:
@@ -87,8 +97,12 @@ class RegularizedEvolution:
     tournament winners among the most recent ``population`` results."""
 
     def __init__(self, space: Mapping[str, BaseDistribution], seed: int,
-                 population: int = POPULATION, sample_size: int = SAMPLE_SIZE) -> None:
+                 population: int = POPULATION, sample_size: int = SAMPLE_SIZE,
+                 screen: Screen | None = None) -> None:
         self._space = dict(space)
+        self._screen = screen
+        self.proxy_scores: list[float] = []
+        self.rejected = 0
         self._rng = np.random.default_rng(seed)
         self._population = population
         self._sample_size = sample_size
@@ -100,15 +114,40 @@ class RegularizedEvolution:
     def ask(self, enqueue: Config | None = None) -> tuple[int, Config]:
         if enqueue is not None:
             config = {**self._random_config(), **enqueue}
+            if self._screen is not None:  # hand-designed seeds set the scale, never rejected
+                self.proxy_scores.append(self._screen(config))
         elif len(self._history) < self._population:
-            config = self._random_config()
+            config = self._screened(self._random_config)
         else:
-            config = self._child()
+            config = self._screened(self._child)
         handle = self._next
         self._next += 1
         self._asked[handle] = config
         self._seen.add(json.dumps(config, sort_keys=True, default=str))
         return handle, dict(config)
+
+    def _screened(self, draw: Callable[[], Config]) -> Config:
+        """``draw()``, redrawn (up to SCREEN_DRAWS times) while the zero-cost screen finds it
+        hopeless; the best-scoring draw when all of them are."""
+        if self._screen is None:
+            return draw()
+        drawn: list[tuple[float, Config]] = []
+        for _ in range(SCREEN_DRAWS):
+            config = draw()
+            score = self._screen(config)
+            threshold = self._hopeless_below()
+            self.proxy_scores.append(score)
+            if score > threshold:
+                return config
+            drawn.append((score, config))
+            self.rejected += 1
+        return max(drawn, key=lambda pair: pair[0])[1]
+
+    def _hopeless_below(self) -> float:
+        finite = [s for s in self.proxy_scores if math.isfinite(s)]
+        if len(finite) < SCREEN_WARMUP:
+            return -math.inf
+        return float(np.quantile(finite, HOPELESS_QUANTILE))
 
     def _random_config(self) -> Config:
         return {key: random_value(d, self._rng) for key, d in sorted(self._space.items())}
@@ -130,8 +169,9 @@ class RegularizedEvolution:
         self._history.append((config, math.inf if loss is None else loss))
 
 
-def _factory(space: Mapping[str, BaseDistribution], seed: int) -> RegularizedEvolution:
-    return RegularizedEvolution(space, seed)
+def _factory(space: Mapping[str, BaseDistribution], seed: int,
+             screen: Screen | None = None) -> RegularizedEvolution:
+    return RegularizedEvolution(space, seed, screen=screen)
 
 
 register_sampler("evolution", _factory)

@@ -48,6 +48,8 @@ def _config(time_budget: float, task: str | None, metric: str | None, preset: st
         raise ConfigError("image models classify; regression on images is not supported: use "
                           "--task image (or binary / multiclass)")
     merged = {**VISION_DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    if merged.get("max_params") is not None or merged.get("max_latency_ms") is not None:
+        merged["ensemble_size"] = 1  # a blend costs the sum of its networks
     return RunConfig.from_options(preset, time_budget=time_budget, task=task, metric=metric,
                                   **merged)
 
@@ -76,12 +78,12 @@ def fit_images(data: Any, target: str | None, time_budget: float, *, task: str |
     view = build_view(features, encode_target(labels, task_), task_, config)
     fixed = _fixed_params(config)
     learners = config.learners
-    if config.backbone is not None and learners is None:
-        learners = ("cnn", "transfer")
-    if learners is not None:
-        config = config.with_changes(learners=tuple(learners))
+    if learners is None:  # fine-tuning needs a checkpoint: without one only networks searched
+        learners = ("cnn", "transfer") if config.backbone is not None else ("cnn",)
+    config = config.with_changes(learners=tuple(learners))
     predictor = fit_predictor(view, preprocessor, config, budget, VISION_MODULES,
-                              preprocessor.notes, fixed)
+                              preprocessor.notes, fixed, _sampler_options(config, features,
+                                                                          task_.n_classes))
     if out is not None:
         predictor.save(out)
     predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
@@ -90,15 +92,30 @@ def fit_images(data: Any, target: str | None, time_budget: float, *, task: str |
 
 
 def _fixed_params(config: RunConfig) -> dict[str, dict[str, Any]]:
-    fixed: dict[str, dict[str, Any]] = {"cnn": {}, "transfer": {}}
-    if config.max_params is not None:
-        fixed["cnn"]["max_params"] = config.max_params
+    limits = {key: value for key, value in (("max_params", config.max_params),
+                                            ("max_latency_ms", config.max_latency_ms))
+              if value is not None}
+    fixed: dict[str, dict[str, Any]] = {"cnn": dict(limits), "transfer": dict(limits)}
     if config.backbone is not None:
         from accelml.vision.learners.transfer import backbone_record
 
         backbone_record(config.backbone)  # a missing or wrong checkpoint fails before any work
         fixed["transfer"]["backbone"] = str(Path(config.backbone).resolve())
     return fixed
+
+
+def _sampler_options(config: RunConfig, features: Any, n_classes: int
+                     ) -> dict[str, dict[str, Any]]:
+    """The zero-cost screen for the cnn learner's evolution sampler, when asked for."""
+    if config.zero_cost_proxy is None:
+        return {}
+    if config.sampler != "evolution":
+        raise ConfigError(f"--zero-cost-proxy screens the evolution sampler's candidates, but "
+                          f"the sampler is {config.sampler!r}; use --sampler evolution")
+    from accelml.vision.learners.cnn import images_of
+    from accelml.vision.proxy import NaswotScreen
+
+    return {"cnn": {"screen": NaswotScreen(images_of(features), n_classes, config.seed)}}
 
 
 def image_preprocessor(state: dict[str, Any]) -> Any:

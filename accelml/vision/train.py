@@ -33,6 +33,10 @@ FINITE_CHECK_STEPS = 25
 #: Classes are weighted only when the largest is this many times the smallest.
 IMBALANCE_RATIO = 3.0
 CHUNK = 1024
+#: torch.compile costs tens of seconds up front; on CUDA it pays for trainings of at least
+#: this many steps with at least this much time left (the long final training, not short looks).
+COMPILE_MIN_STEPS = 3000
+COMPILE_MIN_SECONDS = 180.0
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -320,7 +324,7 @@ def train_network(
     if dev.type == "cpu":
         torch.set_num_threads(max(1, n_jobs))
     gen, rng = _seeded(seed, dev)
-    channels = _net_channels(net)
+    channels = net_channels(net)
     pre = Preprocess(images.shape[1:], config["resolution"], channels).to(dev)
     stored = store_images(pre, images, dev)
     mean, std = channel_stats(stored)
@@ -329,22 +333,39 @@ def train_network(
     net.to(dev)
     if dev.type == "cuda":
         net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    ctx = Batchwise(net, make_optimizer(net, config, head), pre, config, gen, rng,
-                    class_weights(y, n_classes, dev), dev.type == "cuda")
     batch = min(int(config.get("batch_size", 128)), len(images))
     plan = Plan(int(epochs), max(1, len(images) // batch), int(config.get("freeze_epochs", 0)))
+    compiled = should_compile(dev, plan.epochs * plan.steps_per_epoch, deadline.remaining())
+    ctx = Batchwise(compile_for_training(net) if compiled else net,
+                    make_optimizer(net, config, head), pre, config, gen, rng,
+                    class_weights(y, n_classes, dev), dev.type == "cuda")
     _train_epochs(ctx, stored, torch.from_numpy(y.astype(np.int64)).to(dev), plan, deadline)
     net.eval()
     info = {"device": dev.type, "epochs": max(1, plan.done), "epochs_done": plan.done,
             "deadline_hit": plan.deadline_hit, "diverged": plan.diverged, "mean": mean,
             "std": std, "resolution": int(config["resolution"]), "channels": channels,
             "input_shape": [int(v) for v in images.shape[1:]], "steps": plan.step,
-            "epoch_s": [round(s, 4) for s in plan.epoch_s]}
+            "epoch_s": [round(s, 4) for s in plan.epoch_s], "compiled": compiled}
     if valid is not None and len(valid[0]):
         proba = predict_proba(net, valid[0], info, device=dev.type)
         info["valid_accuracy"] = float(np.mean(proba.argmax(axis=1) == valid[1]))
     info["device_s"] = round(time.monotonic() - started, 4)
     return info
+
+
+def should_compile(device: torch.device, steps: int, seconds_left: float) -> bool:
+    """True when torch.compile is likely to pay: CUDA, a long training, time to amortize it."""
+    return (device.type == "cuda" and hasattr(torch, "compile") and steps >= COMPILE_MIN_STEPS
+            and seconds_left >= COMPILE_MIN_SECONDS)
+
+
+def compile_for_training(net: nn.Module) -> nn.Module:
+    """``net`` compiled for the training steps (it shares the parameters); a graph torch
+    cannot compile runs eagerly instead of failing the trial."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    return torch.compile(net)  # type: ignore[return-value]
 
 
 def _train_epochs(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
@@ -367,7 +388,7 @@ def n_outputs(net: nn.Module) -> int:
     return int(net.num_classes)  # type: ignore[arg-type]
 
 
-def _net_channels(net: nn.Module) -> int:
+def net_channels(net: nn.Module) -> int:
     """Input channels of the first convolution."""
     first = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
     return int(first.in_channels)

@@ -95,7 +95,8 @@ def test_npz_arrays_with_the_python_api(tmp_path: Path) -> None:
     images, labels = _digits((3, 8), per_class=40)
     path = tmp_path / "digits.npz"
     np.savez(path, x=images, y=labels)
-    predictor = accelml.fit(path, time_budget=15, quiet=True, learners=("cnn",))
+    predictor = accelml.fit(path, time_budget=15, quiet=True)
+    assert set(predictor.leaderboard()["learner"]) == {"cnn"}  # no backbone: nothing to tune
     assert predictor.task.kind == "binary"
     assert set(predictor.predict(images[:5]).tolist()) <= {3, 8}
     assert list(predictor.predict_proba(images[:5]).columns) == [3, 8]
@@ -146,6 +147,30 @@ def test_an_image_model_asked_for_on_tabular_data(tmp_path: Path) -> None:
            "image")
     _fails(["fit", str(table), "-t", "y", "--learners", "cnn", "--time-budget", "5"],
            "learner 'cnn' is for image data")
+    _fails(["fit", str(table), "-t", "y", "--max-latency-ms", "2", "--time-budget", "5"],
+           "--max-latency-ms apply to image models")
+    _fails(["fit", str(table), "-t", "y", "--zero-cost-proxy", "naswot", "--time-budget", "5"],
+           "--zero-cost-proxy apply to image models")
+
+
+def test_deployment_constraints_and_the_zero_cost_screen(tmp_path: Path) -> None:
+    images, labels = _digits((0, 1, 7), per_class=30)
+    train = _write_folder(tmp_path / "train", images, labels)
+    _fails(["fit", str(train), "--max-latency-ms", "0.000001", *FAST],
+           "slower than --max-latency-ms 1e-06")
+    _fails(["fit", str(train), "--zero-cost-proxy", "naswot", "--sampler", "random", *FAST],
+           "use --sampler evolution")
+    _fails(["fit", str(train), "--zero-cost-proxy", "synflow", *FAST],
+           "unknown zero_cost_proxy 'synflow'")
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["fit", str(train), "--out", str(out), "--max-latency-ms",
+                                 "1000", "--zero-cost-proxy", "naswot", "--time-budget", "15",
+                                 "--quiet", "--learners", "cnn"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["members"]) == 1  # a constrained run serves one network
+    assert manifest["members"][0]["config"]["max_latency_ms"] == 1000
+    assert accelml.load(out).evaluate(train)["accuracy"] > 0.8
 
 
 def test_fine_tune_from_a_saved_image_model(image_model: tuple[Path, Path],

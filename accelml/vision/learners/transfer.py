@@ -29,6 +29,7 @@ from accelml.core.data import Features
 from accelml.core.learner import Config, Fidelity, Fitted, register
 from accelml.core.task import Task
 from accelml.errors import ArtifactError, ConfigError, MissingDependencyError
+from accelml.vision.constraints import check_constraints, split_constraints
 from accelml.vision.learners.cnn import (
     CLASSIFICATION,
     CONFIG_FILE,
@@ -46,7 +47,7 @@ from accelml.vision.learners.cnn import (
 )
 from accelml.vision.network import build_network, count_params
 from accelml.vision.space import training_space
-from accelml.vision.train import train_network
+from accelml.vision.train import net_channels, train_network
 
 BACKBONE_HELP = ("--backbone must be an AccelML image model directory (from `accelml fit "
                  "images/`) or a timm model folder with config.json and model.safetensors; "
@@ -213,6 +214,7 @@ class Transfer:
             fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
             valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
         """Fine-tune for ``fidelity`` epochs (default 10), cut short cleanly at ``deadline``."""
+        config, limits = split_constraints(config)
         record = backbone_record(config.get("backbone"))
         images = images_of(features)
         full = self.resolve(config, record, min(images.shape[1:3]))
@@ -222,6 +224,8 @@ class Transfer:
             return Fitted(self.name, None, {**info, "constant": True, "epochs": 1})
         torch.manual_seed(seed)
         net, head = pretrained(record, len(present))
+        info.update(check_constraints(net, net_channels(net), full["resolution"], limits,
+                                      n_jobs))
         facts = train_network(net, images, np.searchsorted(present, y), full,
                               epochs=epochs_of(fidelity, self.name), deadline=deadline,
                               n_jobs=n_jobs, seed=seed, valid=remap_valid(valid, present),

@@ -76,6 +76,12 @@ def fit(
     multi_fidelity: Annotated[bool | None, typer.Option(
         "--multi-fidelity/--no-multi-fidelity", help="Successive halving over epochs/trees.")
                               ] = None,
+    bagging: Annotated[bool | None, typer.Option(
+        "--bagging/--no-bagging", help="Serve the best trials' k-fold models instead of "
+        "refitting them (tables under 20,000 rows; on by default).")] = None,
+    deterministic: Annotated[bool, typer.Option(
+        help="Schedule by counted work, not the clock: the same seed, data and budget give "
+        "the same models (the clock stays a cap).")] = False,
     backbone: Annotated[str | None, typer.Option(help="Local checkpoint to fine-tune (images)."
                                                  )] = None,
     max_params: Annotated[int | None, typer.Option(help="Largest network allowed (images).")
@@ -94,11 +100,14 @@ def fit(
             data, target, time_budget, task=task, metric=metric, preset=preset, out=out,
             seed=seed, n_jobs=n_jobs, learners=_names(learners),
             exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet,
-            sampler=sampler, multi_fidelity=multi_fidelity, backbone=backbone,
+            sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
-            zero_cost_proxy=zero_cost_proxy)
+            zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None)
         if not quiet:
             _print_board(predictor.leaderboard(), predictor.info, top=10)
+        if predictor.info.get("stopped_by"):
+            err_console.print(f"stopped by {predictor.info['stopped_by']}: kept the best model "
+                              "found so far", highlight=False)
         err_console.print(f"model saved to {out} ({predictor.info['fit_wall_s']:.1f}s of "
                           f"{time_budget:g}s)", highlight=False)
 
@@ -114,7 +123,8 @@ def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
         table.add_row(*[_cell(v) for k, v in values.items() if k != "config"])
     out_console.print(table)
     summary = ", ".join(f"{k}={info[k]}" for k in ("trials", "failed_trials", "validation",
-                                                   "fit_wall_s", "budget_overrun") if k in info)
+                                                   "first_model_s", "fit_wall_s",
+                                                   "budget_overrun") if k in info)
     out_console.print(summary, highlight=False)
     cost = info.get("search_cost")
     if cost:

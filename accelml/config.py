@@ -50,6 +50,10 @@ class RunConfig:
         ensemble_size: the most distinct models a greedy ensemble may blend; 1 keeps the
             single best model. Blends use trials whose models were kept (networks validated
             on a holdout split) and are kept only when they validate better.
+        bagging: with k-fold validation, the best trials keep their k fold models and are
+            served as that bag (averaged) instead of being refit on all rows: the out-of-fold
+            predictions the blend weights come from then describe the served models exactly,
+            and no refit time is spent on them.
         backbone: a local checkpoint to fine-tune from (image models).
         max_params: the largest network (in parameters) a search may return (image models).
         max_latency_ms: the slowest single-image prediction (ms, on the search's device and
@@ -57,6 +61,12 @@ class RunConfig:
             since a blend costs the sum of its members.
         zero_cost_proxy: "naswot" scores each new candidate network on one batch before any
             training and drops hopeless ones (image models, evolution sampler).
+        deterministic: schedule by counted work instead of the clock, so the same seed, data
+            and budget on the same machine give the same leaderboard and predictions: trials
+            run in batches told in order, learners train their full fidelity with no
+            time-based stop, and the search ends when the work its trials report reaches the
+            budget's share (:mod:`accelml.core.work`). The clock remains a cap; a run it cuts
+            is marked ``deterministic_cut_by_clock``.
         quiet: no live progress display.
     """
 
@@ -79,10 +89,12 @@ class RunConfig:
     multi_fidelity: bool = False
     eta: int = 3
     ensemble_size: int = 8
+    bagging: bool = True
     backbone: str | None = None
     max_params: int | None = None
     max_latency_ms: float | None = None
     zero_cost_proxy: str | None = None
+    deterministic: bool = False
     quiet: bool = False
 
     def __post_init__(self) -> None:

@@ -96,11 +96,15 @@ def run_one(folder: Path, budget: float, seed: int) -> dict:
 
 
 def served(predictor) -> str:  # noqa: ANN001
-    """The served model: its learner, or the blend's members with their weights."""
-    members = predictor.members
-    if len(members) == 1:
-        return members[0].learner
-    return " + ".join(f"{m.learner} {m.weight:.2f}" for m in members)
+    """The served model: its learner, or the blend's trials with their weights (and how many
+    fold models a bagged trial serves)."""
+    board = predictor.leaderboard().set_index("trial")
+    parts = []
+    for entry in predictor.info.get("ensemble", []):
+        folds = entry.get("folds", 1)
+        bag = f" x{folds} folds" if folds > 1 else ""
+        parts.append(f"{board.loc[entry['trial'], 'learner']} {entry['weight']:.2f}{bag}")
+    return " + ".join(parts) or predictor.members[0].learner
 
 
 def markdown(rows: list[dict], budget: float) -> str:

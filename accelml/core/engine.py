@@ -19,6 +19,7 @@ from accelml.core.data import DatasetView, Features
 from accelml.core.ensemble import select_ensemble
 from accelml.core.evaluate import make_splits
 from accelml.core.executor import LocalExecutor
+from accelml.core.interrupt import StopRequest
 from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
 from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
@@ -27,6 +28,7 @@ from accelml.core.runner import SearchLoop, SearchOutcome, best_results
 from accelml.core.search import Searcher, Space
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
+from accelml.errors import SearchError
 
 
 def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig) -> DatasetView:
@@ -101,29 +103,54 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         searcher = make_searcher(learners, view, config, fixed, sampler_options)
         executor = LocalExecutor(workdir / "view", workers, modules)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
+        stop = StopRequest()
+        first_model_s: list[float] = []  # when each usable model arrived
         try:
-            with progress:
+            with progress, stop:
                 executor.warm_up()
                 loop = SearchLoop(view, config, budget, executor, searcher, workdir)
 
                 def on_result(result: TrialResult) -> None:
+                    if result.status is TrialStatus.OK:
+                        first_model_s.append(round(budget.elapsed(), 3))
                     ranked = best_results(loop.outcome.results, searcher.loss,
                                           searcher.fidelity_share)
                     best = (ranked[0].score or 0.0, ranked[0].spec.learner) if ranked else None
                     progress.trial_done(result, best)
 
-                loop.run(on_result)
+                loop.run(on_result, stop)
+                if stop.requested:
+                    progress.set_stage(f"stopped by {stop.reason}: keeping the best model; "
+                                       f"{stop.reason} again quits without saving")
+                    _check_any_model(loop.outcome, stop)
+                    config = config.with_changes(ensemble_size=1)  # no time for the members
                 outcome = loop.refit_best(progress.set_stage)
                 blend, fitted = _ensemble(loop, searcher, config, progress.set_stage)
                 progress.set_stage("done")
         finally:
             executor.shutdown()
         outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
-        members = [_load_member(fitted[result.spec.trial_id], view.task, weight)
-                   for result, weight in blend]
+        members = []
+        for result, weight in blend:
+            loaded = _load_members(fitted[result.spec.trial_id], view.task, weight)
+            outcome.folds[result.spec.trial_id] = len(loaded)
+            members.extend(loaded)
     board = leaderboard(outcome, searcher.loss, view.task.metric)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
+    info["stopped_by"] = stop.reason
+    if loop.work is not None:
+        info["counted_work_s"] = round(loop.work.done, 3)
+        info["work_allowance_s"] = round(loop.work.allowance, 3)
+        info["deterministic_cut_by_clock"] = loop.cut_by_clock
+    info["first_model_s"] = first_model_s[0] if first_model_s else None
     return Predictor(view.task, preprocessor, members, board, info)
+
+
+def _check_any_model(outcome: SearchOutcome, stop: StopRequest) -> None:
+    """A stop before any trial succeeded leaves nothing to keep: say so plainly."""
+    if not any(r.status is TrialStatus.OK for r in outcome.results):
+        raise SearchError(f"stopped by {stop.reason} before any trial finished; nothing was "
+                          "saved")
 
 
 def _ensemble(loop: SearchLoop, searcher: Searcher, config: RunConfig,
@@ -138,8 +165,8 @@ def _ensemble(loop: SearchLoop, searcher: Searcher, config: RunConfig,
     blend = select_ensemble(ranked, outcome.chosen, view.y, view.task, config.ensemble_size)
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}
     for result, _ in blend[1:]:
-        refit = result if result.artifact_dir is not None else loop.refit_member(result,
-                                                                                 on_stage)
+        kept = result.artifact_dir is not None or result.bag_dir is not None
+        refit = result if kept else loop.refit_member(result, on_stage)
         if refit is not None:
             fitted[result.spec.trial_id] = refit
     if len(fitted) < len(blend):
@@ -148,12 +175,17 @@ def _ensemble(loop: SearchLoop, searcher: Searcher, config: RunConfig,
     return blend, fitted
 
 
-def _load_member(result: TrialResult, task: Task, weight: float) -> Member:
-    """The model a refit (or a search trial that kept its model) saved."""
-    assert result.artifact_dir is not None
+def _load_members(result: TrialResult, task: Task, weight: float) -> list[Member]:
+    """The model a refit (or a search trial that kept its model) saved; for a bag, each fold
+    model with an equal share of ``weight``."""
     learner = get_learner(result.spec.learner)
+    if result.bag_dir is not None:
+        folds = sorted(result.bag_dir.iterdir(), key=lambda path: int(path.name))
+        return [Member(result.spec.learner, result.spec.config, learner.load(fold, task),
+                       weight / len(folds)) for fold in folds]
+    assert result.artifact_dir is not None
     fitted = learner.load(result.artifact_dir, task)
-    return Member(result.spec.learner, result.spec.config, fitted, weight)
+    return [Member(result.spec.learner, result.spec.config, fitted, weight)]
 
 
 def leaderboard(
@@ -209,7 +241,8 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
         "final_learner": final.spec.learner if final else None,
         "final_fidelity": final.spec.fidelity if final else None,
         "validation_score": outcome.chosen.score if outcome.chosen else None,
-        "ensemble": [{"trial": trial, "weight": round(weight, 4)}
+        "ensemble": [{"trial": trial, "weight": round(weight, 4),
+                      "folds": outcome.folds.get(trial, 1)}
                      for trial, weight in outcome.weights.items()],
         "seed": config.seed,
         "search_cost": search_cost(outcome),

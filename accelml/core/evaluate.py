@@ -71,16 +71,17 @@ def _empty_oof(view: DatasetView) -> np.ndarray:
 
 def cross_validate(
     learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline
-) -> tuple[float, np.ndarray, dict[str, Any], Fitted]:
+) -> tuple[float, np.ndarray, dict[str, Any], list[Fitted]]:
     """Fit one model per split; return the score on the covered rows, the out-of-fold
     predictions (NaN on rows no split validates), the mean of the learners' info numbers and
-    the device the learner ran on, and the last split's model.
+    the device the learner ran on, and the model of each split.
 
     Each fold gets an equal share of the time left, so a slow config is cut short in every
     fold rather than losing the last ones.
     """
     oof = _empty_oof(view)
     infos: list[dict[str, float]] = []
+    models: list[Fitted] = []
     fit: Any = learner.fit  # init_from is for learners with warm_start, outside the protocol
     extra = {"init_from": spec.init_from} if spec.init_from is not None else {}
     for index, (train, valid) in enumerate(view.splits):
@@ -92,6 +93,7 @@ def cross_validate(
             valid=(view.features.take(valid), view.y[valid]), **extra,
         )
         oof[valid] = learner.predict(fitted, view.features.take(valid))
+        models.append(fitted)
         infos.append({k: float(v) for k, v in fitted.info.items() if _is_number(v)})
     covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
     if not np.all(np.isfinite(oof[covered])):
@@ -99,8 +101,8 @@ def cross_validate(
     score = get_metric(view.task.metric).score(view.y[covered], oof[covered], view.task)
     keys = set.intersection(*(set(i) for i in infos)) if infos else set()
     summary: dict[str, Any] = {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
-    summary["device"] = str(fitted.info.get("device", "cpu"))
-    return score, oof, summary, fitted
+    summary["device"] = str(models[-1].info.get("device", "cpu"))
+    return score, oof, summary, models
 
 
 def _is_number(value: object) -> bool:
@@ -128,18 +130,19 @@ def keeps_model(learner: Learner, view: DatasetView) -> bool:
 def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
     """Run one trial; a learner's exception becomes a FAILED result with its reason."""
     started = time.monotonic()
-    deadline = Deadline.in_seconds(spec.time_limit_s)
+    deadline = Deadline.in_seconds(spec.time_limit_s) if spec.timed else Deadline.never()
     learner = get_learner(spec.learner)
     try:
         with threadpool_limits(spec.n_jobs), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if spec.kind is TrialKind.REFIT:
                 return _refit_and_save(learner, view, spec, deadline, started)
-            score, oof, info, fitted = cross_validate(learner, view, spec, deadline)
+            score, oof, info, models = cross_validate(learner, view, spec, deadline)
             model_dir = None
             if spec.output_dir is not None and keeps_model(learner, view):
                 model_dir = spec.output_dir / "model"
-                learner.save(fitted, model_dir)
+                learner.save(models[-1], model_dir)
+            bag_dir = _save_bag(learner, view, spec, score, models)
     except Exception as error:  # a learner's failure is a record, never the end of the run
         return TrialResult(spec, TrialStatus.FAILED, cost_s=time.monotonic() - started,
                            error=_one_line(error))
@@ -149,7 +152,23 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
         oof_path = spec.output_dir / "oof.npy"
         np.save(oof_path, oof)
     return TrialResult(spec, TrialStatus.OK, score=score, cost_s=time.monotonic() - started,
-                       oof_path=oof_path, artifact_dir=model_dir, info=info)
+                       oof_path=oof_path, artifact_dir=model_dir, bag_dir=bag_dir, info=info)
+
+
+def _save_bag(learner: Learner, view: DatasetView, spec: TrialSpec, score: float,
+              models: list[Fitted]) -> Path | None:
+    """Save the fold models as a bag when the spec asks for it at this trial's loss."""
+    threshold = spec.keep_folds_at_loss
+    if threshold is None or spec.output_dir is None or len(models) < 2:
+        return None
+    metric = get_metric(view.task.metric)
+    loss = -score if metric.greater_is_better else score
+    if loss > threshold:
+        return None
+    bag_dir = spec.output_dir / "folds"
+    for index, fitted in enumerate(models):
+        learner.save(fitted, bag_dir / str(index))
+    return bag_dir
 
 
 def _refit_and_save(

@@ -42,6 +42,10 @@ class Executor(Protocol):
         """How many trials are in flight."""
         ...
 
+    def cancel(self, reason: str) -> list[TrialResult]:
+        """Stop every trial in flight; each becomes a FAILED result with ``reason``."""
+        ...
+
     def shutdown(self) -> None:
         """Stop every worker."""
         ...
@@ -51,8 +55,10 @@ def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str]) -> Non
     """Worker loop: load the view once, then run each spec received until told to stop."""
     from accelml.core.data import DatasetView
     from accelml.core.evaluate import run_trial
+    from accelml.core.interrupt import ignore_stop_signals
     from accelml.core.learner import discover
 
+    ignore_stop_signals()
     discover(modules)
     view = DatasetView.load(Path(view_dir))
     while True:
@@ -135,6 +141,9 @@ class LocalExecutor:
                 yield self._kill(slot, TrialStatus.TIMEOUT,
                                  f"killed after {time.monotonic() - slot.started:.1f}s, past its "
                                  f"{slot.spec.time_limit_s:.1f}s limit" if slot.spec else "")
+
+    def cancel(self, reason: str) -> list[TrialResult]:
+        return [self._kill(slot, TrialStatus.FAILED, reason) for slot in list(self._busy)]
 
     def _collect(self, slot: _Slot) -> TrialResult:
         assert slot.spec is not None

@@ -14,9 +14,13 @@ from pathlib import Path
 from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.data import DatasetView
+from accelml.core.ensemble import POOL
 from accelml.core.executor import Executor
+from accelml.core.interrupt import StopRequest
+from accelml.core.learner import get_learner
 from accelml.core.search import Searcher
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
+from accelml.core.work import WorkBudget, trial_work
 from accelml.errors import SearchError
 
 #: A trial is not started with less time than this (unless no model exists yet).
@@ -34,6 +38,8 @@ REFIT_SAFETY = 1.5
 ENSEMBLE_EXTRA_REFITS = 3.0
 #: ... and this many seconds for choosing the blend.
 ENSEMBLE_SELECT_S = 0.5
+#: Seconds kept for loading and saving each fold model of a bagged member.
+BAG_MODEL_S = 0.05
 
 OnResult = Callable[[TrialResult], None]
 
@@ -48,6 +54,7 @@ class SearchOutcome:
     refit_attempts: list[TrialResult] = field(default_factory=list)
     member_refits: list[TrialResult] = field(default_factory=list)
     weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
+    folds: dict[int, int] = field(default_factory=dict)  # trial id -> fold models it serves
 
 
 def _rows_factor(view: DatasetView) -> float:
@@ -61,16 +68,21 @@ def refit_estimate(result: TrialResult, view: DatasetView) -> float:
 
 
 def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
-                  loss: Callable[[float], float], extra_fits: float = 0.0) -> float:
+                  loss: Callable[[float], float], extra_fits: float = 0.0,
+                  bag_models: int = 0) -> float:
     """Seconds to keep for refitting the best trial so far on all rows (and ``extra_fits``
-    more fits of its cost, for ensemble members), plus saving."""
+    more fits of its cost, for ensemble members), for loading and saving up to
+    ``bag_models`` fold models of bagged members, plus saving."""
     ok = [r for r in results if r.status is TrialStatus.OK and r.score is not None]
     if not ok:
         return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S)
     best = min(ok, key=lambda r: loss(r.score or 0.0))
-    fits = refit_estimate(best, view) * (1.0 + extra_fits)
-    select = ENSEMBLE_SELECT_S if extra_fits else 0.0
-    return min(0.5 * budget.total_s, fits + select + SAVE_MARGIN_S + 0.02 * budget.total_s)
+    own = 0.0 if best.bag_dir is not None else 1.0  # a kept bag serves without a refit
+    fits = refit_estimate(best, view) * (own + extra_fits)
+    select = ENSEMBLE_SELECT_S if extra_fits or bag_models > len(view.splits) else 0.0
+    bags = BAG_MODEL_S * bag_models
+    return min(0.5 * budget.total_s,
+               fits + select + bags + SAVE_MARGIN_S + 0.02 * budget.total_s)
 
 
 def best_results(results: list[TrialResult], loss: Callable[[float], float],
@@ -94,27 +106,73 @@ class SearchLoop:
         self._submitted = 0
         self._exhausted = False
         _, self._threads = config.worker_layout()
+        self.work = (WorkBudget.for_budget(config.time_budget, config.total_cores())
+                     if config.deterministic else None)
+        self.cut_by_clock = False
+        self._batch: list[TrialResult] = []  # deterministic runs: results told in id order
 
-    def run(self, on_result: OnResult) -> SearchOutcome:
-        """Search until the budget (less the refit reserve) is spent."""
+    def run(self, on_result: OnResult, stop: StopRequest | None = None) -> SearchOutcome:
+        """Search until the budget (less the refit reserve) is spent, or until ``stop`` is
+        requested: the trials in flight are then ended and recorded as failed."""
         final_share = self.config.final_train_fraction * self.budget.total_s
         while True:
-            extra = ENSEMBLE_EXTRA_REFITS if self.config.ensemble_size > 1 else 0.0
-            search_left = self.budget.remaining() - max(final_share, refit_reserve(
-                self.outcome.results, self.view, self.budget, self.searcher.loss, extra))
-            self._fill_slots(search_left)
-            if self.executor.running() == 0:
+            if stop is not None and stop.requested:
+                self._batch += self.executor.cancel(f"stopped by {stop.reason} mid-trial")
+                self._tell(on_result)
                 break
-            for result in self.executor.completed(timeout_s=0.2):
-                self.searcher.tell(result)
-                self.outcome.results.append(result)
-                on_result(result)
+            search_left = self.budget.remaining() - max(final_share, self._reserve())
+            if self.work is None or self.executor.running() == 0:  # deterministic: batches
+                self._fill_slots(search_left)
+            if self.executor.running() == 0:
+                self.cut_by_clock = self._cut_by_clock(search_left)
+                break
+            self._batch += list(self.executor.completed(timeout_s=0.2))
+            if self.work is None or self.executor.running() == 0:
+                self._tell(on_result)
         return self.outcome
+
+    def _tell(self, on_result: OnResult) -> None:
+        """Hand the finished trials to the searcher (in trial order, charged their counted
+        work, when deterministic) and to the caller."""
+        batch, self._batch = self._batch, []
+        if self.work is not None:
+            batch.sort(key=lambda result: result.spec.trial_id)
+        for result in batch:
+            cost = None
+            if self.work is not None:
+                cost = self._counted(result)
+                self.work.charge(cost)
+            self.searcher.tell(result, cost)
+            self.outcome.results.append(result)
+            on_result(result)
+
+    def _counted(self, result: TrialResult) -> float:
+        learner = get_learner(result.spec.learner)
+        n_rows = sum(len(train) for train, _ in self.view.splits) / len(self.view.splits)
+        return trial_work(result, learner.relative_cost, int(n_rows),
+                          self.view.features.X.shape[1], len(self.view.splits))
+
+    def _cut_by_clock(self, search_left: float) -> bool:
+        """True when a deterministic search ended on the clock with counted work left."""
+        if self.work is None or self.work.exhausted() or self._exhausted:
+            return False
+        capped = self.config.max_trials is not None and self._submitted >= self.config.max_trials
+        return not capped and search_left < MIN_TRIAL_S
+
+    def _reserve(self) -> float:
+        """The time kept from the search for what follows it: refits, or bags to load."""
+        bagged = self._bagging()
+        extra = ENSEMBLE_EXTRA_REFITS if self.config.ensemble_size > 1 and not bagged else 0.0
+        models = self.config.ensemble_size * len(self.view.splits) if bagged else 0
+        return refit_reserve(self.outcome.results, self.view, self.budget, self.searcher.loss,
+                             extra, models)
 
     def _may_submit(self, search_left: float) -> bool:
         if self._exhausted:
             return False
         if self.config.max_trials is not None and self._submitted >= self.config.max_trials:
+            return False
+        if self.work is not None and self.work.exhausted():
             return False
         has_model = any(r.status is TrialStatus.OK for r in self.outcome.results)
         return search_left >= MIN_TRIAL_S or (not has_model and search_left > 0)
@@ -125,14 +183,36 @@ class SearchLoop:
             if proposal is None:
                 self._exhausted = True
                 return
-            limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
+            limit = search_left  # deterministic: the clock is only a cap
+            if self.work is None:
+                limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
             self.executor.submit(TrialSpec(
                 trial_id=proposal.trial_id, learner=proposal.learner, config=proposal.config,
                 fidelity=proposal.fidelity, time_limit_s=limit, seed=self.config.seed,
                 n_jobs=self._threads, kind=TrialKind.SEARCH,
                 output_dir=self.workdir / "trials" / str(proposal.trial_id),
-                init_from=self._kept_model(proposal.resume_from)))
+                init_from=self._kept_model(proposal.resume_from),
+                keep_folds_at_loss=self._bag_threshold(proposal.learner),
+                timed=self.work is None))
             self._submitted += 1
+
+    def _bagging(self) -> bool:
+        """Whether trials keep bags: bagging is on and validation is k-fold."""
+        return self.config.bagging and len(self.view.splits) > 1
+
+    def _bag_threshold(self, learner: str) -> float | None:
+        """The loss at which a k-fold trial keeps its fold models: among the best POOL so
+        far, or the best of its own learner (the blend draws from both)."""
+        if not self._bagging():
+            return None
+        loss = self.searcher.loss
+        ok = [r for r in self.outcome.results
+              if r.status is TrialStatus.OK and r.score is not None]
+        losses = sorted(loss(r.score or 0.0) for r in ok)
+        if len(losses) < POOL:
+            return math.inf
+        own = [loss(r.score or 0.0) for r in ok if r.spec.learner == learner]
+        return max(losses[POOL - 1], min(own, default=math.inf))
 
     def _kept_model(self, trial_id: int | None) -> Path | None:
         """The model a finished trial kept (a promotion continues from it), if any."""
@@ -144,11 +224,15 @@ class SearchLoop:
         return None
 
     def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
-        """Refit the best trial on all rows; on failure try the next best (at most three)."""
+        """Refit the best trial on all rows; on failure try the next best (at most three).
+        A best trial that kept its fold models (a bag) is served as it is, without a refit."""
         ranked = best_results(self.outcome.results, self.searcher.loss,
                               self.searcher.fidelity_share)
         if not ranked:
             raise SearchError(_no_model_message(self.outcome.results, self.budget))
+        if ranked[0].bag_dir is not None:  # its fold models serve as they are
+            self.outcome.refit, self.outcome.chosen = ranked[0], ranked[0]
+            return self.outcome
         for candidate in ranked[:3]:
             limit = self.budget.remaining() - SAVE_MARGIN_S
             if self.outcome.refit_attempts and limit < MIN_TRIAL_S:
@@ -167,7 +251,8 @@ class SearchLoop:
         """Refit an ensemble member on all rows if the time left allows it; None when it
         does not, or when the refit fails (the blend is then chosen without it)."""
         limit = self.budget.remaining() - SAVE_MARGIN_S
-        if limit < max(MIN_MEMBER_S, refit_estimate(candidate, self.view)):
+        estimate = 0.0 if self.work is not None else refit_estimate(candidate, self.view)
+        if limit < max(MIN_MEMBER_S, estimate):  # deterministic: every member, clock as cap
             return None
         on_stage(f"refitting ensemble member {candidate.spec.learner}")
         result = self._refit(candidate, limit)
@@ -188,6 +273,8 @@ class SearchLoop:
             validated = max(1, math.ceil(float(candidate.info["epochs_done"])))
         if self.config.final_train_fraction <= 0 or not validated:
             return validated
+        if self.work is not None:  # counted, not timed: as many units again as validated
+            return 2 * validated
         warm = int(candidate.info.get("warm_start_epochs", 0))  # the trial continued these
         unit_s = candidate.cost_s / max(1, validated - warm) * _rows_factor(self.view)
         return max(validated, validated + int(2.0 * limit / max(unit_s, 1e-6)))
@@ -199,7 +286,7 @@ class SearchLoop:
             config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,
             seed=self.config.seed, n_jobs=self.config.total_cores(), kind=TrialKind.REFIT,
             output_dir=self.workdir / "final" / str(candidate.spec.trial_id),
-            init_from=candidate.artifact_dir)
+            init_from=candidate.artifact_dir, timed=self.work is None)
         while self.executor.free_slots() <= 0:  # wait out stragglers
             for result in self.executor.completed(timeout_s=0.2):
                 self.outcome.results.append(result)

@@ -154,11 +154,12 @@ class Searcher:
 
         return min(enumerate(ranked), key=priority)[1]
 
-    def tell(self, result: TrialResult) -> None:
-        """Record a finished trial (any status) with its learner's sampler and rungs."""
+    def tell(self, result: TrialResult, cost: float | None = None) -> None:
+        """Record a finished trial (any status) with its learner's sampler and rungs;
+        ``cost`` replaces its wall seconds in the cost-aware choice (counted work)."""
         pending = self._pending.pop(result.spec.trial_id)
         stats = self.stats[pending.learner]
-        stats.costs.append(result.cost_s)
+        stats.costs.append(result.cost_s if cost is None else cost)
         loss = None
         if result.status is TrialStatus.OK and result.score is not None:
             loss = self.loss(result.score)

@@ -44,6 +44,10 @@ class TrialSpec:
         output_dir: where the trial writes out-of-fold predictions or the fitted model.
         init_from: a model of the same config (saved by a search trial) that a warm-starting
             learner continues from instead of starting afresh.
+        keep_folds_at_loss: with k-fold validation, save the k fold models (a bag that can be
+            served without a refit) when the trial's loss is at most this; None never saves.
+        timed: the learner gets ``time_limit_s`` as its deadline; False gives it none, so it
+            trains exactly its fidelity (deterministic runs: the limit is only the kill cap).
     """
 
     trial_id: int
@@ -56,6 +60,8 @@ class TrialSpec:
     kind: TrialKind = TrialKind.SEARCH
     output_dir: Path | None = None
     init_from: Path | None = None
+    keep_folds_at_loss: float | None = None
+    timed: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class TrialResult:
         oof_path: out-of-fold predictions (.npy) for ensembling.
         artifact_dir: fitted model directory (refit trials, and search trials of warm-starting
             learners validated on one holdout split).
+        bag_dir: the trial's k fold models, ``bag_dir/<fold>`` (when it kept them).
         error: why it failed, one line.
         info: learner facts worth keeping, e.g. the boosting rounds early stopping chose.
     """
@@ -78,5 +85,6 @@ class TrialResult:
     cost_s: float = 0.0
     oof_path: Path | None = None
     artifact_dir: Path | None = None
+    bag_dir: Path | None = None
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)

@@ -57,6 +57,7 @@ class _Prior:
         return np.tile(values, (len(features), 1))
 
     def save(self, fitted: Fitted, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
         path = directory / "prior.json"
         path.write_text(json.dumps(fitted.model))
         return [path]

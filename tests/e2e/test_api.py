@@ -41,6 +41,13 @@ def test_binary_predictions_use_the_training_labels(binary_run: BinaryRun) -> No
     assert {"f1", "precision", "recall", "log_loss", "balanced_accuracy"} <= set(scores)
 
 
+def test_a_first_model_arrives_early_and_the_run_was_not_stopped(binary_run: BinaryRun
+                                                                  ) -> None:
+    predictor, _, _ = binary_run
+    assert 0 < predictor.info["first_model_s"] < min(5.0, predictor.info["fit_wall_s"])
+    assert predictor.info["stopped_by"] is None
+
+
 def test_save_load_round_trip(binary_run: BinaryRun) -> None:
     predictor, test, out = binary_run
     loaded = accelml.load(out)
@@ -114,10 +121,12 @@ def test_a_seed_makes_a_run_repeatable() -> None:
     pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))
 
 
-def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: BinaryRun) -> None:
+def test_the_served_model_is_a_validated_blend_of_bagged_members(binary_run: BinaryRun) -> None:
     predictor, test, out = binary_run
     blend = predictor.info["ensemble"]
-    assert len(blend) == len(predictor.members) >= 2  # lightgbm and linear blend on cancer
+    assert len(blend) >= 2  # lightgbm and linear blend on cancer
+    assert {m["folds"] for m in blend} == {5}  # 5-fold CV: each member serves its fold models
+    assert sum(m["folds"] for m in blend) == len(predictor.members)
     board = predictor.leaderboard()
     weights = dict(zip(board["trial"], board["weight"], strict=True))
     assert [weights[m["trial"]] for m in blend] == [m["weight"] for m in blend]
@@ -132,4 +141,12 @@ def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: Bina
                 for m in predictor.members) / sum(m.weight for m in predictor.members)
     assert np.abs(predictor.predict_proba(test).to_numpy() - mixed).max() < 1e-12
     assert predictor.info["search_cost"]["device_seconds"] > 0
-    assert len(accelml.load(out).members) == len(blend)
+    assert len(accelml.load(out).members) == sum(m["folds"] for m in blend)
+
+
+def test_without_bagging_members_are_refit_on_all_rows() -> None:
+    train, test = split(cancer_frame())
+    predictor = accelml.fit(train, "diagnosis", time_budget=10, bagging=False, **FAST)
+    blend = predictor.info["ensemble"]
+    assert {m["folds"] for m in blend} == {1} and len(blend) == len(predictor.members)
+    assert predictor.evaluate(test)["roc_auc"] > 0.95

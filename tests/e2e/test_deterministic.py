@@ -1,0 +1,45 @@
+"""--deterministic: two runs with the same seed, data and budget give the same leaderboard and
+the same predictions, with the search ended by counted work rather than by the clock."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import accelml
+from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
+from accelml.core.work import WorkBudget, trial_work
+from tests.conftest import cancer_frame, split
+
+COLUMNS = ["trial", "learner", "roc_auc", "status", "fidelity", "final", "weight", "config"]
+
+
+def test_counted_work_comes_from_counts_not_timing() -> None:
+    spec = TrialSpec(0, "lightgbm", {}, None, 10.0, 0, 1)
+    fast = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=0.1, info={"n_estimators": 100})
+    slow = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=9.0, info={"n_estimators": 100})
+    longer = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=0.1,
+                         info={"n_estimators": 200})
+    work = [trial_work(r, 1.0, 1000, 10, 5) for r in (fast, slow, longer)]
+    assert work[0] == work[1] < work[2]
+    budget = WorkBudget.for_budget(10.0, 2)
+    budget.charge(budget.allowance - 1e-9)
+    assert not budget.exhausted()
+    budget.charge(1.0)
+    assert budget.exhausted()
+
+
+@pytest.mark.slow
+def test_deterministic_runs_repeat_exactly() -> None:
+    train, test = split(cancer_frame())
+    options = {"learners": ("lightgbm", "linear", "xgboost"), "quiet": True, "seed": 3,
+               "deterministic": True}
+    first = accelml.fit(train, "diagnosis", time_budget=20, **options)
+    second = accelml.fit(train, "diagnosis", time_budget=20, **options)
+    for run in (first, second):
+        assert not run.info["deterministic_cut_by_clock"]
+        assert run.info["counted_work_s"] >= run.info["work_allowance_s"]
+        assert run.info["fit_wall_s"] <= 20 * 1.1
+    assert len(first.leaderboard()) >= 8  # the counted work ended the search, not a cap
+    pd.testing.assert_frame_equal(first.leaderboard()[COLUMNS], second.leaderboard()[COLUMNS])
+    pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))

@@ -1,0 +1,85 @@
+"""Ctrl-C or SIGTERM during `accelml fit`: the first keeps the best model so far (saved,
+loadable, marked as stopped), the second quits at once and saves nothing. Also in process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import accelml
+from tests.conftest import cancer_frame
+
+BUDGET = "120"
+#: Seconds after the start before the signal: imports, worker start-up and a few trials.
+SETTLE_S = 8.0
+
+
+def _start_fit(train: Path, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "accelml.cli", "fit", str(train), "--target", "diagnosis",
+         "--out", str(out), "--time-budget", BUDGET, "--learners", "lightgbm,linear",
+         "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_keeps_the_best_model_so_far(cancer_files: tuple[Path, Path], tmp_path: Path,
+                                            sig: signal.Signals) -> None:
+    train, test = cancer_files
+    out = tmp_path / "model"
+    process = _start_fit(train, out)
+    time.sleep(SETTLE_S)
+    signalled = time.monotonic()
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert time.monotonic() - signalled < 30  # it stopped, it did not spend the budget
+    assert f"stopped by {sig.name}" in stderr and "model saved to" in stderr
+    assert "Traceback" not in stderr
+    predictor = accelml.load(out)
+    assert predictor.info["stopped_by"] == sig.name
+    assert len(predictor.leaderboard()) >= 1
+    assert predictor.evaluate(pd.read_parquet(test))["roc_auc"] > 0.9
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["run"]["ensemble"]) == 1  # the best trial alone: no member refits
+
+
+@pytest.mark.slow
+def test_a_second_stop_signal_quits_without_saving(cancer_files: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    train, _ = cancer_files
+    out = tmp_path / "model"
+    process = _start_fit(train, out)
+    time.sleep(SETTLE_S)
+    # Two different signals: the kernel would merge two pending SIGINTs into one.
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted; nothing was saved" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_stop_in_process_returns_the_best_model_so_far() -> None:
+    frame = cancer_frame()
+    timer = threading.Timer(4.0, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        predictor = accelml.fit(frame, "diagnosis", time_budget=120, quiet=True,
+                                learners=("lightgbm", "linear"))
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 40
+    assert predictor.info["stopped_by"] == "SIGINT"
+    assert set(predictor.predict(frame.head(5))) <= {"benign", "malignant"}

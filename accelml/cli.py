@@ -78,7 +78,7 @@ def fit(
                               ] = None,
     bagging: Annotated[bool | None, typer.Option(
         "--bagging/--no-bagging", help="Serve the best trials' k-fold models instead of "
-        "refitting them (tables under 20,000 rows; on by default).")] = None,
+        "refitting them (tables under 20,000 rows; on with --preset best).")] = None,
     deterministic: Annotated[bool, typer.Option(
         help="Schedule by counted work, not the clock: the same seed, data and budget give "
         "the same models (the clock stays a cap).")] = False,

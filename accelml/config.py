@@ -14,7 +14,7 @@ from accelml.errors import ConfigError
 PRESETS: dict[str, dict[str, Any]] = {
     "medium": {},
     "fast": {"cv_folds": 3, "holdout_min_rows": 5_000},
-    "best": {"cv_folds": 8, "holdout_min_rows": 50_000},
+    "best": {"cv_folds": 8, "holdout_min_rows": 50_000, "bagging": True},
 }
 
 TASK_KINDS = ("binary", "multiclass", "regression")
@@ -53,7 +53,8 @@ class RunConfig:
         bagging: with k-fold validation, the best trials keep their k fold models and are
             served as that bag (averaged) instead of being refit on all rows: the out-of-fold
             predictions the blend weights come from then describe the served models exactly,
-            and no refit time is spent on them.
+            and no refit time is spent on them. Off by default (k models per member cost k
+            times the single-row latency); the "best" preset turns it on.
         backbone: a local checkpoint to fine-tune from (image models).
         max_params: the largest network (in parameters) a search may return (image models).
         max_latency_ms: the slowest single-image prediction (ms, on the search's device and
@@ -89,7 +90,7 @@ class RunConfig:
     multi_fidelity: bool = False
     eta: int = 3
     ensemble_size: int = 8
-    bagging: bool = True
+    bagging: bool = False
     backbone: str | None = None
     max_params: int | None = None
     max_latency_ms: float | None = None

@@ -24,7 +24,7 @@ from accelml.core.learner import Config, Learner, discover, get_learner, learner
 from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
-from accelml.core.runner import SearchLoop, SearchOutcome, best_results
+from accelml.core.runner import SearchLoop, SearchOutcome
 from accelml.core.search import Searcher, Space
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
@@ -113,8 +113,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 def on_result(result: TrialResult) -> None:
                     if result.status is TrialStatus.OK:
                         first_model_s.append(round(budget.elapsed(), 3))
-                    ranked = best_results(loop.outcome.results, searcher.loss,
-                                          searcher.fidelity_share)
+                    ranked = loop.ranked()
                     best = (ranked[0].score or 0.0, ranked[0].spec.learner) if ranked else None
                     progress.trial_done(result, best)
 
@@ -125,7 +124,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                     _check_any_model(loop.outcome, stop)
                     config = config.with_changes(ensemble_size=1)  # no time for the members
                 outcome = loop.refit_best(progress.set_stage)
-                blend, fitted = _ensemble(loop, searcher, config, progress.set_stage)
+                blend, fitted = _ensemble(loop, config, progress.set_stage)
                 progress.set_stage("done")
         finally:
             executor.shutdown()
@@ -135,7 +134,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
             loaded = _load_members(fitted[result.spec.trial_id], view.task, weight)
             outcome.folds[result.spec.trial_id] = len(loaded)
             members.extend(loaded)
-    board = leaderboard(outcome, searcher.loss, view.task.metric)
+    board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
     info["stopped_by"] = stop.reason
     if loop.work is not None:
@@ -153,7 +152,7 @@ def _check_any_model(outcome: SearchOutcome, stop: StopRequest) -> None:
                           "saved")
 
 
-def _ensemble(loop: SearchLoop, searcher: Searcher, config: RunConfig,
+def _ensemble(loop: SearchLoop, config: RunConfig,
               on_stage: Callable[[str], None],
               ) -> tuple[list[tuple[TrialResult, float]], dict[int, TrialResult]]:
     """The blend to serve and, per trial in it, the result holding its model: the final fit
@@ -161,7 +160,7 @@ def _ensemble(loop: SearchLoop, searcher: Searcher, config: RunConfig,
     Members that cannot be refit in the time left are dropped and the blend chosen again."""
     outcome, view = loop.outcome, loop.view
     assert outcome.refit is not None and outcome.chosen is not None
-    ranked = best_results(outcome.results, searcher.loss, searcher.fidelity_share)
+    ranked = loop.ranked()
     blend = select_ensemble(ranked, outcome.chosen, view.y, view.task, config.ensemble_size)
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}
     for result, _ in blend[1:]:
@@ -189,9 +188,10 @@ def _load_members(result: TrialResult, task: Task, weight: float) -> list[Member
 
 
 def leaderboard(
-    outcome: SearchOutcome, loss: Callable[[float], float], metric: str
+    outcome: SearchOutcome, loss: Callable[[float], float], metric: str, by_trial: bool = False
 ) -> pd.DataFrame:
-    """One row per search trial, OK trials best first, then the failed ones with reasons."""
+    """One row per search trial, OK trials best first, then the failed ones with reasons;
+    equal scores in order of cost, or of trial with ``by_trial`` (deterministic runs)."""
     rows = []
     chosen = outcome.chosen.spec.trial_id if outcome.chosen else None
     for result in outcome.results:
@@ -215,7 +215,8 @@ def leaderboard(
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)
     board["_not_final"] = ~board["final"]
-    board = board.sort_values(["_key", "_not_final", "fit_s"], kind="stable")
+    tie = "trial" if by_trial else "fit_s"
+    board = board.sort_values(["_key", "_not_final", tie], kind="stable")
     board = board.drop(columns=["_key", "_not_final"])
     board.insert(0, "rank", range(1, len(board) + 1))
     return board.reset_index(drop=True)

@@ -87,12 +87,18 @@ def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
 
 def best_results(results: list[TrialResult], loss: Callable[[float], float],
                  fidelity_share: Callable[[TrialResult], float] | None = None,
-                 ) -> list[TrialResult]:
+                 by_trial: bool = False) -> list[TrialResult]:
     """OK trials, best first; with ``fidelity_share``, those that ran furthest up the rungs of
-    successive halving come first, each rung ordered by loss."""
+    successive halving come first, each rung ordered by loss. Ties go to the cheaper trial,
+    or with ``by_trial`` (deterministic runs, where timings differ) to the earlier one."""
     ok = [r for r in results if r.status is TrialStatus.OK and r.score is not None]
     share = fidelity_share or (lambda _: 1.0)
-    return sorted(ok, key=lambda r: (-share(r), loss(r.score or 0.0), r.cost_s))
+
+    def key(r: TrialResult) -> tuple[float, float, float]:
+        tie = float(r.spec.trial_id) if by_trial else r.cost_s
+        return -share(r), loss(r.score or 0.0), tie
+
+    return sorted(ok, key=key)
 
 
 class SearchLoop:
@@ -130,6 +136,11 @@ class SearchLoop:
             if self.work is None or self.executor.running() == 0:
                 self._tell(on_result)
         return self.outcome
+
+    def ranked(self) -> list[TrialResult]:
+        """The OK trials so far, best first (see :func:`best_results`)."""
+        return best_results(self.outcome.results, self.searcher.loss,
+                            self.searcher.fidelity_share, by_trial=self.work is not None)
 
     def _tell(self, on_result: OnResult) -> None:
         """Hand the finished trials to the searcher (in trial order, charged their counted
@@ -226,8 +237,7 @@ class SearchLoop:
     def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
         """Refit the best trial on all rows; on failure try the next best (at most three).
         A best trial that kept its fold models (a bag) is served as it is, without a refit."""
-        ranked = best_results(self.outcome.results, self.searcher.loss,
-                              self.searcher.fidelity_share)
+        ranked = self.ranked()
         if not ranked:
             raise SearchError(_no_model_message(self.outcome.results, self.budget))
         if ranked[0].bag_dir is not None:  # its fold models serve as they are

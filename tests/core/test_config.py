@@ -18,6 +18,8 @@ def test_presets_merge_under_explicit_values() -> None:
     config = RunConfig.from_options("fast", cv_folds=4, seed=None)
     assert config.cv_folds == 4 and config.seed == 0
     assert RunConfig.from_options("best").cv_folds == 8
+    assert RunConfig.from_options("best").bagging and not RunConfig().bagging
+    assert not RunConfig.from_options("best", bagging=False).bagging
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         RunConfig.from_options("huge")
     with pytest.raises(ConfigError, match=r"unknown run option\(s\) \['colour'\]"):
@@ -34,3 +36,10 @@ def test_worker_layout_never_oversubscribes_cores() -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         RunConfig().seed = 3  # type: ignore[misc]
+
+
+def test_image_constraints_and_proxy_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_latency_ms must be > 0, got 0"):
+        RunConfig(max_latency_ms=0)
+    with pytest.raises(ConfigError, match="unknown zero_cost_proxy 'synflow'; use naswot"):
+        RunConfig(zero_cost_proxy="synflow")

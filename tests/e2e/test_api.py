@@ -121,12 +121,11 @@ def test_a_seed_makes_a_run_repeatable() -> None:
     pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))
 
 
-def test_the_served_model_is_a_validated_blend_of_bagged_members(binary_run: BinaryRun) -> None:
+def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: BinaryRun) -> None:
     predictor, test, out = binary_run
     blend = predictor.info["ensemble"]
-    assert len(blend) >= 2  # lightgbm and linear blend on cancer
-    assert {m["folds"] for m in blend} == {5}  # 5-fold CV: each member serves its fold models
-    assert sum(m["folds"] for m in blend) == len(predictor.members)
+    assert len(blend) == len(predictor.members) >= 2  # lightgbm and linear blend on cancer
+    assert {m["folds"] for m in blend} == {1}  # no bagging by default: one refit per member
     board = predictor.leaderboard()
     weights = dict(zip(board["trial"], board["weight"], strict=True))
     assert [weights[m["trial"]] for m in blend] == [m["weight"] for m in blend]
@@ -141,12 +140,23 @@ def test_the_served_model_is_a_validated_blend_of_bagged_members(binary_run: Bin
                 for m in predictor.members) / sum(m.weight for m in predictor.members)
     assert np.abs(predictor.predict_proba(test).to_numpy() - mixed).max() < 1e-12
     assert predictor.info["search_cost"]["device_seconds"] > 0
-    assert len(accelml.load(out).members) == sum(m["folds"] for m in blend)
+    assert len(accelml.load(out).members) == len(blend)
 
 
-def test_without_bagging_members_are_refit_on_all_rows() -> None:
+def test_with_bagging_members_serve_their_fold_models(tmp_path: Path) -> None:
     train, test = split(cancer_frame())
-    predictor = accelml.fit(train, "diagnosis", time_budget=10, bagging=False, **FAST)
+    predictor = accelml.fit(train, "diagnosis", time_budget=10, bagging=True, out=tmp_path,
+                            **FAST)
     blend = predictor.info["ensemble"]
-    assert {m["folds"] for m in blend} == {1} and len(blend) == len(predictor.members)
+    assert {m["folds"] for m in blend} == {5}  # 5-fold CV: each member serves its 5 models
+    assert sum(m["folds"] for m in blend) == len(predictor.members)
+    assert predictor.info["search_cost"]["trials"] == len(predictor.leaderboard())
+    from accelml.core.learner import get_learner
+
+    features = predictor.preprocessor.transform(test.drop(columns=["diagnosis"]))
+    mixed = sum(m.weight * get_learner(m.learner).predict(m.fitted, features)
+                for m in predictor.members) / sum(m.weight for m in predictor.members)
+    assert np.abs(predictor.predict_proba(test).to_numpy() - mixed).max() < 1e-12
+    loaded = accelml.load(tmp_path)
+    pd.testing.assert_frame_equal(loaded.predict_proba(test), predictor.predict_proba(test))
     assert predictor.evaluate(test)["roc_auc"] > 0.95

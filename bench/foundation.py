@@ -91,6 +91,7 @@ def run_one(folder: Path, budget: float, seed: int) -> dict:
         "served": served(predictor),
         "validation": predictor.info["validation"],
         "single_row_ms": round(single_row_ms(predictor, test), 3),
+        "first_model_s": predictor.info.get("first_model_s"),
         "accuracy": scores.get("accuracy"),
     }
 

@@ -33,6 +33,11 @@ FINITE_CHECK_STEPS = 25
 #: Classes are weighted only when the largest is this many times the smallest.
 IMBALANCE_RATIO = 3.0
 CHUNK = 1024
+#: Re-planning: epoch timings considered, a safety margin on them, and the epochs during
+#: which a plan cut short by the first epoch's start-up may grow back.
+REPLAN_WINDOW = 3
+REPLAN_SAFETY = 1.05
+REGROW_EPOCHS = 2
 #: torch.compile costs tens of seconds up front; on CUDA it pays for trainings of at least
 #: this many steps with at least this much time left (the long final training, not short looks).
 COMPILE_MIN_STEPS = 3000
@@ -215,14 +220,28 @@ class Plan:
             frozen = group["role"] == "backbone" and self.done < self.freeze_epochs
             group["lr"] = 0.0 if frozen else group["base_lr"] * factor
 
+    def __post_init__(self) -> None:
+        self.requested = self.epochs
+
+    def epoch_cost(self) -> float:
+        """Seconds an epoch takes: the slowest of the last few, the first left out once
+        there are others (it also pays for start-up, which on tiny images is most of it)."""
+        steady = self.epoch_s[1:] or self.epoch_s
+        return max(steady[-REPLAN_WINDOW:]) * REPLAN_SAFETY
+
     def replan(self, deadline: Deadline) -> None:
-        """Shrink the plan so the remaining epochs end before the deadline."""
+        """Shrink the plan so the remaining epochs end before the deadline; in the first
+        epochs, when the first one's start-up made the plan too short, grow it back (never
+        past the epochs asked for)."""
         remaining = deadline.remaining()
         if math.isinf(remaining):
             return
-        fits = self.done + int(max(0.0, remaining) / max(self.epoch_s))
+        fits = self.done + int(max(0.0, remaining) / self.epoch_cost())
         if fits < self.epochs:
             self.epochs, self.deadline_hit = max(self.done, fits), True
+        elif self.done <= REGROW_EPOCHS and fits > self.epochs:
+            self.epochs = min(self.requested, fits)
+            self.deadline_hit = self.epochs < self.requested
 
 
 def class_weights(y: np.ndarray, n_classes: int, device: torch.device) -> torch.Tensor | None:

@@ -174,3 +174,20 @@ def test_a_promotion_trains_only_the_epochs_its_weights_have_not_seen(tmp_path: 
     promoted = _fit(slice(0, 400), config, fidelity=5, init_from=tmp_path / "trial")
     assert promoted.info["warm_start_epochs"] == 3
     assert len(promoted.info["epoch_s"]) == 2 and promoted.info["epochs_done"] == 5
+
+
+def test_a_plan_cut_short_by_the_first_epochs_start_up_grows_back() -> None:
+    from accelml.vision.train import Plan
+
+    plan = Plan(epochs=1000, steps_per_epoch=10)
+    plan.done, plan.epoch_s = 1, [0.5]  # start-up: the first epoch looks slow
+    plan.replan(Deadline.in_seconds(10.0))
+    assert 15 <= plan.epochs <= 20 and plan.deadline_hit
+    plan.done, plan.epoch_s = 2, [0.5, 0.05]  # steady epochs are ten times faster
+    plan.replan(Deadline.in_seconds(9.9))
+    assert 150 <= plan.epochs <= 190
+    plan.done, plan.epoch_s = 3, [0.5, 0.05, 0.2]  # after the first epochs it only shrinks
+    plan.replan(Deadline.in_seconds(100.0))
+    assert 150 <= plan.epochs <= 190
+    plan.replan(Deadline.in_seconds(1.0))
+    assert plan.epochs == 3 + 4

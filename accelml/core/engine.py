@@ -104,14 +104,14 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         executor = LocalExecutor(workdir / "view", workers, modules)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         stop = StopRequest()
-        first_model_s: list[float] = []  # when each usable model arrived
+        first_model_s: list[float] = []  # when the first usable model arrived
         try:
             with progress, stop:
                 executor.warm_up()
                 loop = SearchLoop(view, config, budget, executor, searcher, workdir)
 
                 def on_result(result: TrialResult) -> None:
-                    if result.status is TrialStatus.OK:
+                    if result.status is TrialStatus.OK and not first_model_s:
                         first_model_s.append(round(budget.elapsed(), 3))
                     ranked = loop.ranked()
                     best = (ranked[0].score or 0.0, ranked[0].spec.learner) if ranked else None

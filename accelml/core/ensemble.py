@@ -25,9 +25,7 @@ POOL = 16
 
 def blend_loss(prediction: np.ndarray, y: np.ndarray, task: Task) -> float:
     """The task metric as a loss (negated when greater is better)."""
-    metric = get_metric(task.metric)
-    score = metric.score(y, prediction, task)
-    return -score if metric.greater_is_better else score
+    return get_metric(task.metric).loss(y, prediction, task)
 
 
 def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,

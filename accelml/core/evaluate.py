@@ -161,9 +161,7 @@ def _save_bag(learner: Learner, view: DatasetView, spec: TrialSpec, score: float
     threshold = spec.keep_folds_at_loss
     if threshold is None or spec.output_dir is None or len(models) < 2:
         return None
-    metric = get_metric(view.task.metric)
-    loss = -score if metric.greater_is_better else score
-    if loss > threshold:
+    if get_metric(view.task.metric).as_loss(score) > threshold:
         return None
     bag_dir = spec.output_dir / "folds"
     for index, fitted in enumerate(models):

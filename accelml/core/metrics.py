@@ -45,8 +45,11 @@ class Metric:
 
     def loss(self, y_true: np.ndarray, prediction: np.ndarray, task: Task) -> float:
         """A value to minimise: the score, negated when greater is better."""
-        value = self.score(y_true, prediction, task)
-        return -value if self.greater_is_better else value
+        return self.as_loss(self.score(y_true, prediction, task))
+
+    def as_loss(self, score: float) -> float:
+        """A score of this metric as a value to minimise."""
+        return -score if self.greater_is_better else score
 
     def check_task(self, kind: TaskKind) -> None:
         """Raise ConfigError if this metric does not apply to ``kind``."""

@@ -187,5 +187,4 @@ class Searcher:
 
     def loss(self, score: float) -> float:
         """The value minimised: the score, negated when greater is better."""
-        metric = get_metric(self._task.metric)
-        return -score if metric.greater_is_better else score
+        return get_metric(self._task.metric).as_loss(score)

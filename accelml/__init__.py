@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING, Any
 from accelml._version import __version__
 
 if TYPE_CHECKING:
-    from accelml.api import fit, load
+    from accelml.api import fit, load, resume
     from accelml.config import RunConfig
     from accelml.core.task import Task
     from accelml.sklearn import AccelClassifier, AccelRegressor
 
 __all__ = ["AccelClassifier", "AccelRegressor", "RunConfig", "Task", "__version__", "fit",
-           "load"]
+           "load", "resume"]
 
 _LAZY = {
     "fit": "accelml.api",
     "load": "accelml.api",
+    "resume": "accelml.api",
     "RunConfig": "accelml.config",
     "Task": "accelml.core.task",
     "AccelClassifier": "accelml.sklearn",

@@ -17,6 +17,7 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.predictor import Predictor, register_preprocessor
+from accelml.core.store import RunStore, check_no_unfinished_run, save_and_finish, stored_run
 from accelml.core.task import encode_target, infer_task
 from accelml.core.validation import check_target_column
 from accelml.errors import ConfigError, DataError, TargetError
@@ -75,10 +76,52 @@ def fit(
         out: when given, the model directory to save into.
         **options: any other :class:`accelml.RunConfig` field (seed, n_jobs, learners...).
     """
+    return _fit(data, target, time_budget, task, metric, preset, out, resumed=None,
+                options=options)
+
+
+def resume(directory: str | Path, data: Any = None) -> Predictor:
+    """Continue the interrupted run saved in ``directory`` (its ``fit(out=...)``): the trials
+    it finished are kept, only the rest of its budget is spent, then the model is saved there.
+
+    Args:
+        directory: the model directory the run was saving into.
+        data: the training data again, when the run was started from a DataFrame or arrays
+            (a file path is remembered).
+    """
+    store = RunStore.open(Path(directory))
+    start = store.meta["start"]
+    source = data if data is not None else start.get("data")
+    if source is None:
+        raise ConfigError(f"the run in {directory} was started from data in memory; pass the "
+                          "same data again: accelml.resume(directory, data=...)")
+    return _fit(source, start["target"], float(start["time_budget"]), start["task"],
+                start["metric"], start["preset"], directory, resumed=store,
+                options=dict(start["options"]))
+
+
+def _start_record(data: Any, target: str | None, time_budget: float, task: str | None,
+                  metric: str | None, preset: str, options: dict[str, Any]) -> dict[str, Any]:
+    """How the run was asked for, kept in its store so that a resume starts it the same way."""
+    path = str(Path(data).resolve()) if isinstance(data, str | Path) else None
+    return {"data": path, "target": target, "time_budget": time_budget, "task": task,
+            "metric": metric, "preset": preset,
+            "options": {k: list(v) if isinstance(v, tuple) else v
+                        for k, v in options.items() if v is not None}}
+
+
+def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
+         metric: str | None, preset: str, out: str | Path | None, *,
+         resumed: RunStore | None, options: dict[str, Any]) -> Predictor:
+    out_dir = None if out is None else Path(out)
+    if resumed is None:
+        check_no_unfinished_run(out_dir)
+    start = _start_record(data, target, time_budget, task, metric, preset, options)
     if is_image_source(data, task):
         image_task = None if task == "image" else task
         return _vision().fit_images(data, target, time_budget, task=image_task, metric=metric,
-                                    preset=preset, out=out, **options)
+                                    preset=preset, out=out_dir, start=start, resumed=resumed,
+                                    **options)
     if target is None:
         raise ConfigError("tabular data needs a target: pass the column to predict "
                           "(--target NAME)")
@@ -95,7 +138,7 @@ def fit(
     if image_learners:
         raise ConfigError(f"learner {image_learners[0]!r} is for image data, but this data is "
                           "a table; leave it out of --learners (or pass a folder of images)")
-    budget = Budget(config.time_budget)
+    budget = Budget.resumed(config.time_budget, resumed.spent_before_s if resumed else 0.0)
     frame = read_table(data) if isinstance(data, str | Path) else _check_frame(data)
     features_frame, y = split_target(frame, target)
     task_ = infer_task(y, target, config.task, config.metric, config.positive_class)
@@ -105,10 +148,10 @@ def fit(
         raise DataError("no usable feature column is left after dropping ID-like, constant "
                         f"and empty columns ({'; '.join(preprocessor.notes)})")
     view = build_view(features, encode_target(y, task_), task_, config)
-    predictor = fit_predictor(view, preprocessor, config, budget, LEARNER_MODULES,
-                              preprocessor.notes)
-    if out is not None:
-        predictor.save(out)
+    with stored_run(out_dir, start, config.storage, config.study_name, resumed) as store:
+        predictor = fit_predictor(view, preprocessor, config, budget, LEARNER_MODULES,
+                                  preprocessor.notes, store=store)
+        save_and_finish(predictor, out_dir, store)
     predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
     predictor.info["budget_overrun"] = round(budget.overrun(), 4)
     return predictor

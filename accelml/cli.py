@@ -55,8 +55,9 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Training data: a CSV or Parquet file; for "
-                                         "images a folder of class sub-folders or an .npz.")],
+    data: Annotated[Path | None, typer.Argument(
+        help="Training data: a CSV or Parquet file; for images a folder of class sub-folders "
+        "or an .npz. Optional with --resume.")] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="The column to predict "
                                                "(tables).")] = None,
     time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = 60.0,
@@ -90,10 +91,31 @@ def fit(
         help="Slowest single-image prediction allowed, in ms (images).")] = None,
     zero_cost_proxy: Annotated[str | None, typer.Option(
         help="naswot: drop hopeless candidate networks before training (images).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="local (worker processes) or ray (tasks on a Ray cluster).")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        help="The Ray cluster to join: auto or host:port (--backend ray).")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="Database URL of the trial history, e.g. postgresql://user@host/db (default: "
+        "SQLite in OUT/run).")] = None,
+    study_name: Annotated[str | None, typer.Option(
+        help="The study in --storage; runs naming the same study share their trials.")] = None,
+    max_trial_memory: Annotated[float | None, typer.Option(
+        help="Megabytes one trial may allocate; past it the trial is out of memory.")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue the interrupted run saved in this directory, with its own options; "
+        "DATA is needed only when its file moved.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Search, tune and refit the best model for TARGET; save it to --out."""
-    with _user_errors():
+    if resume is not None:
+        _resume(resume, data, quiet)
+        return
+    if data is None:
+        err_console.print("[bold red]error:[/] missing the training data: accelml fit DATA "
+                          "--target NAME (or --resume DIR to continue a run)")
+        raise typer.Exit(2)
+    with _user_errors(), _resumable(out):
         from accelml.api import fit as fit_api
 
         predictor = fit_api(
@@ -102,14 +124,48 @@ def fit(
             exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet,
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
-            zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None)
-        if not quiet:
-            _print_board(predictor.leaderboard(), predictor.info, top=10)
-        if predictor.info.get("stopped_by"):
-            err_console.print(f"stopped by {predictor.info['stopped_by']}: kept the best model "
-                              "found so far", highlight=False)
-        err_console.print(f"model saved to {out} ({predictor.info['fit_wall_s']:.1f}s of "
-                          f"{time_budget:g}s)", highlight=False)
+            zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
+            backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
+            max_trial_memory_mb=max_trial_memory)
+        _report_fit(predictor, out, quiet)
+
+
+def _resume(directory: Path, data: Path | None, quiet: bool) -> None:
+    with _user_errors(), _resumable(directory):
+        from accelml.api import resume as resume_api
+
+        predictor = resume_api(directory, data)
+        _report_fit(predictor, directory, quiet)
+
+
+@contextmanager
+def _resumable(out: Path) -> Iterator[None]:
+    """A second Ctrl-C saves no model; say how to continue the run it leaves in ``out``."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from accelml.core.store import has_unfinished_run
+
+        hint = (f"; `accelml fit --resume {out}` continues the run"
+                if has_unfinished_run(out) else "")
+        err_console.print(f"[bold red]error:[/] interrupted; no model was saved{hint}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+def _report_fit(predictor: Any, out: Path, quiet: bool) -> None:
+    info = predictor.info
+    if not quiet:
+        _print_board(predictor.leaderboard(), info, top=10)
+    if info.get("resumed"):
+        err_console.print(f"resumed: kept {info.get('resumed_trials', 0)} finished trials, "
+                          f"{info.get('spent_before_resume_s', 0):.1f}s of the budget spent "
+                          "before", highlight=False)
+    if info.get("stopped_by"):
+        err_console.print(f"stopped by {info['stopped_by']}: kept the best model "
+                          "found so far", highlight=False)
+    err_console.print(f"model saved to {out} ({info['fit_wall_s']:.1f}s of "
+                      f"{info['time_budget_s']:g}s)", highlight=False)
 
 
 def _print_board(board: Any, info: dict[str, Any], top: int) -> None:

@@ -18,6 +18,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 TASK_KINDS = ("binary", "multiclass", "regression")
+BACKENDS = ("local", "ray")
 ZERO_COST_PROXIES = (None, "naswot")
 
 
@@ -68,6 +69,16 @@ class RunConfig:
             time-based stop, and the search ends when the work its trials report reaches the
             budget's share (:mod:`accelml.core.work`). The clock remains a cap; a run it cuts
             is marked ``deterministic_cut_by_clock``.
+        backend: where trials run: "local" worker processes, or "ray" tasks on a Ray
+            cluster (:mod:`accelml.core.executor_ray`).
+        ray_address: the Ray cluster to join ("auto", or "host:port"); a local Ray instance
+            is started when None.
+        storage: the database URL of the trial history (any SQLAlchemy URL Optuna accepts,
+            e.g. postgresql://user@host/db); a SQLite file in the run directory when None.
+        study_name: the study in ``storage`` to record into; runs that name the same study
+            share their trial history.
+        max_trial_memory_mb: megabytes one trial may allocate beyond its worker's own; a trial
+            past it is recorded as out of memory (:mod:`accelml.core.memory`).
         quiet: no live progress display.
     """
 
@@ -96,6 +107,11 @@ class RunConfig:
     max_latency_ms: float | None = None
     zero_cost_proxy: str | None = None
     deterministic: bool = False
+    backend: str = "local"
+    ray_address: str | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    max_trial_memory_mb: float | None = None
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -126,6 +142,19 @@ class RunConfig:
         if self.max_trials is not None and self.max_trials < 1:
             raise ConfigError(f"max_trials must be >= 1, got {self.max_trials}")
         self._check_search()
+        self._check_backend()
+
+    def _check_backend(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; use one of "
+                              f"{', '.join(BACKENDS)}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ConfigError("--ray-address names a Ray cluster, which only the ray backend "
+                              "uses; add --backend ray")
+        memory = self.max_trial_memory_mb
+        if memory is not None and not memory >= 16:
+            raise ConfigError(f"max_trial_memory_mb must be at least 16 (megabytes), got "
+                              f"{memory}")
 
     def _check_search(self) -> None:
         if self.max_params is not None and self.max_params < 1:

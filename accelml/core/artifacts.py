@@ -20,6 +20,9 @@ from accelml.errors import ArtifactError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: The run store's folder in a model directory (see accelml.core.store): not part of the
+#: model, carried over when the model is written, never hashed.
+RUN_STORE = "run"
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "lightgbm", "xgboost", "catboost",
              "skops")
 
@@ -47,7 +50,8 @@ def library_versions() -> dict[str, str]:
 def _check_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise ArtifactError(f"{target} exists and is a file; pass a directory path to save into")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).exists():
+    ours = (target / MANIFEST).exists() or (target / RUN_STORE / "run.json").exists()
+    if target.is_dir() and any(target.iterdir()) and not ours:
         raise ArtifactError(
             f"{target} exists, is not empty and is not an AccelML model directory; choose "
             "another output directory (nothing was written)")
@@ -89,6 +93,8 @@ def _replace(staging: Path, target: Path) -> None:
     if not target.exists():
         staging.rename(target)
         return
+    if (target / RUN_STORE).is_dir():  # the run's history stays with its model
+        (target / RUN_STORE).rename(staging / RUN_STORE)
     old = target.with_name(f".{target.name}.old-{time.monotonic_ns()}")
     target.rename(old)
     staging.rename(target)

@@ -42,6 +42,11 @@ class Budget:
     total_s: float
     started: float = field(default_factory=time.monotonic)
 
+    @classmethod
+    def resumed(cls, total_s: float, spent_s: float) -> Budget:
+        """The budget of a resumed run: ``spent_s`` of it went to earlier sessions."""
+        return cls(total_s, time.monotonic() - spent_s)
+
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return time.monotonic() - self.started

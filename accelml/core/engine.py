@@ -4,9 +4,11 @@ processes under the budget, refit the best configuration, and assemble the Predi
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from accelml.core.budget import Budget
 from accelml.core.data import DatasetView, Features
 from accelml.core.ensemble import select_ensemble
 from accelml.core.evaluate import make_splits
-from accelml.core.executor import LocalExecutor
+from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
 from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
 from accelml.core.multifidelity import SuccessiveHalving
@@ -26,9 +28,10 @@ from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
 from accelml.core.runner import SearchLoop, SearchOutcome
 from accelml.core.search import Searcher, Space
+from accelml.core.store import RunStore
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
-from accelml.errors import SearchError
+from accelml.errors import ConfigError, SearchError
 
 
 def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig) -> DatasetView:
@@ -87,28 +90,31 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
                   budget: Budget, modules: Sequence[str], notes: Sequence[str] = (),
                   fixed: Mapping[str, Config] | None = None,
-                  sampler_options: Mapping[str, Mapping[str, Any]] | None = None) -> Predictor:
+                  sampler_options: Mapping[str, Mapping[str, Any]] | None = None, *,
+                  store: RunStore | None = None) -> Predictor:
     """Search, refit and return the Predictor; every trial lands on its leaderboard.
 
     ``fixed`` adds parameters to every config of a learner (e.g. a backbone path);
-    ``sampler_options`` hands a learner's sampler extra context (e.g. a zero-cost screen).
+    ``sampler_options`` hands a learner's sampler extra context (e.g. a zero-cost screen);
+    ``store`` records every finished trial (and, for a resumed run, holds the trials an
+    earlier session finished, which are taken back instead of run again).
     """
     discover(modules)
     modality = "image" if view.features.row_shape else "tabular"
     learners = learners_for(view.task.kind, config.learners, config.exclude_learners, modality)
-    workers, threads = config.worker_layout()
-    with tempfile.TemporaryDirectory(prefix="accelml-run-") as tmp:
-        workdir = Path(tmp)
-        view.save(workdir / "view")
+    with _workdir(store) as workdir:
+        resumed = _prepare_view(view, workdir, store)
+        executor, config = make_executor(config, workdir / "view", modules)
+        workers, threads = config.worker_layout()
         searcher = make_searcher(learners, view, config, fixed, sampler_options)
-        executor = LocalExecutor(workdir / "view", workers, modules)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         stop = StopRequest()
         first_model_s: list[float] = []  # when the first usable model arrived
         try:
             with progress, stop:
                 executor.warm_up()
-                loop = SearchLoop(view, config, budget, executor, searcher, workdir)
+                loop = SearchLoop(view, config, budget, executor, searcher, workdir, store)
+                loop.resume(resumed)
 
                 def on_result(result: TrialResult) -> None:
                     if result.status is TrialStatus.OK and not first_model_s:
@@ -142,7 +148,82 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         info["work_allowance_s"] = round(loop.work.allowance, 3)
         info["deterministic_cut_by_clock"] = loop.cut_by_clock
     info["first_model_s"] = first_model_s[0] if first_model_s else None
+    info.update(_store_info(store, loop))
     return Predictor(view.task, preprocessor, members, board, info)
+
+
+@contextlib.contextmanager
+def _workdir(store: RunStore | None) -> Iterator[Path]:
+    """Where the view and the trial files go: the run directory when the run is stored
+    (kept, so a killed run can resume), else a temporary directory."""
+    if store is not None:
+        yield store.root
+        return
+    with tempfile.TemporaryDirectory(prefix="accelml-run-") as tmp:
+        yield Path(tmp)
+
+
+def view_fingerprint(view: DatasetView) -> str:
+    """A digest of the features, targets and splits: a resumed run must see the same data."""
+    digest = hashlib.sha256()
+    for array in (view.features.X, view.y, *(part for split in view.splits for part in split)):
+        contiguous = np.ascontiguousarray(array)
+        digest.update(str(contiguous.shape).encode())
+        digest.update(contiguous.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _prepare_view(view: DatasetView, workdir: Path, store: RunStore | None) -> list[Any]:
+    """Write the view for the workers; with a store, check that a resumed run sees the data
+    it started with, and return the trials its earlier sessions finished."""
+    view.save(workdir / "view")
+    if store is None:
+        return []
+    fingerprint = view_fingerprint(view)
+    known = store.meta.get("data_fingerprint")
+    if known is None:
+        store.meta["data_fingerprint"] = fingerprint
+        store.save_meta()
+        return []
+    if known != fingerprint:
+        raise ConfigError("the data differs from the data this run started with (another "
+                          "file, changed rows, or other options); resume with the same data, "
+                          "or start a new run")
+    return store.own_trials()
+
+
+def make_executor(config: RunConfig, view_dir: Path, modules: Sequence[str]
+                  ) -> tuple[Executor, RunConfig]:
+    """The executor the config asks for, and the config with the cores it found (a Ray
+    cluster's CPUs are the run's cores unless n_jobs says otherwise)."""
+    if config.backend == "ray":
+        from accelml.core.executor_ray import RayExecutor, connect
+
+        cpus = connect(config.ray_address, config.n_jobs)
+        config = config.with_changes(n_jobs=config.n_jobs or cpus)
+        workers, _ = config.worker_layout()
+        return RayExecutor(view_dir, workers, modules, address=config.ray_address), config
+    workers, _ = config.worker_layout()
+    return LocalExecutor(view_dir, workers, modules), config
+
+
+def _store_info(store: RunStore | None, loop: SearchLoop) -> dict[str, object]:
+    """What the manifest says about the run store, the backend and resumed sessions."""
+    info: dict[str, object] = {"backend": loop.config.backend}
+    if store is None:
+        return info
+    info.update({"storage": _safe_url(store.storage_url), "study_name": store.study.study_name,
+                 "run_id": store.run_id, "resumed": int(store.meta.get("resumed", 0)),
+                 "resumed_trials": loop.resumed_trials, "shared_trials": loop.shared_trials,
+                 "spent_before_resume_s": round(store.spent_before_s, 3)})
+    return info
+
+
+def _safe_url(url: str) -> str:
+    """The storage URL without its password (the manifest is shared with the model)."""
+    from sqlalchemy.engine import make_url
+
+    return str(make_url(url).render_as_string(hide_password=True))
 
 
 def _check_any_model(outcome: SearchOutcome, stop: StopRequest) -> None:

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from accelml.core.budget import Deadline
 from accelml.core.data import DatasetView, Split
 from accelml.core.learner import Fitted, Learner, get_learner
+from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
 from accelml.core.task import Task
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
@@ -133,7 +134,8 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
     deadline = Deadline.in_seconds(spec.time_limit_s) if spec.timed else Deadline.never()
     learner = get_learner(spec.learner)
     try:
-        with threadpool_limits(spec.n_jobs), warnings.catch_warnings():
+        with (memory_limit(spec.max_memory_mb), threadpool_limits(spec.n_jobs),
+              warnings.catch_warnings()):
             warnings.simplefilter("ignore")
             if spec.kind is TrialKind.REFIT:
                 return _refit_and_save(learner, view, spec, deadline, started)
@@ -144,8 +146,12 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
                 learner.save(models[-1], model_dir)
             bag_dir = _save_bag(learner, view, spec, score, models)
     except Exception as error:  # a learner's failure is a record, never the end of the run
-        return TrialResult(spec, TrialStatus.FAILED, cost_s=time.monotonic() - started,
-                           error=_one_line(error))
+        cost = time.monotonic() - started
+        if spec.max_memory_mb is not None and is_out_of_memory(error):
+            return TrialResult(spec, TrialStatus.OUT_OF_MEMORY, cost_s=cost, error=(
+                f"needed more than the {spec.max_memory_mb:g} MB --max-trial-memory allows "
+                f"({_one_line(error)})"))
+        return TrialResult(spec, TrialStatus.FAILED, cost_s=cost, error=_one_line(error))
     oof_path = None
     if spec.output_dir is not None:
         spec.output_dir.mkdir(parents=True, exist_ok=True)

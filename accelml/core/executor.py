@@ -9,6 +9,9 @@ result. Nothing a learner does can end the run.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,10 +24,16 @@ from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 
 #: A trial may run this long past its limit (learners stop themselves; this is the backstop).
 KILL_GRACE_S = 2.0
+#: How often a worker checks that its driver still runs.
+DRIVER_CHECK_S = 1.0
 
 
 class Executor(Protocol):
     """Runs trials; RayExecutor implements the same protocol on a cluster."""
+
+    def warm_up(self) -> None:
+        """Get the workers ready now, so the first trials don't pay for their start."""
+        ...
 
     def submit(self, spec: TrialSpec) -> None:
         """Start a trial on a free slot."""
@@ -51,7 +60,8 @@ class Executor(Protocol):
         ...
 
 
-def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str]) -> None:
+def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str],
+                 driver_pid: int) -> None:
     """Worker loop: load the view once, then run each spec received until told to stop."""
     from accelml.core.data import DatasetView
     from accelml.core.evaluate import run_trial
@@ -59,6 +69,7 @@ def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str]) -> Non
     from accelml.core.learner import discover
 
     ignore_stop_signals()
+    _die_with_driver(driver_pid)
     discover(modules)
     view = DatasetView.load(Path(view_dir))
     while True:
@@ -69,6 +80,32 @@ def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str]) -> Non
         if spec is None:
             return
         conn.send(run_trial(spec, view))
+
+
+def _die_with_driver(driver_pid: int) -> None:
+    """End this worker soon after its driver is gone (even killed with SIGKILL), so no trial
+    runs on for a run that no longer exists. A thread checks every DRIVER_CHECK_S; the
+    forkserver cannot tell, since every worker it forks keeps it alive."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(DRIVER_CHECK_S)
+            try:
+                os.kill(driver_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid belongs to another user's process now
+                os._exit(1)
+
+    threading.Thread(target=watch, name="accelml-driver-watch", daemon=True).start()
+
+
+def _death_reason(code: int | None) -> str:
+    """Why a worker ended mid-trial, with the likely cause of a SIGKILL."""
+    if code == -signal.SIGKILL:
+        return ("worker process died (killed by SIGKILL: by hand, or by the kernel's "
+                "out-of-memory killer; --max-trial-memory caps a trial's memory)")
+    return f"worker process died (exit code {code})"
 
 
 @dataclass
@@ -98,7 +135,8 @@ class LocalExecutor:
     def _start_slot(self) -> _Slot:
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker_main, args=(child, self._view_dir, self._modules), daemon=True)
+            target=_worker_main, args=(child, self._view_dir, self._modules, os.getpid()),
+            daemon=True)
         process.start()
         child.close()
         return _Slot(process, parent)
@@ -152,8 +190,7 @@ class LocalExecutor:
         except (EOFError, OSError):
             slot.process.join(timeout=1.0)
             code = slot.process.exitcode
-            return self._kill(slot, TrialStatus.FAILED,
-                              f"worker process died (exit code {code})")
+            return self._kill(slot, TrialStatus.FAILED, _death_reason(code))
         self._busy.remove(slot)
         slot.spec = None
         self._idle.append(slot)

@@ -72,6 +72,13 @@ class SuccessiveHalving:
         self._entries[key] = _Entry(key, learner, dict(config))
         return self._levels[learner][0]
 
+    def replay(self, key: int, learner: str, config: Config, rung: int) -> None:
+        """Take in a configuration that ran at ``rung`` before (a resumed run): registered
+        at its first rung, marked promoted to the rungs above; :meth:`record` gives its loss."""
+        entry = self._entries.setdefault(key, _Entry(key, learner, dict(config)))
+        if rung > 0:
+            entry.promoted_from.add(rung - 1)
+
     def record(self, key: int, rung: int, loss: float | None) -> None:
         """The loss of ``key`` at ``rung`` (None = failed: never promoted)."""
         entry = self._entries.get(key)

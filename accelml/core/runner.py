@@ -7,7 +7,9 @@ The budget is a promise: trial limits shrink as the end nears, and the refit get
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import shutil
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from accelml.core.executor import Executor
 from accelml.core.interrupt import StopRequest
 from accelml.core.learner import get_learner
 from accelml.core.search import Searcher
+from accelml.core.store import RunStore, StoredTrial
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
 from accelml.core.work import WorkBudget, trial_work
 from accelml.errors import SearchError
@@ -40,6 +43,8 @@ ENSEMBLE_EXTRA_REFITS = 3.0
 ENSEMBLE_SELECT_S = 0.5
 #: Seconds kept for loading and saving each fold model of a bagged member.
 BAG_MODEL_S = 0.05
+#: How often a run sharing its study reads the trials other runs finished.
+SHARED_POLL_S = 5.0
 
 OnResult = Callable[[TrialResult], None]
 
@@ -105,10 +110,15 @@ class SearchLoop:
     """Drives a Searcher and an Executor under a Budget."""
 
     def __init__(self, view: DatasetView, config: RunConfig, budget: Budget, executor: Executor,
-                 searcher: Searcher, workdir: Path) -> None:
+                 searcher: Searcher, workdir: Path, store: RunStore | None = None) -> None:
         self.view, self.config, self.budget = view, config, budget
         self.executor, self.searcher, self.workdir = executor, searcher, workdir
+        self.store = store
         self.outcome = SearchOutcome()
+        self.resumed_trials = 0
+        self.shared_trials = 0
+        self._lineage: dict[int, tuple[int, str]] = {}  # trial id -> (config key, source)
+        self._last_poll = time.monotonic()
         self._submitted = 0
         self._exhausted = False
         _, self._threads = config.worker_layout()
@@ -116,6 +126,18 @@ class SearchLoop:
                      if config.deterministic else None)
         self.cut_by_clock = False
         self._batch: list[TrialResult] = []  # deterministic runs: results told in id order
+
+    def resume(self, stored: Sequence[StoredTrial]) -> None:
+        """Take back the trials an earlier session of this run finished: the searcher
+        learns them and they stand on the leaderboard and in the ensemble like new ones."""
+        for trial in stored:
+            cost = None
+            if self.work is not None:
+                cost = self._counted(trial.result)
+                self.work.charge(cost)
+            self.searcher.replay(trial.result, trial.key, trial.source, cost)
+            self.outcome.results.append(trial.result)
+        self.resumed_trials = len(stored)
 
     def run(self, on_result: OnResult, stop: StopRequest | None = None) -> SearchOutcome:
         """Search until the budget (less the refit reserve) is spent, or until ``stop`` is
@@ -135,7 +157,20 @@ class SearchLoop:
             self._batch += list(self.executor.completed(timeout_s=0.2))
             if self.work is None or self.executor.running() == 0:
                 self._tell(on_result)
+            self._share()
         return self.outcome
+
+    def _share(self) -> None:
+        """Keep the run store's clock, and learn from other runs sharing the study."""
+        if self.store is None:
+            return
+        self.store.heartbeat(self.budget.elapsed())
+        if time.monotonic() - self._last_poll < SHARED_POLL_S:
+            return
+        self._last_poll = time.monotonic()
+        for trial in self.store.new_foreign_trials():
+            self.searcher.observe(trial.result)
+            self.shared_trials += 1
 
     def ranked(self) -> list[TrialResult]:
         """The OK trials so far, best first (see :func:`best_results`)."""
@@ -155,7 +190,17 @@ class SearchLoop:
                 self.work.charge(cost)
             self.searcher.tell(result, cost)
             self.outcome.results.append(result)
+            self._record(result)
             on_result(result)
+
+    def _record(self, result: TrialResult) -> None:
+        """Write a finished trial to the run store, so no finished work is lost."""
+        if self.store is None:
+            return
+        key, source = self._lineage.pop(result.spec.trial_id, (result.spec.trial_id, "sampler"))
+        loss = self.searcher.loss(result.score) if result.score is not None else None
+        self.store.record(result, loss, key, source)
+        self.store.heartbeat(self.budget.elapsed(), every_s=0.0)
 
     def _counted(self, result: TrialResult) -> float:
         learner = get_learner(result.spec.learner)
@@ -197,14 +242,17 @@ class SearchLoop:
             limit = search_left  # deterministic: the clock is only a cap
             if self.work is None:
                 limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
+            output_dir = self.workdir / "trials" / str(proposal.trial_id)
+            if output_dir.exists():  # left by a trial that a killed session never finished
+                shutil.rmtree(output_dir)
+            self._lineage[proposal.trial_id] = (proposal.key, proposal.source)
             self.executor.submit(TrialSpec(
                 trial_id=proposal.trial_id, learner=proposal.learner, config=proposal.config,
                 fidelity=proposal.fidelity, time_limit_s=limit, seed=self.config.seed,
                 n_jobs=self._threads, kind=TrialKind.SEARCH,
-                output_dir=self.workdir / "trials" / str(proposal.trial_id),
-                init_from=self._kept_model(proposal.resume_from),
+                output_dir=output_dir, init_from=self._kept_model(proposal.resume_from),
                 keep_folds_at_loss=self._bag_threshold(proposal.learner),
-                timed=self.work is None))
+                timed=self.work is None, max_memory_mb=self.config.max_trial_memory_mb))
             self._submitted += 1
 
     def _bagging(self) -> bool:
@@ -296,16 +344,19 @@ class SearchLoop:
             config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,
             seed=self.config.seed, n_jobs=self.config.total_cores(), kind=TrialKind.REFIT,
             output_dir=self.workdir / "final" / str(candidate.spec.trial_id),
-            init_from=candidate.artifact_dir, timed=self.work is None)
+            init_from=candidate.artifact_dir, timed=self.work is None,
+            max_memory_mb=self.config.max_trial_memory_mb)
         while self.executor.free_slots() <= 0:  # wait out stragglers
             for result in self.executor.completed(timeout_s=0.2):
                 self.outcome.results.append(result)
+                self._record(result)
         self.executor.submit(spec)
         while True:
             for result in self.executor.completed(timeout_s=0.2):
                 if result.spec.trial_id == spec.trial_id:
                     return result
                 self.outcome.results.append(result)
+                self._record(result)
 
 
 def _no_model_message(results: list[TrialResult], budget: Budget) -> str:

@@ -43,7 +43,7 @@ class OptunaConfigSampler:
 
     def ask(self, enqueue: Config | None = None) -> tuple[int, Config]:
         if enqueue is not None:
-            self._study.enqueue_trial(enqueue, skip_if_exists=True)
+            self._study.enqueue_trial(enqueue, skip_if_exists=False)
         trial = self._study.ask(self._space)
         self._trials[trial.number] = trial
         return trial.number, dict(trial.params)

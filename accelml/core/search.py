@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -57,6 +57,7 @@ class Proposal:
     source: str  # "portfolio", "sampler" or "promotion"
     fidelity: int | None = None
     resume_from: int | None = None  # a promotion: the trial of the rung below, to continue
+    key: int = -1  # the config's identity across successive-halving rungs
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Searcher:
         trial_id = self._next_id
         self._next_id += 1
         self._pending[trial_id] = _Pending(name, handle, key, fidelity)
-        return Proposal(trial_id, name, dict(config), source, fidelity, resume_from)
+        return Proposal(trial_id, name, dict(config), source, fidelity, resume_from, key)
 
     def _usable(self, name: str) -> bool:
         stats = self.stats[name]
@@ -173,6 +174,52 @@ class Searcher:
         if self._halving is not None and pending.fidelity is not None:
             rung = self._halving.rung_of(pending.learner, pending.fidelity)
             self._halving.record(pending.key, rung, loss)
+
+    def replay(self, result: TrialResult, key: int, source: str,
+               cost: float | None = None) -> None:
+        """Learn from a trial that ran before (a resumed run), as if it had been asked for
+        and told now: its sampler and rungs know it, its portfolio entry is not run again
+        and new trial ids follow it."""
+        name = result.spec.learner
+        self._next_id = max(self._next_id, result.spec.trial_id + 1)
+        if name not in self.stats:
+            return
+        sampled = {k: v for k, v in result.spec.config.items() if k not in self._fixed[name]}
+        if source == "portfolio":
+            self._drop_from_queue(name, sampled)
+        if source == "sampler":
+            self.stats[name].sampled += 1
+        handle = None
+        if source != "promotion":
+            handle = self._replay_ask(name, sampled)
+        fidelity = result.spec.fidelity
+        if self._halving is not None and fidelity is not None and self._halving.schedules(name):
+            self._halving.replay(key, name, result.spec.config,
+                                 self._halving.rung_of(name, fidelity))
+        self._pending[result.spec.trial_id] = _Pending(name, handle, key, fidelity)
+        self.tell(result, cost)
+
+    def observe(self, result: TrialResult) -> None:
+        """Learn from another run's trial (a shared study): its learner's sampler and
+        statistics take it in; it has no place on this run's rungs."""
+        name = result.spec.learner
+        if name not in self.stats:
+            return
+        sampled = {k: v for k, v in result.spec.config.items() if k not in self._fixed[name]}
+        handle = self._replay_ask(name, sampled)
+        self._pending[-1] = _Pending(name, handle, -1, None)
+        self.tell(replace(result, spec=replace(result.spec, trial_id=-1)))
+
+    def _replay_ask(self, name: str, config: Config) -> int:
+        """A sampler handle standing for ``config`` (asked for exactly that config)."""
+        handle, _ = self._samplers[name].ask(config)
+        return handle
+
+    def _drop_from_queue(self, name: str, config: Config) -> None:
+        for index, (queued, entry) in enumerate(self._queue):
+            if queued == name and entry == config:
+                del self._queue[index]
+                return
 
     def fidelity_share(self, result: TrialResult) -> float:
         """How far up its learner's rungs a trial ran: 1.0 at the top or without halving.

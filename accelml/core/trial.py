@@ -48,6 +48,8 @@ class TrialSpec:
             served without a refit) when the trial's loss is at most this; None never saves.
         timed: the learner gets ``time_limit_s`` as its deadline; False gives it none, so it
             trains exactly its fidelity (deterministic runs: the limit is only the kill cap).
+        max_memory_mb: megabytes the trial may allocate beyond what its worker holds; past
+            it the trial ends as OUT_OF_MEMORY (None: no cap).
     """
 
     trial_id: int
@@ -62,6 +64,7 @@ class TrialSpec:
     init_from: Path | None = None
     keep_folds_at_loss: float | None = None
     timed: bool = True
+    max_memory_mb: float | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.predictor import Predictor
+from accelml.core.store import RunStore, save_and_finish, stored_run
 from accelml.core.task import encode_target, infer_task
 from accelml.errors import ConfigError
 
@@ -56,14 +57,16 @@ def _config(time_budget: float, task: str | None, metric: str | None, preset: st
 
 def fit_images(data: Any, target: str | None, time_budget: float, *, task: str | None,
                metric: str | None, preset: str, out: str | Path | None,
+               start: dict[str, Any] | None = None, resumed: RunStore | None = None,
                **options: Any) -> Predictor:
-    """Search networks for the images in ``data`` within ``time_budget`` seconds."""
+    """Search networks for the images in ``data`` within ``time_budget`` seconds; ``start``
+    (how the run was asked for) goes to its run store, ``resumed`` continues a stored run."""
     import accelml.vision.evolution  # noqa: F401  (registers the "evolution" sampler)
     from accelml.vision.data import load_training_images
     from accelml.vision.preprocess import ImagePreprocessor
 
     config = _config(time_budget, task, metric, preset, options)
-    budget = Budget(config.time_budget)
+    budget = Budget.resumed(config.time_budget, resumed.spent_before_s if resumed else 0.0)
     source = _source(data)
     if isinstance(source, pd.DataFrame) and target is not None:
         images = load_training_images(source, label_column=target)
@@ -81,11 +84,12 @@ def fit_images(data: Any, target: str | None, time_budget: float, *, task: str |
     if learners is None:  # fine-tuning needs a checkpoint: without one only networks searched
         learners = ("cnn", "transfer") if config.backbone is not None else ("cnn",)
     config = config.with_changes(learners=tuple(learners))
-    predictor = fit_predictor(view, preprocessor, config, budget, VISION_MODULES,
-                              preprocessor.notes, fixed, _sampler_options(config, features,
-                                                                          task_.n_classes))
-    if out is not None:
-        predictor.save(out)
+    options_ = _sampler_options(config, features, task_.n_classes)
+    out_dir = None if out is None else Path(out)
+    with stored_run(out_dir, start or {}, config.storage, config.study_name, resumed) as store:
+        predictor = fit_predictor(view, preprocessor, config, budget, VISION_MODULES,
+                                  preprocessor.notes, fixed, options_, store=store)
+        save_and_finish(predictor, out_dir, store)
     predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
     predictor.info["budget_overrun"] = round(budget.overrun(), 4)
     return predictor

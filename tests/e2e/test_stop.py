@@ -1,5 +1,6 @@
 """Ctrl-C or SIGTERM during `accelml fit`: the first keeps the best model so far (saved,
-loadable, marked as stopped), the second quits at once and saves nothing. Also in process."""
+loadable, marked as stopped), the second quits at once and saves no model (the run store
+stays, to be resumed). Also in process."""
 
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def test_a_stop_keeps_the_best_model_so_far(cancer_files: tuple[Path, Path], tmp
 
 
 @pytest.mark.slow
-def test_a_second_stop_signal_quits_without_saving(cancer_files: tuple[Path, Path],
-                                                   tmp_path: Path) -> None:
+def test_a_second_stop_signal_quits_without_saving_a_model(cancer_files: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
     train, _ = cancer_files
     out = tmp_path / "model"
     process = _start_fit(train, out)
@@ -65,8 +66,10 @@ def test_a_second_stop_signal_quits_without_saving(cancer_files: tuple[Path, Pat
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "interrupted; nothing was saved" in stderr and "Traceback" not in stderr
-    assert not out.exists()
+    assert "interrupted; no model was saved" in stderr and "Traceback" not in stderr
+    assert f"accelml fit --resume {out}" in stderr.replace("\n", "")
+    assert not (out / "manifest.json").exists()  # no model, but the run can be resumed
+    assert (out / "run" / "run.json").is_file()
 
 
 @pytest.mark.slow

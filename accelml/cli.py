@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from accelml._version import __version__
@@ -40,7 +41,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except AccelMLError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
+                          soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]error:[/] interrupted; nothing was saved")

@@ -36,6 +36,8 @@ RUN_FILE = "run.json"
 DB_FILE = "trials.db"
 #: Optuna user attribute that holds the record.
 RECORD_ATTR = "accelml"
+#: Tries at opening a storage whose schema another driver is creating at the same time.
+OPEN_ATTEMPTS = 5
 #: Trial files removed once the model is saved (the history, run.json and the db stay).
 BULKY = ("trials", "view", "final")
 
@@ -111,18 +113,24 @@ def _sqlite_url(root: Path) -> str:
 
 
 def _open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The Optuna storage at ``url``, with an error that names the URL and the fix."""
+    """The Optuna storage at ``url``, with an error that names the URL and the fix. Drivers
+    starting together race to create the schema: the loser tries again."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except ImportError as error:
-        raise ConfigError(f"storage {url!r} needs a database driver that is not installed "
-                          f"({error}); for PostgreSQL: pip install 'accelml[distributed]'"
-                          ) from None
-    except Exception as error:  # SQLAlchemy's errors name the database, not the fix
-        raise ConfigError(f"cannot open the trial storage {url!r}: {_one_line(error)}; check "
-                          "the URL, the server and the credentials (or omit --storage for a "
-                          "SQLite file in the run directory)") from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except ImportError as error:
+            raise ConfigError(f"storage {url!r} needs a database driver that is not installed "
+                              f"({error}); for PostgreSQL: pip install 'accelml[distributed]'"
+                              ) from None
+        except Exception as error:  # SQLAlchemy's errors name the database, not the fix
+            if attempt + 1 < OPEN_ATTEMPTS and "IntegrityError" in type(error).__name__:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise ConfigError(f"cannot open the trial storage {url!r}: {_one_line(error)}; "
+                              "check the URL, the server and the credentials (or omit "
+                              "--storage for a SQLite file in the run directory)") from None
+    raise AssertionError("unreachable")
 
 
 def _one_line(error: BaseException) -> str:
@@ -153,14 +161,19 @@ class RunStore:
         ``--resume`` can start it again the same way.
         """
         root = run_dir(model_dir)
+        existed = Path(model_dir).exists()
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True)
         run_id = uuid.uuid4().hex[:12]
         url = storage or _sqlite_url(root)
         name = study_name or f"accelml-{run_id}"
-        optuna.create_study(study_name=name, storage=_open_storage(url),
-                            direction="minimize", load_if_exists=True)
+        try:
+            optuna.create_study(study_name=name, storage=_open_storage(url),
+                                direction="minimize", load_if_exists=True)
+        except BaseException:  # a storage that cannot be opened leaves nothing behind
+            _remove_run_dir(root, remove_parent=not existed)
+            raise
         meta = {"run_id": run_id, "storage": url, "study_name": name, "start": start,
                 "spent_s": 0.0, "resumed": 0, "finished": False}
         _write_json(root / RUN_FILE, meta)
@@ -284,10 +297,14 @@ class RunStore:
     def discard(self, remove_parent: bool = False) -> None:
         """Remove the run directory (and the model directory, when the run created it and it
         is empty now)."""
-        shutil.rmtree(self.root, ignore_errors=True)
-        parent = self.root.parent
-        if remove_parent and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+        _remove_run_dir(self.root, remove_parent)
+
+
+def _remove_run_dir(root: Path, remove_parent: bool) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    parent = root.parent
+    if remove_parent and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
 
 
 def _files_exist(result: TrialResult) -> bool:

@@ -83,6 +83,7 @@ def test_resume_errors_name_the_problem(tmp_path: Path) -> None:
 def test_a_bad_storage_url_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot open the trial storage 'nosuchdb://x'"):
         RunStore.create(tmp_path / "model", {}, storage="nosuchdb://x")
+    assert not (tmp_path / "model").exists()
 
 
 def test_a_new_run_that_fails_leaves_nothing_behind(tmp_path: Path) -> None:

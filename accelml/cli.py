@@ -71,6 +71,8 @@ def fit(
     preset: Annotated[str, typer.Option(help="medium, fast or best.")] = "medium",
     seed: Annotated[int, typer.Option(help="Seed for repeatable runs.")] = 0,
     n_jobs: Annotated[int | None, typer.Option(help="CPU cores to use (default all).")] = None,
+    n_workers: Annotated[int | None, typer.Option(
+        help="Trials at once; the cores are split between them (default: up to 2).")] = None,
     learners: Annotated[str | None, typer.Option(help="Comma-separated learners to search.")] = (
         None),
     exclude: Annotated[str | None, typer.Option(help="Comma-separated learners to skip.")] = None,
@@ -122,7 +124,7 @@ def fit(
 
         predictor = fit_api(
             data, target, time_budget, task=task, metric=metric, preset=preset, out=out,
-            seed=seed, n_jobs=n_jobs, learners=_names(learners),
+            seed=seed, n_jobs=n_jobs, n_workers=n_workers, learners=_names(learners),
             exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet,
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +49,23 @@ def cancer_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     train.to_csv(folder / "train.csv", index=False)
     test.to_parquet(folder / "test.parquet", index=False)
     return folder / "train.csv", folder / "test.parquet"
+
+
+@pytest.fixture(scope="module")
+def ray_nodes() -> Iterator[Any]:
+    """A real two-node Ray cluster on this machine (a head and a worker raylet, one CPU each),
+    shared by one test module; skipped without Ray."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True,
+                    head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        nodes.add_node(num_cpus=1)
+        nodes.wait_for_nodes()
+        yield nodes
+    finally:
+        nodes.shutdown()
 
 
 def pytest_report_header() -> str:

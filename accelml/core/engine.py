@@ -197,12 +197,13 @@ def make_executor(config: RunConfig, view_dir: Path, modules: Sequence[str]
     """The executor the config asks for, and the config with the cores it found (a Ray
     cluster's CPUs are the run's cores unless n_jobs says otherwise)."""
     if config.backend == "ray":
-        from accelml.core.executor_ray import RayExecutor, connect
+        from accelml.core.executor_ray import RayExecutor
 
-        cpus = connect(config.ray_address, config.n_jobs)
-        config = config.with_changes(n_jobs=config.n_jobs or cpus)
-        workers, _ = config.worker_layout()
-        return RayExecutor(view_dir, workers, modules, address=config.ray_address), config
+        executor = RayExecutor(view_dir, 1, modules, address=config.ray_address,
+                               num_cpus=config.n_jobs)
+        config = config.with_changes(n_jobs=config.n_jobs or executor.cluster_cpus())
+        executor.set_slots(config.worker_layout()[0])
+        return executor, config
     workers, _ = config.worker_layout()
     return LocalExecutor(view_dir, workers, modules), config
 

@@ -1,5 +1,7 @@
 """Learners that misbehave on purpose, for testing the engine: one that predicts the prior,
-one that raises, one that hangs past every deadline, one that kills its own process.
+one that raises, one that hangs past every deadline, one that kills its own process, one that
+sleeps (telling its pid, so a test can kill its worker), one that warm-starts, and one that
+allocates a given amount of memory.
 
 Importing this module registers them; the engine never imports it by itself.
 """
@@ -100,3 +102,54 @@ class DyingLearner(_Prior):
     def _misbehave(self) -> None:
         os._exit(9)
 
+
+@register
+class SleepingLearner(_Prior):
+    """Writes its process id to ``config["pid_file"]`` (when given), then sleeps
+    ``config["sleep_s"]`` seconds ignoring its deadline: a test can kill its worker mid-trial."""
+
+    name = "sleeping"
+
+    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
+            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
+            valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
+        if "pid_file" in config:
+            Path(config["pid_file"]).write_text(str(os.getpid()))
+        time.sleep(float(config.get("sleep_s", 3600)))
+        return super().fit(features, y, config, task=task, fidelity=fidelity,
+                           deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)
+
+
+@register
+class WarmLearner(_Prior):
+    """A warm-starting prior: given ``init_from`` it predicts the prior saved there, and says so
+    in its info (``warm_started``), so a test sees the directory reached the worker."""
+
+    name = "warm"
+    warm_start: ClassVar[bool] = True
+
+    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
+            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
+            valid: tuple[Features, np.ndarray] | None = None,
+            init_from: Path | None = None) -> Fitted:
+        if init_from is None:
+            fitted = super().fit(features, y, config, task=task, fidelity=fidelity,
+                                 deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)
+            return Fitted(self.name, fitted.model, {"warm_started": 0.0})
+        return Fitted(self.name, self.load(init_from, task).model, {"warm_started": 1.0})
+
+
+@register
+class HungryLearner(_Prior):
+    """Allocates (and touches) ``config["megabytes"]`` of memory before fitting the prior."""
+
+    name = "hungry"
+
+    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
+            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
+            valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
+        block = np.ones(int(config.get("megabytes", 64)) * 1024 * 1024 // 8)
+        fitted = super().fit(features, y, config, task=task, fidelity=fidelity,
+                             deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)
+        fitted.info["allocated_mb"] = block.nbytes / 1024 / 1024
+        return fitted

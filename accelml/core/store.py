@@ -38,6 +38,8 @@ DB_FILE = "trials.db"
 RECORD_ATTR = "accelml"
 #: Tries at opening a storage whose schema another driver is creating at the same time.
 OPEN_ATTEMPTS = 5
+SCHEMA_RACE_MARKERS = ("already exists", "unique constraint", "duplicate key",
+                       "database is locked")
 #: Trial files removed once the model is saved (the history, run.json and the db stay).
 BULKY = ("trials", "view", "final")
 
@@ -124,13 +126,19 @@ def _open_storage(url: str) -> optuna.storages.BaseStorage:
                               f"({error}); for PostgreSQL: pip install 'accelml[distributed]'"
                               ) from None
         except Exception as error:  # SQLAlchemy's errors name the database, not the fix
-            if attempt + 1 < OPEN_ATTEMPTS and "IntegrityError" in type(error).__name__:
+            if attempt + 1 < OPEN_ATTEMPTS and _is_schema_race(error):
                 time.sleep(0.2 * (attempt + 1))
                 continue
             raise ConfigError(f"cannot open the trial storage {url!r}: {_one_line(error)}; "
                               "check the URL, the server and the credentials (or omit "
                               "--storage for a SQLite file in the run directory)") from None
     raise AssertionError("unreachable")
+
+
+def _is_schema_race(error: BaseException) -> bool:
+    """True for the errors of two drivers creating the same tables at once."""
+    text = str(error).lower()
+    return any(marker in text for marker in SCHEMA_RACE_MARKERS)
 
 
 def _one_line(error: BaseException) -> str:

@@ -73,3 +73,20 @@ def test_a_bad_backend_or_address_is_a_clear_cli_error(cancer_files: tuple[Path,
     assert "cannot reach a Ray cluster at --ray-address '127.0.0.1:1'" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_the_memory_cap_holds_in_ray_workers(ray_nodes: Any) -> None:
+    from accelml.config import RunConfig
+    from accelml.core.budget import Budget
+    from accelml.core.engine import fit_predictor
+    from tests.core.test_fault_tolerance import MODULES, _Identity, _view
+
+    config = RunConfig(time_budget=6, learners=("hungry", "prior"), quiet=True,
+                       max_trial_memory_mb=64, backend="ray",
+                       ray_address=str(ray_nodes.address))
+    predictor = fit_predictor(_view(config), _Identity(), config, Budget(6), MODULES,
+                              fixed={"hungry": {"megabytes": 512}})
+    board = predictor.leaderboard()
+    hungry = board[board["learner"] == "hungry"]
+    assert len(hungry) >= 1 and set(hungry["status"]) == {"out_of_memory"}
+    assert predictor.info["final_learner"] == "prior"

@@ -4,7 +4,8 @@ processes, the overhead per trial of each, and the time a killed-and-resumed run
 Throughput drives each executor directly with the same trials (so the searcher's choices do
 not differ between backends): N copies of one LightGBM config on a real dataset, one thread
 each, the slots kept full; and N trials of a learner that does no work (the class prior), whose
-wall time per trial is the executor's own overhead. Ray runs on a private single-node Ray
+wall time per trial is the executor's own overhead. Every worker process is started (by one
+untimed trial each) before the clock starts. Ray runs on a private single-node Ray
 instance with as many logical CPUs as workers.
 
 Resume runs `accelml fit` on the dataset for the budget, once uninterrupted and once killed
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from foundation import ROOT, load
 
+DATASETS = ROOT.parent / "shared" / "datasets" / "tabular"
+
 LEARNER_MODULES = ("accelml.tabular.learners", "accelml.testing.fake_learners")
 LAYOUTS = (("local", 1), ("local", 2), ("ray", 1), ("ray", 2), ("ray", 4))
 #: LightGBM's first portfolio entry (its defaults); the fidelity is left to the learner.
@@ -44,7 +47,7 @@ def _view(dataset: str, workdir: Path) -> Path:
     from accelml.core.task import encode_target, infer_task
     from accelml.tabular.preprocess import TabularPreprocessor
 
-    meta, train, _ = load(ROOT / "datasets" / "tabular" / dataset)
+    meta, train, _ = load(DATASETS / dataset)
     features_frame, y = split_target(train, meta["target"])
     task = infer_task(y, meta["target"], meta["task"], meta["metric"]["primary"], None)
     features = TabularPreprocessor().fit(features_frame).transform(features_frame)
@@ -68,6 +71,10 @@ def _drive(executor, learner: str, config: dict, trials: int, workdir: Path) -> 
     from accelml.core.trial import TrialSpec, TrialStatus
 
     executor.warm_up()
+    for index in range(executor.free_slots()):  # untimed: start every worker process first
+        executor.submit(TrialSpec(-1 - index, "prior", {"shrink": 0.0}, None, 60.0, 0, 1))
+    while executor.running():
+        list(executor.completed(timeout_s=0.1))
     started, submitted, results = time.monotonic(), 0, []
     while len(results) < trials:
         while submitted < trials and executor.free_slots() > 0:
@@ -112,7 +119,7 @@ def _fit(train: Path, target: str, out: Path, budget: float, *extra: str
 def resume(dataset: str, budget: float) -> dict:
     import accelml
 
-    folder = ROOT / "datasets" / "tabular" / dataset
+    folder = DATASETS / dataset
     meta, _, test = load(folder)
     target, metric = meta["target"], meta["metric"]["primary"]
     train = folder / "train.parquet"

@@ -5,28 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from accelml.core.data import DatasetView, Features
 from accelml.core.executor import LocalExecutor
-from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 
 MODULES = ("accelml.testing.fake_learners",)
-
-
-@pytest.fixture(scope="module")
-def view_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 3))
-    y = (X[:, 0] > 0).astype(np.int64)
-    task = Task(TaskKind.BINARY, "y", "roc_auc", (0, 1), 1)
-    rows = np.arange(60)
-    splits = ((rows[:40], rows[40:]), (rows[20:], rows[:20]))
-    directory = tmp_path_factory.mktemp("view")
-    DatasetView(Features(X), y, task, splits).save(directory)
-    return directory
 
 
 def _spec(trial_id: int, learner: str, limit: float = 5.0) -> TrialSpec:

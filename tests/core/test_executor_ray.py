@@ -19,9 +19,7 @@ import numpy as np
 import pytest
 
 from accelml.core import executor_ray
-from accelml.core.data import DatasetView, Features
 from accelml.core.executor_ray import RayExecutor, cluster_cpus
-from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
 from accelml.errors import ConfigError, MissingDependencyError
 
@@ -34,19 +32,6 @@ MODULES = ("accelml.testing.fake_learners",)
 def cluster(ray_nodes: Any) -> str:
     """The address of the module's cluster."""
     return str(ray_nodes.address)
-
-
-@pytest.fixture(scope="module")
-def view_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 3))
-    y = (X[:, 0] > 0).astype(np.int64)
-    task = Task(TaskKind.BINARY, "y", "roc_auc", (0, 1), 1)
-    rows = np.arange(60)
-    splits = ((rows[:40], rows[40:]), (rows[20:], rows[:20]))
-    directory = tmp_path_factory.mktemp("view")
-    DatasetView(Features(X), y, task, splits).save(directory)
-    return directory
 
 
 @pytest.fixture

@@ -16,12 +16,14 @@ import pandas as pd
 from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.engine import build_view, fit_predictor
+from accelml.core.learner import discover, learners_for
 from accelml.core.predictor import Predictor, register_preprocessor
 from accelml.core.store import RunStore, check_no_unfinished_run, save_and_finish, stored_run
-from accelml.core.task import encode_target, infer_task
+from accelml.core.task import Task, encode_target, infer_task
 from accelml.core.validation import check_target_column
 from accelml.errors import ConfigError, DataError, TargetError
 from accelml.io import read_table
+from accelml.tabular import zeroshot
 from accelml.tabular.preprocess import TabularPreprocessor
 
 #: Modules whose import registers the built-in learners (workers import them too).
@@ -148,13 +150,30 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
         raise DataError("no usable feature column is left after dropping ID-like, constant "
                         f"and empty columns ({'; '.join(preprocessor.notes)})")
     view = build_view(features, encode_target(y, task_), task_, config)
+    lead, notes = _zero_shot(config, task_, list(features_frame.columns), target)
     with stored_run(out_dir, start, config.storage, config.study_name, resumed) as store:
         predictor = fit_predictor(view, preprocessor, config, budget, LEARNER_MODULES,
-                                  preprocessor.notes, store=store)
+                                  [*preprocessor.notes, *notes], store=store, lead=lead)
         save_and_finish(predictor, out_dir, store)
     predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
     predictor.info["budget_overrun"] = round(budget.overrun(), 4)
     return predictor
+
+
+def _zero_shot(config: RunConfig, task: Task, columns: list[str], target: str
+               ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The zero-shot portfolio for this data among the run's learners, and a note on what it
+    was learned from (never from this data itself)."""
+    if not config.zero_shot:
+        return [], []
+    discover(LEARNER_MODULES)
+    names = [learner.name for learner in learners_for(task.kind, config.learners,
+                                                      config.exclude_learners, "tabular")]
+    lead, learned_from = zeroshot.portfolio(task.kind.value, columns, target, names)
+    if not lead:
+        return [], []
+    return lead, [f"zero-shot portfolio: {len(lead)} configs learned on {len(learned_from)} "
+                  "other datasets"]
 
 
 def _check_frame(data: object) -> pd.DataFrame:

@@ -84,6 +84,9 @@ def fit(
     bagging: Annotated[bool | None, typer.Option(
         "--bagging/--no-bagging", help="Serve the best trials' k-fold models instead of "
         "refitting them (tables under 20,000 rows; on with --preset best).")] = None,
+    zero_shot: Annotated[bool | None, typer.Option(
+        "--zero-shot/--no-zero-shot", help="Tables: start with the portfolio learned offline "
+        "on the benchmark collection.")] = None,
     deterministic: Annotated[bool, typer.Option(
         help="Schedule by counted work, not the clock: the same seed, data and budget give "
         "the same models (the clock stays a cap).")] = False,
@@ -129,6 +132,7 @@ def fit(
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
             zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
+            zero_shot=zero_shot,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
             max_trial_memory_mb=max_trial_memory)
         _report_fit(predictor, out, quiet)

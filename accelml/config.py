@@ -69,6 +69,10 @@ class RunConfig:
             time-based stop, and the search ends when the work its trials report reaches the
             budget's share (:mod:`accelml.core.work`). The clock remains a cap; a run it cuts
             is marked ``deterministic_cut_by_clock``.
+        zero_shot: tables: a portfolio across learners, learned offline on a collection of
+            datasets (:mod:`accelml.tabular.zeroshot`), runs before the learners' own
+            portfolios and any tuning. Off by default: at 60 s it has not yet beaten the
+            learners' own portfolios (bench/RESULTS.md).
         backend: where trials run: "local" worker processes, or "ray" tasks on a Ray
             cluster (:mod:`accelml.core.executor_ray`).
         ray_address: the Ray cluster to join ("auto", or "host:port"); a local Ray instance
@@ -107,6 +111,7 @@ class RunConfig:
     max_latency_ms: float | None = None
     zero_cost_proxy: str | None = None
     deterministic: bool = False
+    zero_shot: bool = False
     backend: str = "local"
     ray_address: str | None = None
     storage: str | None = None

@@ -30,7 +30,7 @@ LOWER_IS_BETTER = {"log_loss", "rmse"}
 
 
 def interpreter(system: str) -> str:
-    if system in ("accelml", "lightgbm-default"):
+    if system.startswith("accelml") or system == "lightgbm-default":
         return sys.executable
     python = PEERS / system / "bin" / "python"
     if not python.exists():

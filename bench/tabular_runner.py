@@ -28,12 +28,18 @@ METRICS = {
 }
 
 
-def fit_accelml(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
+def fit_accelml(train: pd.DataFrame, target: str, meta: dict, budget: float,
+                **options: Any) -> Any:
     import accelml
 
-    predictor = accelml.fit(train, target, time_budget=budget, metric=meta["metric"]["primary"],
-                            quiet=True)
+    predictor = accelml.fit(train, target, time_budget=budget, task=meta["task"],
+                            metric=meta["metric"]["primary"], quiet=True, **options)
     return predictor, predictor.info["trials"]
+
+
+def fit_accelml_zeroshot(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
+    """AccelML led by the zero-shot portfolio (off by default; for measuring it)."""
+    return fit_accelml(train, target, meta, budget, zero_shot=True)
 
 
 def fit_lightgbm(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
@@ -131,7 +137,8 @@ def fit_h2o(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
     return _H2OModel(aml, types, target, classification), aml.leaderboard.nrows
 
 
-FITS = {"accelml": fit_accelml, "lightgbm-default": fit_lightgbm, "flaml": fit_flaml,
+FITS = {"accelml": fit_accelml, "accelml-zeroshot": fit_accelml_zeroshot,
+        "lightgbm-default": fit_lightgbm, "flaml": fit_flaml,
         "autogluon": fit_autogluon, "h2o": fit_h2o}
 
 

@@ -69,9 +69,11 @@ def learner_portfolios(learners: Sequence[Learner], view: DatasetView
 
 def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunConfig,
                   fixed: Mapping[str, Config] | None = None,
-                  sampler_options: Mapping[str, Mapping[str, Any]] | None = None) -> Searcher:
+                  sampler_options: Mapping[str, Mapping[str, Any]] | None = None,
+                  lead: Sequence[tuple[str, Config]] = ()) -> Searcher:
     """The searcher the config asks for, with successive halving when multi_fidelity is on;
-    ``sampler_options`` (per learner) go to that learner's sampler."""
+    ``sampler_options`` (per learner) go to that learner's sampler; ``lead`` configs (across
+    learners) run before the learners' own portfolios."""
     halving = None
     if config.multi_fidelity:
         halving = SuccessiveHalving(config.eta)
@@ -84,20 +86,22 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
                     sampler=config.sampler, fixed=fixed, halving=halving,
                     portfolios=learner_portfolios(learners, view),
-                    sampler_options=sampler_options)
+                    sampler_options=sampler_options, lead=lead)
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
                   budget: Budget, modules: Sequence[str], notes: Sequence[str] = (),
                   fixed: Mapping[str, Config] | None = None,
                   sampler_options: Mapping[str, Mapping[str, Any]] | None = None, *,
-                  store: RunStore | None = None) -> Predictor:
+                  store: RunStore | None = None,
+                  lead: Sequence[tuple[str, Config]] = ()) -> Predictor:
     """Search, refit and return the Predictor; every trial lands on its leaderboard.
 
     ``fixed`` adds parameters to every config of a learner (e.g. a backbone path);
     ``sampler_options`` hands a learner's sampler extra context (e.g. a zero-cost screen);
     ``store`` records every finished trial (and, for a resumed run, holds the trials an
-    earlier session finished, which are taken back instead of run again).
+    earlier session finished, which are taken back instead of run again); ``lead`` configs
+    run first (a zero-shot portfolio).
     """
     discover(modules)
     modality = "image" if view.features.row_shape else "tabular"
@@ -106,7 +110,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         resumed = _prepare_view(view, workdir, store)
         executor, config = make_executor(config, workdir / "view", modules)
         workers, threads = config.worker_layout()
-        searcher = make_searcher(learners, view, config, fixed, sampler_options)
+        searcher = make_searcher(learners, view, config, fixed, sampler_options, lead)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         stop = StopRequest()
         first_model_s: list[float] = []  # when the first usable model arrived

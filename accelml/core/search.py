@@ -1,10 +1,12 @@
 """The searcher: which learner, which config and which fidelity to try next (ask/tell).
 
 Each learner's portfolio of strong configs runs first, interleaved cheapest learner first, so a
-good model exists early. After that every learner has its own config sampler (Optuna TPE by
-default; random or a modality's own, such as evolution for networks), and the searcher picks
-which learner to advance from how well and how cheaply each has done so far. With successive
-halving, configs start at a cheap fidelity and the best are promoted before new ones start.
+good model exists early; a ``lead`` portfolio across learners (the tabular zero-shot portfolio,
+learned offline, when asked for) runs before it. After that every learner has its own config
+sampler (Optuna TPE by default; random or a modality's own, such as evolution for networks),
+and the searcher picks which learner to advance from how well and how cheaply each has done
+so far. With successive halving, configs start at a cheap fidelity and the best are promoted
+before new ones start.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class Searcher:
                  fixed: Mapping[str, Config] | None = None,
                  halving: SuccessiveHalving | None = None,
                  portfolios: Mapping[str, Sequence[Config]] | None = None,
-                 sampler_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 sampler_options: Mapping[str, Mapping[str, Any]] | None = None,
+                 lead: Sequence[tuple[str, Config]] = ()) -> None:
         self._task = task
         self._order = [learner.name for learner in learners]
         self._spaces = {name: dict(spaces[name]) for name in self._order}
@@ -87,8 +90,11 @@ class Searcher:
             for index, name in enumerate(self._order)
         }
         chosen = portfolios or {learner.name: learner.portfolio(task) for learner in learners}
-        self._queue: deque[tuple[str, Config]] = deque(self._portfolio_queue(
-            [(name, list(chosen[name])) for name in self._order]))
+        queue = [(name, dict(config)) for name, config in lead if name in self._spaces]
+        for name, config in self._portfolio_queue([(n, list(chosen[n])) for n in self._order]):
+            if (name, config) not in queue:
+                queue.append((name, config))
+        self._queue: deque[tuple[str, Config]] = deque(queue)
         self._pending: dict[int, _Pending] = {}
         self._halving = halving
         self.stats = {name: LearnerStats() for name in self._order}

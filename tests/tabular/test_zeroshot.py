@@ -79,3 +79,15 @@ def test_the_lead_portfolio_runs_before_the_learners_own() -> None:
     asked = [searcher.ask() for _ in range(3)]
     assert [p.config for p in asked if p is not None][:2] == [{"shrink": 0.5}, {"shrink": 0.0}]
     assert [p.source for p in asked if p is not None] == ["portfolio", "portfolio", "sampler"]
+
+
+def test_a_run_led_by_the_zero_shot_portfolio_says_what_it_learned_from() -> None:
+    import accelml
+    from tests.conftest import cancer_frame
+
+    predictor = accelml.fit(cancer_frame(), "diagnosis", time_budget=6, quiet=True,
+                            zero_shot=True, learners=("lightgbm", "linear"))
+    notes = [n for n in predictor.info["notes"] if n.startswith("zero-shot portfolio")]
+    assert notes and "learned on" in notes[0]
+    first = predictor.leaderboard().sort_values("trial").iloc[0]
+    assert first["learner"] in {"lightgbm", "linear"}

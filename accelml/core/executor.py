@@ -75,11 +75,15 @@ def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str],
     while True:
         try:
             spec = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the driver closed the pipe or is gone: nothing to do
             return
         if spec is None:
             return
-        conn.send(run_trial(spec, view))
+        result = run_trial(spec, view)
+        try:
+            conn.send(result)
+        except OSError:  # the driver stopped waiting (a stop, or it died)
+            return
 
 
 def _die_with_driver(driver_pid: int) -> None:

@@ -81,7 +81,7 @@ def write_model_dir(target: Path, write: Callable[[Path], dict[str, Any]]) -> Pa
             **fields,
             "files": files,
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=json_default))
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -101,7 +101,8 @@ def _replace(staging: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """For json.dumps: NumPy scalars as Python numbers, anything else as its text."""
     if hasattr(value, "item"):
         return value.item()
     return str(value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -164,13 +164,16 @@ class Searcher:
     def tell(self, result: TrialResult, cost: float | None = None) -> None:
         """Record a finished trial (any status) with its learner's sampler and rungs;
         ``cost`` replaces its wall seconds in the cost-aware choice (counted work)."""
-        pending = self._pending.pop(result.spec.trial_id)
+        self._learn(self._pending.pop(result.spec.trial_id), result, cost)
+
+    def _learn(self, pending: _Pending, result: TrialResult, cost: float | None) -> None:
         stats = self.stats[pending.learner]
         stats.costs.append(result.cost_s if cost is None else cost)
         loss = None
         if result.status is TrialStatus.OK and result.score is not None:
             loss = self.loss(result.score)
-            self._last_ok[pending.key] = result.spec.trial_id
+            if pending.key >= 0:
+                self._last_ok[pending.key] = result.spec.trial_id
             stats.ok += 1
             stats.best_loss = min(stats.best_loss, loss)
         else:
@@ -190,20 +193,17 @@ class Searcher:
         self._next_id = max(self._next_id, result.spec.trial_id + 1)
         if name not in self.stats:
             return
-        sampled = {k: v for k, v in result.spec.config.items() if k not in self._fixed[name]}
+        sampled = self._sampled(name, result.spec.config)
         if source == "portfolio":
             self._drop_from_queue(name, sampled)
         if source == "sampler":
             self.stats[name].sampled += 1
-        handle = None
-        if source != "promotion":
-            handle = self._replay_ask(name, sampled)
+        handle = None if source == "promotion" else self._samplers[name].ask(sampled)[0]
         fidelity = result.spec.fidelity
         if self._halving is not None and fidelity is not None and self._halving.schedules(name):
             self._halving.replay(key, name, result.spec.config,
                                  self._halving.rung_of(name, fidelity))
-        self._pending[result.spec.trial_id] = _Pending(name, handle, key, fidelity)
-        self.tell(result, cost)
+        self._learn(_Pending(name, handle, key, fidelity), result, cost)
 
     def observe(self, result: TrialResult) -> None:
         """Learn from another run's trial (a shared study): its learner's sampler and
@@ -211,15 +211,12 @@ class Searcher:
         name = result.spec.learner
         if name not in self.stats:
             return
-        sampled = {k: v for k, v in result.spec.config.items() if k not in self._fixed[name]}
-        handle = self._replay_ask(name, sampled)
-        self._pending[-1] = _Pending(name, handle, -1, None)
-        self.tell(replace(result, spec=replace(result.spec, trial_id=-1)))
+        handle, _ = self._samplers[name].ask(self._sampled(name, result.spec.config))
+        self._learn(_Pending(name, handle, -1, None), result, None)
 
-    def _replay_ask(self, name: str, config: Config) -> int:
-        """A sampler handle standing for ``config`` (asked for exactly that config)."""
-        handle, _ = self._samplers[name].ask(config)
-        return handle
+    def _sampled(self, name: str, config: Config) -> Config:
+        """The part of a config its sampler chose (without the run's fixed parameters)."""
+        return {k: v for k, v in config.items() if k not in self._fixed[name]}
 
     def _drop_from_queue(self, name: str, config: Config) -> None:
         for index, (queued, entry) in enumerate(self._queue):

@@ -27,6 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState, create_trial
 
+from accelml.core.artifacts import json_default
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import AccelMLError, ConfigError
 
@@ -149,12 +150,13 @@ def _one_line(error: BaseException) -> str:
 class RunStore:
     """One run's trial history (an Optuna study) and its run directory."""
 
-    def __init__(self, root: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, root: Path, meta: dict[str, Any],
+                 storage: optuna.storages.BaseStorage | None = None) -> None:
         self.root = root
         self.meta = meta
         self.storage_url = str(meta["storage"])
         self.study = optuna.load_study(study_name=str(meta["study_name"]),
-                                       storage=_open_storage(self.storage_url))
+                                       storage=storage or _open_storage(self.storage_url))
         self._seen_foreign: set[int] = set()
         self._last_beat = 0.0
         #: Seconds of the budget earlier sessions spent (0 for a new run).
@@ -177,15 +179,17 @@ class RunStore:
         url = storage or _sqlite_url(root)
         name = study_name or f"accelml-{run_id}"
         try:
-            optuna.create_study(study_name=name, storage=_open_storage(url),
-                                direction="minimize", load_if_exists=True)
+            opened = _open_storage(url)
+            optuna.create_study(study_name=name, storage=opened, direction="minimize",
+                                load_if_exists=True)
         except BaseException:  # a storage that cannot be opened leaves nothing behind
             _remove_run_dir(root, remove_parent=not existed)
             raise
         meta = {"run_id": run_id, "storage": url, "study_name": name, "start": start,
-                "spent_s": 0.0, "resumed": 0, "finished": False}
+                "shared": study_name is not None, "spent_s": 0.0, "resumed": 0,
+                "finished": False}
         _write_json(root / RUN_FILE, meta)
-        return cls(root, meta)
+        return cls(root, meta, opened)
 
     @classmethod
     def open(cls, model_dir: Path) -> RunStore:
@@ -243,7 +247,7 @@ class RunStore:
         self.study.add_trial(create_trial(
             state=TrialState.COMPLETE if ok else TrialState.FAIL,
             value=loss if ok else None,
-            user_attrs={RECORD_ATTR: json.loads(json.dumps(record, default=_plain))}))
+            user_attrs={RECORD_ATTR: json.loads(json.dumps(record, default=json_default))}))
 
     def _relative(self, path: Path | None) -> str | None:
         if path is None:
@@ -264,8 +268,16 @@ class RunStore:
         usable = [s for s in stored if _files_exist(s.result)]
         return sorted(usable, key=lambda s: s.result.spec.trial_id)
 
+    @property
+    def shared(self) -> bool:
+        """True when the run records into a study named by the user, which other runs may
+        share; a run's own unnamed study has no other runs to learn from."""
+        return bool(self.meta.get("shared", False))
+
     def new_foreign_trials(self) -> list[StoredTrial]:
         """Trials other runs sharing this study finished since the last call."""
+        if not self.shared:
+            return []
         fresh = []
         for trial in self.study.get_trials(deepcopy=False):
             record = trial.user_attrs.get(RECORD_ATTR)
@@ -320,14 +332,8 @@ def _files_exist(result: TrialResult) -> bool:
     return all(path is None or path.exists() for path in paths)
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` to ``path`` atomically: a killed run never leaves half a file."""
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staging.write_text(json.dumps(data, indent=2, default=_plain))
+    staging.write_text(json.dumps(data, indent=2, default=json_default))
     os.replace(staging, path)

@@ -84,6 +84,9 @@ def fit(
     bagging: Annotated[bool | None, typer.Option(
         "--bagging/--no-bagging", help="Serve the best trials' k-fold models instead of "
         "refitting them (tables under 20,000 rows; on with --preset best).")] = None,
+    stacking: Annotated[bool | None, typer.Option(
+        "--stacking/--no-stacking", help="Tables: serve a linear model over the blend's "
+        "members when it validates better than their average (on by default).")] = None,
     zero_shot: Annotated[bool | None, typer.Option(
         "--zero-shot/--no-zero-shot", help="Tables: start with the portfolio learned offline "
         "on the benchmark collection.")] = None,
@@ -132,7 +135,7 @@ def fit(
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
             zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
-            zero_shot=zero_shot,
+            zero_shot=zero_shot, stacking=stacking,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
             max_trial_memory_mb=max_trial_memory)
         _report_fit(predictor, out, quiet)
@@ -190,6 +193,12 @@ def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
                                                    "first_model_s", "fit_wall_s",
                                                    "budget_overrun") if k in info)
     out_console.print(summary, highlight=False)
+    stacking = info.get("stacking")
+    if stacking:
+        served = "served" if stacking["served"] else "not served"
+        out_console.print(f"stacking over {stacking['inputs']} members: {served} (cross-"
+                          f"validated {stacking['stacked_validation_score']:.5g} against the "
+                          f"blend's {stacking['blend_validation_score']:.5g})", highlight=False)
     cost = info.get("search_cost")
     if cost:
         out_console.print(f"search cost: {cost['device_seconds']} device-seconds on "

@@ -56,6 +56,9 @@ class RunConfig:
             predictions the blend weights come from then describe the served models exactly,
             and no refit time is spent on them. Off by default (k models per member cost k
             times the single-row latency); the "best" preset turns it on.
+        stacking: learn a linear level-two model over the blend's members' out-of-fold
+            predictions (:mod:`accelml.core.stacking`) and serve it instead of the blend's
+            average when its cross-validated loss is lower.
         backbone: a local checkpoint to fine-tune from (image models).
         max_params: the largest network (in parameters) a search may return (image models).
         max_latency_ms: the slowest single-image prediction (ms, on the search's device and
@@ -106,6 +109,7 @@ class RunConfig:
     eta: int = 3
     ensemble_size: int = 8
     bagging: bool = False
+    stacking: bool = True
     backbone: str | None = None
     max_params: int | None = None
     max_latency_ms: float | None = None

@@ -23,11 +23,13 @@ from accelml.core.evaluate import make_splits
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
 from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
+from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
 from accelml.core.runner import SearchLoop, SearchOutcome
 from accelml.core.search import Searcher, Space
+from accelml.core.stacking import StackChoice, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
@@ -132,28 +134,29 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                     progress.set_stage(f"stopped by {stop.reason}: keeping the best model; "
                                        f"{stop.reason} again quits without saving")
                     _check_any_model(loop.outcome, stop)
-                    config = config.with_changes(ensemble_size=1)  # no time for the members
+                    config = config.with_changes(ensemble_size=1, stacking=False)
                 outcome = loop.refit_best(progress.set_stage)
                 blend, fitted = _ensemble(loop, config, progress.set_stage)
+                stack = _stack(blend, view, config, progress.set_stage)
                 progress.set_stage("done")
         finally:
             executor.shutdown()
         outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
         members = []
         for result, weight in blend:
-            loaded = _load_members(fitted[result.spec.trial_id], view.task, weight)
+            loaded = _load_members(fitted[result.spec.trial_id], view.task, weight,
+                                   result.spec.trial_id)
             outcome.folds[result.spec.trial_id] = len(loaded)
             members.extend(loaded)
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
     info["stopped_by"] = stop.reason
-    if loop.work is not None:
-        info["counted_work_s"] = round(loop.work.done, 3)
-        info["work_allowance_s"] = round(loop.work.allowance, 3)
-        info["deterministic_cut_by_clock"] = loop.cut_by_clock
     info["first_model_s"] = first_model_s[0] if first_model_s else None
+    info.update(_work_info(loop))
     info.update(_store_info(store, loop))
-    return Predictor(view.task, preprocessor, members, board, info)
+    info["stacking"] = _stack_info(stack, view.task)
+    stacker = stack.stacker if stack is not None and stack.wins else None
+    return Predictor(view.task, preprocessor, members, board, info, stacker)
 
 
 @contextlib.contextmanager
@@ -212,6 +215,15 @@ def make_executor(config: RunConfig, view_dir: Path, modules: Sequence[str]
     return LocalExecutor(view_dir, workers, modules), config
 
 
+def _work_info(loop: SearchLoop) -> dict[str, object]:
+    """What a deterministic run counted (nothing for a run scheduled by the clock)."""
+    if loop.work is None:
+        return {}
+    return {"counted_work_s": round(loop.work.done, 3),
+            "work_allowance_s": round(loop.work.allowance, 3),
+            "deterministic_cut_by_clock": loop.cut_by_clock}
+
+
 def _store_info(store: RunStore | None, loop: SearchLoop) -> dict[str, object]:
     """What the manifest says about the run store, the backend and resumed sessions."""
     info: dict[str, object] = {"backend": loop.config.backend}
@@ -260,17 +272,40 @@ def _ensemble(loop: SearchLoop, config: RunConfig,
     return blend, fitted
 
 
-def _load_members(result: TrialResult, task: Task, weight: float) -> list[Member]:
+def _load_members(result: TrialResult, task: Task, weight: float, group: int) -> list[Member]:
     """The model a refit (or a search trial that kept its model) saved; for a bag, each fold
-    model with an equal share of ``weight``."""
+    model with an equal share of ``weight``; all in the blend trial's ``group``."""
     learner = get_learner(result.spec.learner)
     if result.bag_dir is not None:
         folds = sorted(result.bag_dir.iterdir(), key=lambda path: int(path.name))
         return [Member(result.spec.learner, result.spec.config, learner.load(fold, task),
-                       weight / len(folds)) for fold in folds]
+                       weight / len(folds), group) for fold in folds]
     assert result.artifact_dir is not None
     fitted = learner.load(result.artifact_dir, task)
-    return [Member(result.spec.learner, result.spec.config, fitted, weight)]
+    return [Member(result.spec.learner, result.spec.config, fitted, weight, group)]
+
+
+def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView, config: RunConfig,
+           on_stage: Callable[[str], None]) -> StackChoice | None:
+    """A stacker over the blend's members, judged against the blend (None when stacking is
+    off or a member has no out-of-fold predictions)."""
+    if not config.stacking or any(result.oof_path is None for result, _ in blend):
+        return None
+    on_stage("stacking")
+    predictions = [np.load(result.oof_path) for result, _ in blend]  # type: ignore[arg-type]
+    return fit_stacker([result.spec.trial_id for result, _ in blend], predictions, view.y,
+                       view.task, config.seed)
+
+
+def _stack_info(stack: StackChoice | None, task: Task) -> dict[str, object] | None:
+    """What the manifest says about the stacker: served or not, and the two cross-validated
+    scores it was judged by."""
+    if stack is None:
+        return None
+    metric = get_metric(task.metric)
+    return {"served": stack.wins, "inputs": len(stack.stacker.groups),
+            "stacked_validation_score": metric.as_loss(stack.stacked_loss),
+            "blend_validation_score": metric.as_loss(stack.blend_loss)}
 
 
 def leaderboard(

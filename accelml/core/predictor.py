@@ -19,6 +19,7 @@ from accelml.core import metrics as metric_registry
 from accelml.core.artifacts import read_manifest, write_model_dir
 from accelml.core.data import Features
 from accelml.core.learner import Fitted, discover, get_learner
+from accelml.core.stacking import Stacker
 from accelml.core.task import Task, decode_target, encode_target
 from accelml.errors import ArtifactError, DataError, TargetError
 
@@ -60,12 +61,14 @@ def _is_records(data: Any) -> bool:
 
 @dataclass
 class Member:
-    """One fitted model of the final predictor and its weight in the blend."""
+    """One fitted model of the final predictor and its weight in the blend; ``group`` is the
+    trial it comes from (a bag's fold models share one), which a stacker reads as one input."""
 
     learner: str
     config: dict[str, Any]
     fitted: Fitted
     weight: float = 1.0
+    group: int | None = None
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Predictor:
     members: list[Member]
     board: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
+    stacker: Stacker | None = None
 
     @property
     def classes(self) -> list[Any]:
@@ -92,6 +96,8 @@ class Predictor:
         return self.preprocessor.transform(data)
 
     def _blend(self, features: Features) -> np.ndarray:
+        if self.stacker is not None:
+            return self.stacker.combine(self.group_predictions(features))
         total = sum(member.weight for member in self.members)
         blended: np.ndarray | None = None
         for member in self.members:
@@ -99,6 +105,18 @@ class Predictor:
             blended = part if blended is None else blended + part
         assert blended is not None
         return blended / total
+
+    def group_predictions(self, features: Features) -> list[np.ndarray]:
+        """Each stacker input: the weighted average of its group's members, in the
+        stacker's order."""
+        assert self.stacker is not None
+        sums: dict[int | None, np.ndarray] = {}
+        totals: dict[int | None, float] = {}
+        for member in self.members:
+            part = get_learner(member.learner).predict(member.fitted, features) * member.weight
+            sums[member.group] = sums[member.group] + part if member.group in sums else part
+            totals[member.group] = totals.get(member.group, 0.0) + member.weight
+        return [sums[group] / totals[group] for group in self.stacker.groups]
 
     def predict(self, data: Any) -> np.ndarray:
         """Labels as they were in the training target, or values for regression."""
@@ -167,11 +185,13 @@ class Predictor:
             folder.mkdir(parents=True)
             get_learner(member.learner).save(member.fitted, folder)
             members.append({"learner": member.learner, "config": member.config,
-                            "weight": member.weight, "dir": f"members/{index}"})
+                            "weight": member.weight, "group": member.group,
+                            "dir": f"members/{index}"})
         schema = getattr(self.preprocessor, "schema", None)
         return {"accelml_version": __version__, "modality": self.preprocessor.kind,
                 "task": self.task.to_dict(), "metric": self.task.metric,
                 "schema": schema, "members": members, "run": self.info,
+                "stacker": self.stacker.to_dict() if self.stacker else None,
                 "leaderboard": json.loads(self.board.to_json(orient="records"))}
 
     @classmethod
@@ -188,8 +208,11 @@ class Predictor:
         preprocessor = _PREPROCESSORS[kind](json.loads((root / "preprocessor.json").read_text()))
         members = [
             Member(m["learner"], m["config"],
-                   get_learner(m["learner"]).load(root / m["dir"], task), m["weight"])
+                   get_learner(m["learner"]).load(root / m["dir"], task), m["weight"],
+                   m.get("group"))
             for m in manifest["members"]
         ]
         board = pd.read_csv(root / "leaderboard.csv")
-        return cls(task, preprocessor, members, board, manifest.get("run", {}))
+        stacker = manifest.get("stacker")
+        return cls(task, preprocessor, members, board, manifest.get("run", {}),
+                   Stacker.from_dict(stacker) if stacker else None)

@@ -4,9 +4,10 @@ the columns of ``Features.names``), class probabilities or values out.
 Each member goes through its library's converter (onnxmltools for LightGBM and XGBoost,
 CatBoost's own exporter, skl2onnx for scikit-learn models); the members are then joined into
 one graph that spreads each member's probabilities over the task's classes with its weight and
-sums them (a weighted sum of values for regressors). A member no converter covers is a clear
-ConfigError naming it. The column encoding (categories to codes, dates to parts) is not in the
-graph: it is the model directory's ``preprocessor.json``.
+sums them (a weighted sum of values for regressors). A stacked model sums per group and ends
+in the stacker's linear layer (a softmax over log-probabilities for classifiers). A member
+no converter covers is a clear ConfigError naming it. The column encoding (categories to codes,
+dates to parts) is not in the graph: it is the model directory's ``preprocessor.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from accelml.core.learner import Fitted
+from accelml.core.stacking import EPSILON, Stacker
 from accelml.errors import ConfigError, MissingDependencyError
 
 INSTALL = "pip install 'accelml[export]'"
@@ -28,8 +30,8 @@ INPUT = "features"
 #: Learners left out on purpose, and why.
 NOT_EXPORTED = {"knn": "in float32, ties between equally near neighbours break differently "
                        "from the native model"}
-#: (learner name, fitted model, weight in the blend)
-ExportMember = tuple[str, Fitted, float]
+#: (learner name, fitted model, weight in the blend, group: the trial it comes from)
+ExportMember = tuple[str, Fitted, float, int | None]
 
 
 def _require(module: str) -> Any:
@@ -125,16 +127,23 @@ def _output_of(model: Any, classifier: bool) -> str:
     return outputs[0]
 
 
-def blend_graph(members: Sequence[ExportMember], n_features: int, n_classes: int | None) -> Any:
-    """One ONNX model: every member on the shared ``features`` input, blended by weight into
-    ``probabilities`` (n_classes columns) or ``values``."""
+def blend_graph(members: Sequence[ExportMember], n_features: int, n_classes: int | None,
+                stacker: Stacker | None = None) -> Any:
+    """One ONNX model: every member on the shared ``features`` input, blended by weight (and
+    stacked, given a ``stacker``) into ``probabilities`` (n_classes columns) or ``values``."""
     import onnx
     from onnx import TensorProto, compose, helper, numpy_helper
 
     classifier = n_classes is not None
-    total = sum(weight for _, _, weight in members)
-    nodes, initializers, opsets, parts = [], [], {}, []
-    for index, (name, fitted, weight) in enumerate(members):
+    totals: dict[int | None, float] = {}
+    for _, _, weight, group in members:
+        key = group if stacker is not None else None
+        totals[key] = totals.get(key, 0.0) + weight
+    nodes, initializers, opsets = [], [], {}
+    parts: dict[int | None, list[str]] = {}
+    for index, (name, fitted, weight, group) in enumerate(members):
+        key = group if stacker is not None else None
+        total = totals[key]
         model = compose.add_prefix(member_graph(name, fitted, n_features), f"m{index}_")
         graph = model.graph
         nodes.append(helper.make_node("Identity", [INPUT], [graph.input[0].name]))
@@ -158,10 +167,13 @@ def blend_graph(members: Sequence[ExportMember], n_features: int, n_classes: int
             initializers.append(shape)
             nodes.append(helper.make_node("Reshape", [out, f"shape{index}"], [flat]))
             nodes.append(helper.make_node("Mul", [flat, f"scale{index}"], [part]))
-        parts.append(part)
+        parts.setdefault(key, []).append(part)
     opsets[""] = max(opsets.get("", 0), OPSET)  # the joining nodes' own domain
     result = "probabilities" if classifier else "values"
-    nodes.append(helper.make_node("Sum", parts, [result]))
+    if stacker is None:
+        nodes.append(helper.make_node("Sum", parts[None], [result]))
+    else:
+        _stacker_nodes(stacker, parts, classifier, result, nodes, initializers)
     shape = [None, n_classes] if classifier else [None]
     graph = helper.make_graph(
         nodes, "accelml", [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT,
@@ -174,12 +186,51 @@ def blend_graph(members: Sequence[ExportMember], n_features: int, n_classes: int
     return model
 
 
+def _stacker_nodes(stacker: Stacker, parts: dict[int | None, list[str]], classifier: bool,
+                   result: str, nodes: list[Any], initializers: list[Any]) -> None:
+    """The stacker's layer: each group's blend, side by side (log-probabilities for a
+    classifier), times its coefficients plus its intercepts (then a softmax)."""
+    from onnx import helper, numpy_helper
+
+    def constant(name: str, value: Any, dtype: Any = np.float32) -> str:
+        initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    if classifier:
+        low, high = constant("eps", EPSILON), constant("one", 1.0)
+    else:
+        as_column = constant("column", [-1, 1], np.int64)
+    columns = []
+    for position, group in enumerate(stacker.groups):
+        blended, column = f"group{position}", f"input{position}"
+        nodes.append(helper.make_node("Sum", parts[group], [blended]))
+        if classifier:
+            clipped = f"clipped{position}"
+            nodes.append(helper.make_node("Clip", [blended, low, high], [clipped]))
+            nodes.append(helper.make_node("Log", [clipped], [column]))
+        else:
+            nodes.append(helper.make_node("Reshape", [blended, as_column], [column]))
+        columns.append(column)
+    nodes.append(helper.make_node("Concat", columns, ["stack_in"], axis=1))
+    nodes.append(helper.make_node("MatMul", ["stack_in", constant("coef", stacker.coef)],
+                                  ["stack_scores"]))
+    intercept = constant("intercept", stacker.intercept)
+    if classifier:
+        nodes.append(helper.make_node("Add", ["stack_scores", intercept], ["stack_logits"]))
+        nodes.append(helper.make_node("Softmax", ["stack_logits"], [result], axis=1))
+    else:
+        nodes.append(helper.make_node("Add", ["stack_scores", intercept], ["stack_values"]))
+        nodes.append(helper.make_node("Reshape", ["stack_values", constant("flat", [-1],
+                                                                           np.int64)],
+                                      [result]))
+
+
 def export_onnx(members: Sequence[ExportMember], n_features: int, n_classes: int | None,
-                path: Path) -> Path:
-    """Write the blend of ``members`` at ``path``."""
+                path: Path, stacker: Stacker | None = None) -> Path:
+    """Write the blend (or stack) of ``members`` at ``path``."""
     import onnx
 
-    model = blend_graph(members, n_features, n_classes)
+    model = blend_graph(members, n_features, n_classes, stacker)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
@@ -232,8 +283,8 @@ def export_onnx_checked(predictor: Any, output: Path, check: Any = None) -> floa
     X = X.astype(np.float32).astype(np.float64)
     features = Features(X, template.categorical, template.cardinalities, template.names)
     classes = predictor.task.n_classes if predictor.task.kind.is_classification else None
-    members = [(m.learner, m.fitted, m.weight) for m in predictor.members]
-    path = export_onnx(members, X.shape[1], classes, Path(output))
+    members = [(m.learner, m.fitted, m.weight, m.group) for m in predictor.members]
+    path = export_onnx(members, X.shape[1], classes, Path(output), predictor.stacker)
     difference = float(np.nanmax(np.abs(run_onnx(path, X) - predictor._blend(features))))
     if not difference <= TOLERANCE:
         path.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ VISION_DEFAULTS: dict[str, Any] = {
     "n_workers": 1,
     "max_trial_fraction": 0.2,
     "final_train_fraction": 0.35,
+    "stacking": False,  # networks are exported and served as a weighted blend
 }
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".json", ".txt")
 

@@ -138,6 +138,13 @@ def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: Bina
     features = predictor.preprocessor.transform(test.drop(columns=["diagnosis"]))
     mixed = sum(m.weight * get_learner(m.learner).predict(m.fitted, features)
                 for m in predictor.members) / sum(m.weight for m in predictor.members)
+    stacking = predictor.info["stacking"]
+    assert stacking["inputs"] == len(blend)
+    assert stacking["served"] == (stacking["stacked_validation_score"]
+                                  > stacking["blend_validation_score"])  # AUC: higher wins
+    assert (predictor.stacker is not None) == stacking["served"]
+    if predictor.stacker is not None:
+        mixed = predictor.stacker.combine(predictor.group_predictions(features))
     assert np.abs(predictor.predict_proba(test).to_numpy() - mixed).max() < 1e-12
     assert predictor.info["search_cost"]["device_seconds"] > 0
     assert len(accelml.load(out).members) == len(blend)
@@ -146,7 +153,7 @@ def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: Bina
 def test_with_bagging_members_serve_their_fold_models(tmp_path: Path) -> None:
     train, test = split(cancer_frame())
     predictor = accelml.fit(train, "diagnosis", time_budget=10, bagging=True, out=tmp_path,
-                            **FAST)
+                            stacking=False, **FAST)
     blend = predictor.info["ensemble"]
     assert {m["folds"] for m in blend} == {5}  # 5-fold CV: each member serves its 5 models
     assert sum(m["folds"] for m in blend) == len(predictor.members)
@@ -160,3 +167,38 @@ def test_with_bagging_members_serve_their_fold_models(tmp_path: Path) -> None:
     loaded = accelml.load(tmp_path)
     pd.testing.assert_frame_equal(loaded.predict_proba(test), predictor.predict_proba(test))
     assert predictor.evaluate(test)["roc_auc"] > 0.95
+
+
+@pytest.mark.parametrize(("frame", "target"), [(wine_frame, "cultivar"),
+                                               (diabetes_frame, "progression")])
+def test_a_served_stacker_is_saved_loaded_and_exported(frame, target: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:  # noqa: ANN001
+    from accelml.core.stacking import StackChoice
+
+    monkeypatch.setattr(StackChoice, "wins", property(lambda self: True))  # serve it anyway
+    train, test = split(frame(), test_rows=40)
+    predictor = accelml.fit(train, target, time_budget=6, out=tmp_path / "model", **FAST)
+    stacker = predictor.stacker
+    assert stacker is not None and predictor.info["stacking"]["served"]
+    assert set(stacker.groups) == {m["trial"] for m in predictor.info["ensemble"]}
+    features = predictor.preprocessor.transform(test.drop(columns=[target]))
+    expected = stacker.combine(predictor.group_predictions(features))
+    got = (predictor.predict_proba(test).to_numpy() if predictor.task.kind.is_classification
+           else predictor.predict(test))
+    assert np.abs(got - expected).max() < 1e-12
+    loaded = accelml.load(tmp_path / "model")
+    assert loaded.stacker is not None and loaded.stacker.groups == stacker.groups
+    np.testing.assert_allclose(loaded.predict(test) if target == "progression"
+                               else loaded.predict_proba(test).to_numpy(), got)
+    if predictor.task.kind.is_classification:  # regression graphs: tests/tabular/test_export
+        pytest.importorskip("onnxmltools", reason="the [export] extra is not installed")
+        from accelml.tabular.export import export_onnx_checked
+
+        assert export_onnx_checked(loaded, tmp_path / "model.onnx", test) < 0.01
+
+
+def test_without_stacking_the_blend_average_is_served(tmp_path: Path) -> None:
+    train, _ = split(wine_frame(), test_rows=40)
+    predictor = accelml.fit(train, "cultivar", time_budget=5, stacking=False, **FAST)
+    assert predictor.stacker is None and predictor.info["stacking"] is None

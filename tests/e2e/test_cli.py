@@ -209,3 +209,23 @@ def test_missing_target_values_and_an_empty_column_are_reported(tmp_path: Path) 
     assert "warning: dropped 5 rows whose target 'diagnosis' is missing" in text
     notes = json.loads((tmp_path / "m" / "manifest.json").read_text())["run"]["notes"]
     assert any("'nothing'" in note for note in notes)
+
+
+def test_no_stacking_serves_the_blend_average(cancer_files: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    train, _ = cancer_files
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["fit", str(train), "--target", "diagnosis", "--out", str(out),
+                                 "--no-stacking", "--time-budget", "5", "--learners", "linear"])
+    assert result.exit_code == 0, result.output
+    assert "stacking over" not in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stacker"] is None and manifest["run"]["stacking"] is None
+
+
+def test_the_summary_says_whether_the_stacker_is_served(model_dir: Path) -> None:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    stacking = manifest["run"]["stacking"]
+    assert set(stacking) == {"served", "inputs", "stacked_validation_score",
+                             "blend_validation_score"}
+    assert (manifest["stacker"] is not None) == stacking["served"]

@@ -11,6 +11,7 @@ pytest.importorskip("onnxmltools", reason="the [export] extra is not installed")
 
 from accelml.core.budget import Deadline  # noqa: E402
 from accelml.core.learner import discover, get_learner  # noqa: E402
+from accelml.core.stacking import Stacker  # noqa: E402
 from accelml.core.task import encode_target, infer_task  # noqa: E402
 from accelml.errors import ConfigError  # noqa: E402
 from accelml.tabular.export import export_onnx, run_onnx, synthetic_features  # noqa: E402
@@ -36,7 +37,7 @@ def _fitted(frame, target: str, name: str):  # noqa: ANN001, ANN202
 def test_each_tree_learner_exports_and_matches(name: str, tmp_path: Path) -> None:
     frame = cancer_frame()
     learner, fitted, features, task = _fitted(frame, "diagnosis", name)
-    path = export_onnx([(name, fitted, 1.0)], features.X.shape[1], task.n_classes,
+    path = export_onnx([(name, fitted, 1.0, None)], features.X.shape[1], task.n_classes,
                        tmp_path / "model.onnx")
     X = features.X.astype(np.float32).astype(np.float64)
     native = learner.predict(fitted, features.take(np.arange(len(X))))
@@ -47,12 +48,12 @@ def test_a_weighted_blend_and_a_regressor(tmp_path: Path) -> None:
     frame = cancer_frame()
     lgbm, first, features, task = _fitted(frame, "diagnosis", "lightgbm")
     xgb, second, _, _ = _fitted(frame, "diagnosis", "xgboost")
-    path = export_onnx([("lightgbm", first, 3.0), ("xgboost", second, 1.0)],
+    path = export_onnx([("lightgbm", first, 3.0, None), ("xgboost", second, 1.0, None)],
                        features.X.shape[1], task.n_classes, tmp_path / "blend.onnx")
     expected = 0.75 * lgbm.predict(first, features) + 0.25 * xgb.predict(second, features)
     assert np.abs(run_onnx(path, features.X) - expected).max() < 1e-4
     regressor, fitted, reg_features, _ = _fitted(diabetes_frame(), "progression", "lightgbm")
-    path = export_onnx([("lightgbm", fitted, 1.0)], reg_features.X.shape[1], None,
+    path = export_onnx([("lightgbm", fitted, 1.0, None)], reg_features.X.shape[1], None,
                        tmp_path / "regressor.onnx")
     got = run_onnx(path, reg_features.X)
     assert got.shape == (len(reg_features.X),)
@@ -69,17 +70,38 @@ def test_synthetic_check_rows_respect_category_codes() -> None:
 
 def test_catboost_exports_numbers_and_names_what_it_cannot(tmp_path: Path) -> None:
     learner, fitted, features, task = _fitted(wine_frame(), "cultivar", "catboost")
-    path = export_onnx([("catboost", fitted, 1.0)], features.X.shape[1], task.n_classes,
+    path = export_onnx([("catboost", fitted, 1.0, None)], features.X.shape[1], task.n_classes,
                        tmp_path / "wine.onnx")
     assert np.abs(run_onnx(path, features.X) - learner.predict(fitted, features)).max() < 1e-4
     _, fitted, features, task = _fitted(cancer_frame(), "diagnosis", "catboost")
     with pytest.raises(ConfigError, match=r"the 'catboost' member cannot be exported to ONNX "
                                           r"\(.*categorical features.*--exclude catboost"):
-        export_onnx([("catboost", fitted, 1.0)], features.X.shape[1], task.n_classes,
+        export_onnx([("catboost", fitted, 1.0, None)], features.X.shape[1], task.n_classes,
                     tmp_path / "x.onnx")
     _, fitted, features, task = _fitted(cancer_frame(), "diagnosis", "knn")
     with pytest.raises(ConfigError, match=r"the 'knn' member cannot be exported to ONNX "
                                           r"\(in float32, ties.*--exclude knn"):
-        export_onnx([("knn", fitted, 1.0)], features.X.shape[1], task.n_classes,
+        export_onnx([("knn", fitted, 1.0, None)], features.X.shape[1], task.n_classes,
                     tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_stacked_classifier_and_regressor(tmp_path: Path) -> None:
+    lgbm, first, features, task = _fitted(cancer_frame(), "diagnosis", "lightgbm")
+    linear, second, _, _ = _fitted(cancer_frame(), "diagnosis", "linear")
+    stacker = Stacker("logistic", (4, 9), np.array([[0.2, -0.1], [0.5, 0.3], [-0.4, 0.1],
+                                                    [0.3, 0.6]]), np.array([0.1, -0.3]))
+    members = [("lightgbm", first, 2.0, 4), ("linear", second, 1.0, 9),
+               ("lightgbm", first, 1.0, 4)]  # group 4 is a bag of two (equal) models
+    path = export_onnx(members, features.X.shape[1], task.n_classes, tmp_path / "stack.onnx",
+                       stacker)
+    expected = stacker.combine([lgbm.predict(first, features), linear.predict(second, features)])
+    assert np.abs(run_onnx(path, features.X) - expected).max() < 1e-4
+    model, fitted, reg_features, _ = _fitted(diabetes_frame(), "progression", "linear")
+    stacker = Stacker("linear", (1, 2), np.array([[0.7], [0.5]]), np.array([12.0]))
+    path = export_onnx([("linear", fitted, 1.0, 1), ("linear", fitted, 1.0, 2)],
+                       reg_features.X.shape[1], None, tmp_path / "stack_reg.onnx", stacker)
+    native = model.predict(fitted, reg_features)
+    got = run_onnx(path, reg_features.X)
+    assert got.shape == (len(native),)
+    assert np.abs(got - (1.2 * native + 12.0)).max() < 1e-2

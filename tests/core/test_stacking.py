@@ -1,0 +1,102 @@
+"""The stacking level: what it learns, when it is served, and its saved form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelml.core.ensemble import blend_loss
+from accelml.core.stacking import FOLDS, Stacker, fit_stacker
+from accelml.core.task import Task, TaskKind
+
+
+def _task(kind: TaskKind, n_classes: int = 0, metric: str = "log_loss") -> Task:
+    return Task(kind, "y", metric, tuple(range(n_classes)))
+
+
+def _soft(y: np.ndarray, n_classes: int, right: float, rng: np.random.Generator) -> np.ndarray:
+    """Probabilities that rank the true class first for most rows, but are far too unsure."""
+    logits = rng.normal(size=(len(y), n_classes))
+    logits[np.arange(len(y)), y] += 2.0
+    sharp = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return right * sharp + (1 - right) / n_classes  # squeezed towards uniform
+
+
+def test_an_underconfident_member_is_sharpened_and_served() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    member = _soft(y, 3, 0.3, rng)
+    task = _task(TaskKind.MULTICLASS, 3)
+    choice = fit_stacker([7], [member], y, task)
+    assert choice is not None and choice.wins
+    assert choice.stacked_loss < choice.blend_loss
+    assert choice.stacker.groups == (7,)
+    stacked = choice.stacker.combine([member])
+    assert np.allclose(stacked.sum(axis=1), 1.0)
+    assert blend_loss(stacked, y, task) < blend_loss(member, y, task)
+
+
+def test_a_regressor_off_in_scale_is_rescaled() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=400) * 10
+    halved = 0.5 * y + rng.normal(size=400)
+    other = 0.5 * y + rng.normal(size=400) + 3.0
+    task = _task(TaskKind.REGRESSION, metric="rmse")
+    choice = fit_stacker([1, 2], [halved, other], y, task)
+    assert choice is not None and choice.wins
+    assert choice.stacker.kind == "linear"
+    assert (choice.stacker.coef >= 0).all()  # non-negative weights
+    assert blend_loss(choice.stacker.combine([halved, other]), y, task) < 1.5
+
+
+def test_a_well_calibrated_blend_keeps_its_average() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    calibrated = np.where(y == 1, 0.8, 0.2)
+    noisy = rng.random(300)
+    flip = rng.random(300) < 0.2
+    calibrated = np.where(flip, 1 - calibrated, calibrated)
+    members = [np.column_stack([1 - calibrated, calibrated]),
+               np.column_stack([1 - noisy, noisy])]
+    choice = fit_stacker([0, 1], members, y, _task(TaskKind.BINARY, 2, "roc_auc"))
+    assert choice is not None
+    assert not choice.wins  # ranking is all AUC sees: a linear layer cannot beat member 0
+
+
+def test_rows_without_predictions_are_left_out_and_too_few_rows_give_none() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    member = _soft(y, 2, 0.5, rng)
+    member[:150] = np.nan  # a holdout run: only the last 50 rows were validated
+    task = _task(TaskKind.BINARY, 2)
+    assert fit_stacker([0], [member], y, task) is not None
+    member[150:190] = np.nan
+    assert len(y) - 190 < 10 * FOLDS
+    assert fit_stacker([0], [member], y, task) is None
+
+
+def test_a_class_the_rows_never_show_stays_unlikely() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 300)  # class 2 of 3 never appears
+    member = np.column_stack([_soft(y, 2, 0.5, rng) * 0.98, np.full(300, 0.02)])
+    choice = fit_stacker([0], [member], y, _task(TaskKind.MULTICLASS, 3))
+    assert choice is not None
+    assert choice.stacker.combine([member])[:, 2].max() < 1e-6
+
+
+def test_the_stacker_round_trips_through_its_json() -> None:
+    stacker = Stacker("logistic", (3, 5), np.arange(8.0).reshape(4, 2) / 10, np.array([0.1, -0.2]))
+    again = Stacker.from_dict(stacker.to_dict())
+    inputs = [np.full((2, 2), 0.5), np.array([[0.9, 0.1], [0.2, 0.8]])]
+    assert again.groups == (3, 5)
+    assert np.allclose(again.combine(inputs), stacker.combine(inputs))
+
+
+@pytest.mark.parametrize("kind", [TaskKind.BINARY, TaskKind.REGRESSION])
+def test_a_single_class_fold_or_constant_target_does_not_crash(kind: TaskKind) -> None:
+    y = np.zeros(100) if kind is TaskKind.REGRESSION else np.r_[np.zeros(99), 1].astype(int)
+    member = np.zeros(100) if kind is TaskKind.REGRESSION else np.full((100, 2), 0.5)
+    task = _task(kind, 0 if kind is TaskKind.REGRESSION else 2,
+                 "rmse" if kind is TaskKind.REGRESSION else "log_loss")
+    choice = fit_stacker([0], [member], y, task)
+    assert choice is None or not np.isnan(choice.stacked_loss)

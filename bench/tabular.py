@@ -135,13 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--datasets", nargs="+", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows OUT/tabular.jsonl already holds for this budget "
+                        "and run only the missing (dataset, system) pairs")
     args = parser.parse_args(argv)
     systems = args.systems.split(",")
     args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "tabular.jsonl"  # one row per finished run, as it finishes
+    done = [json.loads(line) for line in log.read_text().splitlines()] \
+        if args.resume and log.exists() else []
+    done = [r for r in done if r.get("budget") == args.budget]
+    if not args.resume:
+        log.write_text("")
     rows = []
     for folder in args.datasets:
+        name = json.loads((folder / "meta.json").read_text())["name"]
         for system in systems:
-            rows.append(run(system, folder, args.budget, args.out))
+            kept = [r for r in done if r["dataset"] == name and r["system"] == system]
+            if kept:
+                rows.append(kept[-1])
+                continue
+            rows.append({**run(system, folder, args.budget, args.out), "budget": args.budget})
+            with log.open("a") as handle:
+                handle.write(json.dumps(rows[-1]) + "\n")
             print(json.dumps(rows[-1]), flush=True)
     (args.out / "tabular.json").write_text(json.dumps(rows, indent=1))
     text = markdown(rows, args.budget, systems)

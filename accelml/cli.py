@@ -194,7 +194,9 @@ def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
                                                    "budget_overrun") if k in info)
     out_console.print(summary, highlight=False)
     stacking = info.get("stacking")
-    if stacking:
+    if stacking and "skipped" in stacking:
+        out_console.print(f"stacking skipped: {stacking['skipped']}", highlight=False)
+    elif stacking:
         served = "served" if stacking["served"] else "not served"
         out_console.print(f"stacking over {stacking['inputs']} members: {served} (cross-"
                           f"validated {stacking['stacked_validation_score']:.5g} against the "

@@ -74,7 +74,11 @@ def run(system: str, folder: Path, budget: float, out: Path) -> dict:
     peak = [ln for ln in done.stderr.splitlines() if ln.startswith("peak_kb=")]
     row["peak_mb"] = round(int(peak[-1].split("=")[1]) / 1024) if peak else None
     if done.returncode != 0 or not (where / "facts.json").exists():
-        row["error"] = " ".join(done.stderr.strip().splitlines()[-3:])[:300]
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "stderr.txt").write_text(done.stderr)  # the whole story of a failed run
+        lines = [ln for ln in done.stderr.strip().splitlines() if not ln.startswith(
+            ("peak_kb=", "Command exited"))]
+        row["error"] = " ".join(lines[-3:])[:300]
         return row
     facts = json.loads((where / "facts.json").read_text())
     test = pd.read_parquet(folder / "test.parquet")

@@ -98,9 +98,11 @@ def fit_autogluon(train: pd.DataFrame, target: str, meta: dict, budget: float) -
 class _H2OModel:
     """predict / predict_proba over pandas, with the training frame's column types."""
 
-    def __init__(self, aml: Any, types: dict[str, str], target: str, classification: bool):
+    def __init__(self, aml: Any, types: dict[str, str], target: str, classification: bool,
+                 levels: list[str]):
         self.aml, self.types, self.target = aml, types, target
         self.classification = classification
+        self.levels = levels  # the target's factor levels, in H2O's column order
         self.classes_: list[Any] = []
 
     def _frame(self, df: pd.DataFrame) -> Any:
@@ -116,6 +118,9 @@ class _H2OModel:
     def predict_proba(self, df: pd.DataFrame) -> pd.DataFrame:
         out = self.aml.leader.predict(self._frame(df)).as_data_frame(use_multi_thread=False)
         out = out.drop(columns=["predict"])
+        # H2O names the columns after the levels, prefixing numeric ones ("1" becomes "p1"):
+        # the levels themselves are the class labels
+        out.columns = [str(level) for level in self.levels]
         self.classes_ = list(out.columns)
         return out
 
@@ -126,15 +131,18 @@ def fit_h2o(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
 
     h2o.init(nthreads=2, max_mem_size="6G", verbose=False)
     h2o.no_progress()
-    frame = h2o.H2OFrame(train)
     classification = meta["task"] != "regression"
+    # a class column of "+" and "-" would otherwise be parsed as one (numeric) value
+    frame = h2o.H2OFrame(train, column_types={target: "enum"} if classification else None)
+    levels: list[str] = []
     if classification:
         frame[target] = frame[target].asfactor()
+        levels = frame[target].levels()[0]
     types = {c: t for c, t in frame.types.items() if c != target}
     aml = H2OAutoML(max_runtime_secs=int(budget), seed=0, nfolds=5,
                     sort_metric=METRICS["h2o"][meta["metric"]["primary"]], verbosity=None)
     aml.train(y=target, training_frame=frame)
-    return _H2OModel(aml, types, target, classification), aml.leaderboard.nrows
+    return _H2OModel(aml, types, target, classification, levels), aml.leaderboard.nrows
 
 
 FITS = {"accelml": fit_accelml, "accelml-zeroshot": fit_accelml_zeroshot,

@@ -80,7 +80,7 @@ def test_learner_conforms(name: str, kind: TaskKind, tmp_path: Path) -> None:
 def test_search_tries_learners_in_portfolio_order() -> None:
     names = [learner.name for learner in learners_for(TaskKind.BINARY) if learner.name in TABULAR]
     assert names == ["lightgbm", "linear", "xgboost", "catboost", "extra_trees",
-                     "random_forest", "knn"]
+                     "random_forest", "knn", "mlp"]
 
 
 def _fit(name: str, data: Data, rows: np.ndarray, **kwargs: object) -> object:
@@ -181,3 +181,22 @@ def test_class_codes_beyond_the_task_are_a_data_error() -> None:
     with pytest.raises(DataError, match=r"class codes 0\.\.2 for a task with 2 classes"):
         get_learner("linear").fit(features, np.where(y == 1, 2, 0), {}, task=task, fidelity=None,
                                   deadline=Deadline.never(), n_jobs=1, seed=0)
+
+
+def test_the_mlp_predicts_in_the_target_units_and_trains_its_epochs() -> None:
+    task, features, y = _regression()
+    learner = get_learner("mlp")
+    fitted = learner.fit(features, y, {}, task=task, fidelity=40, deadline=Deadline.never(),
+                         n_jobs=1, seed=0)
+    assert fitted.info["epochs_done"] == 40 and not fitted.info["deadline_hit"]
+    predicted = learner.predict(fitted, features)
+    assert abs(predicted.mean() - y.mean()) < 0.1 * y.std()  # scaled back to the target
+    assert np.sqrt(np.mean((predicted - y) ** 2)) < 0.8 * y.std()  # it learned something
+
+
+def test_the_mlp_stops_at_its_deadline_after_one_epoch_at_least() -> None:
+    task, features, y = _binary()
+    learner = get_learner("mlp")
+    fitted = learner.fit(features, y, {}, task=task, fidelity=10_000,
+                         deadline=Deadline.in_seconds(0.5), n_jobs=1, seed=0)
+    assert 1 <= fitted.info["epochs_done"] < 10_000 and fitted.info["deadline_hit"]

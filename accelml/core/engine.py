@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from accelml.config import RunConfig
-from accelml.core.budget import Budget
+from accelml.core.budget import Budget, Deadline
 from accelml.core.data import DatasetView, Features
 from accelml.core.ensemble import select_ensemble
 from accelml.core.evaluate import make_splits
@@ -27,9 +28,9 @@ from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
-from accelml.core.runner import SearchLoop, SearchOutcome
+from accelml.core.runner import SAVE_MARGIN_S, SearchLoop, SearchOutcome
 from accelml.core.search import Searcher, Space
-from accelml.core.stacking import StackChoice, fit_stacker
+from accelml.core.stacking import OutOfTime, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
@@ -137,7 +138,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                     config = config.with_changes(ensemble_size=1, stacking=False)
                 outcome = loop.refit_best(progress.set_stage)
                 blend, fitted = _ensemble(loop, config, progress.set_stage)
-                stack = _stack(blend, view, config, progress.set_stage)
+                progress.set_stage("stacking")  # its deadline leaves the loading and saving
+                stack = _stack(blend, view, config, budget.deadline(reserve_s=SAVE_MARGIN_S))
                 progress.set_stage("done")
         finally:
             executor.shutdown()
@@ -154,8 +156,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     info["first_model_s"] = first_model_s[0] if first_model_s else None
     info.update(_work_info(loop))
     info.update(_store_info(store, loop))
-    info["stacking"] = _stack_info(stack, view.task)
-    stacker = stack.stacker if stack is not None and stack.wins else None
+    stacker = stack.pop("stacker", None) if stack is not None else None
+    info["stacking"] = stack
     return Predictor(view.task, preprocessor, members, board, info, stacker)
 
 
@@ -286,26 +288,27 @@ def _load_members(result: TrialResult, task: Task, weight: float, group: int) ->
 
 
 def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView, config: RunConfig,
-           on_stage: Callable[[str], None]) -> StackChoice | None:
-    """A stacker over the blend's members, judged against the blend (None when stacking is
-    off or a member has no out-of-fold predictions)."""
+           deadline: Deadline) -> dict[str, Any] | None:
+    """A stacker over the blend's members, judged against the blend, with what the manifest
+    says of it: served or not, the two cross-validated scores it was judged by, or why it was
+    skipped. None when stacking is off or a member has no out-of-fold predictions."""
     if not config.stacking or any(result.oof_path is None for result, _ in blend):
         return None
-    on_stage("stacking")
     predictions = [np.load(result.oof_path) for result, _ in blend]  # type: ignore[arg-type]
-    return fit_stacker([result.spec.trial_id for result, _ in blend], predictions, view.y,
-                       view.task, config.seed)
-
-
-def _stack_info(stack: StackChoice | None, task: Task) -> dict[str, object] | None:
-    """What the manifest says about the stacker: served or not, and the two cross-validated
-    scores it was judged by."""
-    if stack is None:
-        return None
-    metric = get_metric(task.metric)
-    return {"served": stack.wins, "inputs": len(stack.stacker.groups),
-            "stacked_validation_score": metric.as_loss(stack.stacked_loss),
-            "blend_validation_score": metric.as_loss(stack.blend_loss)}
+    started = time.monotonic()
+    try:
+        choice = fit_stacker([result.spec.trial_id for result, _ in blend], predictions,
+                             view.y, view.task, config.seed, deadline)
+    except OutOfTime:
+        return {"served": False, "inputs": len(blend), "skipped": "not enough time left"}
+    if choice is None:
+        return {"served": False, "inputs": len(blend), "skipped": "too few validated rows"}
+    metric = get_metric(view.task.metric)
+    return {"served": choice.wins, "inputs": len(blend),
+            "stacked_validation_score": metric.as_loss(choice.stacked_loss),
+            "blend_validation_score": metric.as_loss(choice.blend_loss),
+            "seconds": round(time.monotonic() - started, 3),
+            "stacker": choice.stacker if choice.wins else None}
 
 
 def leaderboard(

@@ -41,6 +41,8 @@ REFIT_SAFETY = 1.5
 ENSEMBLE_EXTRA_REFITS = 3.0
 #: ... and this many seconds for choosing the blend.
 ENSEMBLE_SELECT_S = 0.5
+#: Share of the budget kept for the stacking level (its fits stop at the budget anyway).
+STACKING_SHARE = 0.04
 #: Seconds kept for loading and saving each fold model of a bagged member.
 BAG_MODEL_S = 0.05
 #: How often a run sharing its study reads the trials other runs finished.
@@ -220,8 +222,12 @@ class SearchLoop:
         bagged = self._bagging()
         extra = ENSEMBLE_EXTRA_REFITS if self.config.ensemble_size > 1 and not bagged else 0.0
         models = self.config.ensemble_size * len(self.view.splits) if bagged else 0
-        return refit_reserve(self.outcome.results, self.view, self.budget, self.searcher.loss,
-                             extra, models)
+        return self._stacking_share() + refit_reserve(
+            self.outcome.results, self.view, self.budget, self.searcher.loss, extra, models)
+
+    def _stacking_share(self) -> float:
+        """Seconds neither the search nor the member refits may take: the stacking level's."""
+        return STACKING_SHARE * self.budget.total_s if self.config.stacking else 0.0
 
     def _may_submit(self, search_left: float) -> bool:
         if self._exhausted:
@@ -308,7 +314,7 @@ class SearchLoop:
                      on_stage: Callable[[str], None]) -> TrialResult | None:
         """Refit an ensemble member on all rows if the time left allows it; None when it
         does not, or when the refit fails (the blend is then chosen without it)."""
-        limit = self.budget.remaining() - SAVE_MARGIN_S
+        limit = self.budget.remaining() - SAVE_MARGIN_S - self._stacking_share()
         estimate = 0.0 if self.work is not None else refit_estimate(candidate, self.view)
         if limit < max(MIN_MEMBER_S, estimate):  # deterministic: every member, clock as cap
             return None

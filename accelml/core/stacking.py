@@ -11,6 +11,7 @@ on the other folds.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from accelml.core.budget import Deadline
 from accelml.core.ensemble import blend_loss, greedy_weights
 from accelml.core.task import Task
 
@@ -32,6 +34,9 @@ MAX_CELLS = 1_000_000
 #: Inverse regularization strength of the logistic stacker (strong: its inputs are few and
 #: collinear, and the rows are the search's validation rows, already used to pick members).
 C = 0.1
+#: Solver iterations at most: an early-stopped fit (from zero weights) is regularized too,
+#: and a fit takes under a second on the largest inputs the row cap allows.
+MAX_ITER = 100
 #: Probabilities are clipped here before the logarithm, so one overconfident member cannot
 #: dominate.
 EPSILON = 1e-3
@@ -82,7 +87,7 @@ def _fit(inputs: np.ndarray, y: np.ndarray, task: Task) -> tuple[np.ndarray, np.
     present = np.unique(y)
     with warnings.catch_warnings():  # an unconverged fit still ranks fine; CV judges it
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = LogisticRegression(C=C, max_iter=200).fit(inputs, y)
+        model = LogisticRegression(C=C, max_iter=MAX_ITER).fit(inputs, y)
     coef = np.zeros((inputs.shape[1], task.n_classes))
     intercept = np.full(task.n_classes, -1e3)  # a class the rows never show stays unlikely
     if len(present) == 2 and model.coef_.shape[0] == 1:  # sklearn's binary form: one row
@@ -102,24 +107,39 @@ def _folds(y: np.ndarray, task: Task, seed: int) -> list[tuple[np.ndarray, np.nd
     return list(KFold(FOLDS, shuffle=True, random_state=seed).split(y))
 
 
+class OutOfTime(Exception):
+    """The stacker's next step would end past its deadline."""
+
+
 def _cross_validated(inputs: np.ndarray, y: np.ndarray, task: Task, kind: str,
-                     folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Out-of-fold stacked predictions for every row (each from a stacker not fit on it)."""
+                     folds: list[tuple[np.ndarray, np.ndarray]], deadline: Deadline) -> np.ndarray:
+    """Out-of-fold stacked predictions for every row (each from a stacker not fit on it).
+    Raises OutOfTime when the fits so far say the next one would end past ``deadline``."""
     out = np.zeros((len(y), task.n_classes) if task.kind.is_classification else len(y))
+    slowest = 0.0
     for train, held in folds:
         if task.kind.is_classification and len(np.unique(y[train])) < 2:
             raise ValueError("a stacker fold holds a single class")
+        if deadline.remaining() < 2 * slowest:  # this fold and the final fit
+            raise OutOfTime
+        started = time.monotonic()
         coef, intercept = _fit(inputs[train], y[train], task)
+        slowest = max(slowest, time.monotonic() - started)
         out[held] = _outputs(inputs[held] @ coef + intercept, kind)
+    if deadline.remaining() < 1.5 * slowest:
+        raise OutOfTime
     return out
 
 
 def _blend_cross_validated(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
-                           folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+                           folds: list[tuple[np.ndarray, np.ndarray]], deadline: Deadline
+                           ) -> np.ndarray:
     """Out-of-fold blend predictions: greedy weights (the first member always in) chosen on
     the other folds."""
     out = np.zeros_like(predictions[0], dtype=np.float64)
     for train, held in folds:
+        if deadline.expired():
+            raise OutOfTime
         weights = greedy_weights([p[train] for p in predictions], y[train], task, first=0)
         out[held] = sum(w * p[held] for w, p in zip(weights, predictions, strict=True))
     return out
@@ -149,10 +169,16 @@ class StackChoice:
 
 
 def fit_stacker(groups: Sequence[int], predictions: Sequence[np.ndarray], y: np.ndarray,
-                task: Task, seed: int = 0) -> StackChoice | None:
+                task: Task, seed: int = 0, deadline: Deadline | None = None
+                ) -> StackChoice | None:
     """Learn a stacker over the members' out-of-fold ``predictions`` (rows of ``y``; rows
     some member lacks are left out; the first member is the search's chosen one) and judge
-    it against a greedy blend of the same members. None when too few rows are covered."""
+    it against a greedy blend of the same members. None when too few rows are covered.
+
+    Raises:
+        OutOfTime: the fits so far say it cannot finish before ``deadline``.
+    """
+    deadline = deadline or Deadline.never()
     kind = "logistic" if task.kind.is_classification else "linear"
     arrays = [np.asarray(p, dtype=np.float64) for p in predictions]
     covered = np.ones(len(y), dtype=bool)
@@ -169,10 +195,10 @@ def fit_stacker(groups: Sequence[int], predictions: Sequence[np.ndarray], y: np.
     inputs, target = stack_inputs(members, kind), y[rows]
     folds = _folds(target, task, seed)
     try:
-        stacked = _cross_validated(inputs, target, task, kind, folds)
+        stacked = _cross_validated(inputs, target, task, kind, folds, deadline)
     except ValueError:
         return None
-    blended = _blend_cross_validated(members, target, task, folds)
+    blended = _blend_cross_validated(members, target, task, folds, deadline)
     coef, intercept = _fit(inputs, target, task)
     return StackChoice(Stacker(kind, tuple(int(g) for g in groups), coef, intercept),
                        blend_loss(stacked, target, task), blend_loss(blended, target, task))

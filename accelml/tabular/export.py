@@ -105,7 +105,7 @@ def member_graph(name: str, fitted: Fitted, n_features: int) -> Any:
             return _convert_boosting(name, fitted.model, n_features)
         if name == "catboost":
             return _convert_catboost(fitted.model)
-        if name in ("random_forest", "extra_trees", "linear"):
+        if name in ("random_forest", "extra_trees", "linear", "mlp"):
             return _convert_sklearn(fitted.model, n_features)
     except Exception as error:  # noqa: BLE001  (any converter failure is named, not raised raw)
         detail = " ".join(str(error).split())[:200]

@@ -100,3 +100,15 @@ def test_a_single_class_fold_or_constant_target_does_not_crash(kind: TaskKind) -
                  "rmse" if kind is TaskKind.REGRESSION else "log_loss")
     choice = fit_stacker([0], [member], y, task)
     assert choice is None or not np.isnan(choice.stacked_loss)
+
+
+def test_a_stacker_that_cannot_finish_in_time_says_so() -> None:
+    from accelml.core.budget import Deadline
+    from accelml.core.stacking import OutOfTime
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 600)
+    member = _soft(y, 3, 0.3, rng)
+    with pytest.raises(OutOfTime):
+        fit_stacker([0], [member], y, _task(TaskKind.MULTICLASS, 3),
+                    deadline=Deadline.in_seconds(-1.0))

@@ -227,5 +227,5 @@ def test_the_summary_says_whether_the_stacker_is_served(model_dir: Path) -> None
     manifest = json.loads((model_dir / "manifest.json").read_text())
     stacking = manifest["run"]["stacking"]
     assert set(stacking) == {"served", "inputs", "stacked_validation_score",
-                             "blend_validation_score"}
+                             "blend_validation_score", "seconds"}
     assert (manifest["stacker"] is not None) == stacking["served"]

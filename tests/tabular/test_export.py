@@ -19,7 +19,7 @@ from accelml.tabular.preprocess import TabularPreprocessor  # noqa: E402
 from tests.conftest import cancer_frame, diabetes_frame, wine_frame  # noqa: E402
 
 discover(("accelml.tabular.learners",))
-EXPORTABLE = ["lightgbm", "xgboost", "random_forest", "extra_trees", "linear"]
+EXPORTABLE = ["lightgbm", "xgboost", "random_forest", "extra_trees", "linear", "mlp"]
 
 
 def _fitted(frame, target: str, name: str):  # noqa: ANN001, ANN202

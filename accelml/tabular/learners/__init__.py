@@ -10,6 +10,7 @@ from accelml.tabular.learners import (  # noqa: F401  (imported to register)
     knn,
     lightgbm_learner,
     linear,
+    mlp,
     random_forest,
     xgboost_learner,
 )

@@ -121,8 +121,11 @@ def test_a_seed_makes_a_run_repeatable() -> None:
     pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))
 
 
-def test_the_served_model_is_a_validated_blend_of_refit_members(binary_run: BinaryRun) -> None:
-    predictor, test, out = binary_run
+def test_the_served_model_is_a_validated_blend_of_refit_members(tmp_path: Path) -> None:
+    train, test = split(cancer_frame())
+    out = tmp_path / "model"  # deterministic: the same trials, so the same blend, every run
+    predictor = accelml.fit(train, "diagnosis", time_budget=10, out=out, deterministic=True,
+                            seed=0, **FAST)
     blend = predictor.info["ensemble"]
     assert len(blend) == len(predictor.members) >= 2  # lightgbm and linear blend on cancer
     assert {m["folds"] for m in blend} == {1}  # no bagging by default: one refit per member
@@ -178,7 +181,8 @@ def test_a_served_stacker_is_saved_loaded_and_exported(frame, target: str, tmp_p
 
     monkeypatch.setattr(StackChoice, "wins", property(lambda self: True))  # serve it anyway
     train, test = split(frame(), test_rows=40)
-    predictor = accelml.fit(train, target, time_budget=6, out=tmp_path / "model", **FAST)
+    predictor = accelml.fit(train, target, time_budget=10, max_trials=12,  # time to stack
+                            out=tmp_path / "model", **FAST)
     stacker = predictor.stacker
     assert stacker is not None and predictor.info["stacking"]["served"]
     assert set(stacker.groups) == {m["trial"] for m in predictor.info["ensemble"]}

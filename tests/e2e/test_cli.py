@@ -226,6 +226,10 @@ def test_no_stacking_serves_the_blend_average(cancer_files: tuple[Path, Path],
 def test_the_summary_says_whether_the_stacker_is_served(model_dir: Path) -> None:
     manifest = json.loads((model_dir / "manifest.json").read_text())
     stacking = manifest["run"]["stacking"]
+    assert (manifest["stacker"] is not None) == stacking["served"]
+    if "skipped" in stacking:  # a slow machine can leave it no time: then it says so
+        assert stacking == {"served": False, "inputs": stacking["inputs"],
+                            "skipped": "not enough time left"}
+        return
     assert set(stacking) == {"served", "inputs", "stacked_validation_score",
                              "blend_validation_score", "seconds"}
-    assert (manifest["stacker"] is not None) == stacking["served"]

@@ -67,7 +67,8 @@ class MLP(SklearnLearner):
         estimator = (MLPClassifier if classify else MLPRegressor)(
             hidden_layer_sizes=(int(params["width"]),) * int(params["layers"]),
             alpha=float(params["alpha"]), learning_rate_init=float(params["learning_rate"]),
-            batch_size=int(params["batch_size"]), random_state=lib_seed(ctx.seed))
+            batch_size=min(int(params["batch_size"]), len(y)),  # sklearn warns past n rows
+            random_state=lib_seed(ctx.seed))
         epochs = n_rounds(self.fidelity, ctx.fidelity, self.name)
         with threadpool_limits(ctx.n_jobs), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -30,7 +30,7 @@ from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
 from accelml.core.runner import SAVE_MARGIN_S, SearchLoop, SearchOutcome
 from accelml.core.search import Searcher, Space
-from accelml.core.stacking import OutOfTime, fit_stacker
+from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
@@ -139,7 +139,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 outcome = loop.refit_best(progress.set_stage)
                 blend, fitted = _ensemble(loop, config, progress.set_stage)
                 progress.set_stage("stacking")  # its deadline leaves the loading and saving
-                stack = _stack(blend, view, config, budget.deadline(reserve_s=SAVE_MARGIN_S))
+                stacking, stacker = _stack(blend, view, config,
+                                           budget.deadline(reserve_s=SAVE_MARGIN_S))
                 progress.set_stage("done")
         finally:
             executor.shutdown()
@@ -156,8 +157,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     info["first_model_s"] = first_model_s[0] if first_model_s else None
     info.update(_work_info(loop))
     info.update(_store_info(store, loop))
-    stacker = stack.pop("stacker", None) if stack is not None else None
-    info["stacking"] = stack
+    info["stacking"] = stacking
     return Predictor(view.task, preprocessor, members, board, info, stacker)
 
 
@@ -288,27 +288,27 @@ def _load_members(result: TrialResult, task: Task, weight: float, group: int) ->
 
 
 def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView, config: RunConfig,
-           deadline: Deadline) -> dict[str, Any] | None:
-    """A stacker over the blend's members, judged against the blend, with what the manifest
-    says of it: served or not, the two cross-validated scores it was judged by, or why it was
-    skipped. None when stacking is off or a member has no out-of-fold predictions."""
+           deadline: Deadline) -> tuple[dict[str, Any] | None, Stacker | None]:
+    """What the manifest says of the stacking level (served or not, the two cross-validated
+    scores it was judged by, or why it was skipped; None when stacking is off or a member has
+    no out-of-fold predictions), and the stacker to serve when it won."""
     if not config.stacking or any(result.oof_path is None for result, _ in blend):
-        return None
+        return None, None
     predictions = [np.load(result.oof_path) for result, _ in blend]  # type: ignore[arg-type]
     started = time.monotonic()
     try:
         choice = fit_stacker([result.spec.trial_id for result, _ in blend], predictions,
                              view.y, view.task, config.seed, deadline)
     except OutOfTime:
-        return {"served": False, "inputs": len(blend), "skipped": "not enough time left"}
+        return {"served": False, "inputs": len(blend), "skipped": "not enough time left"}, None
     if choice is None:
-        return {"served": False, "inputs": len(blend), "skipped": "too few validated rows"}
+        return {"served": False, "inputs": len(blend), "skipped": "too few validated rows"}, None
     metric = get_metric(view.task.metric)
     return {"served": choice.wins, "inputs": len(blend),
             "stacked_validation_score": metric.as_loss(choice.stacked_loss),
             "blend_validation_score": metric.as_loss(choice.blend_loss),
-            "seconds": round(time.monotonic() - started, 3),
-            "stacker": choice.stacker if choice.wins else None}
+            "seconds": round(time.monotonic() - started, 3)}, \
+        choice.stacker if choice.wins else None
 
 
 def leaderboard(

@@ -54,6 +54,15 @@ def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
     return weights
 
 
+def covered_rows(predictions: Sequence[np.ndarray]) -> np.ndarray:
+    """The rows every model has an out-of-fold prediction for (a holdout run validates only
+    some rows; the rest are NaN)."""
+    covered = np.ones(len(predictions[0]), dtype=bool)
+    for p in predictions:
+        covered &= ~np.isnan(p if p.ndim == 1 else p[:, 0])
+    return covered
+
+
 def candidate_pool(ranked: Sequence[TrialResult], chosen: TrialResult,
                    size: int = POOL) -> list[TrialResult]:
     """The trials a blend is chosen from: the chosen one, the best of every other learner
@@ -83,9 +92,7 @@ def _identity(result: TrialResult) -> str:
 def _blend(candidates: list[TrialResult], y: np.ndarray,
            task: Task) -> list[tuple[TrialResult, float]]:
     predictions = [np.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
-    covered = np.ones(len(y), dtype=bool)
-    for p in predictions:
-        covered &= ~np.isnan(p if p.ndim == 1 else p[:, 0])
+    covered = covered_rows(predictions)
     if covered.sum() < 2:
         return [(candidates[0], 1.0)]
     weights = greedy_weights([p[covered] for p in predictions], y[covered], task, first=0)

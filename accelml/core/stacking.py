@@ -23,7 +23,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from accelml.core.budget import Deadline
-from accelml.core.ensemble import blend_loss, greedy_weights
+from accelml.core.ensemble import blend_loss, covered_rows, greedy_weights
 from accelml.core.task import Task
 
 #: Folds of the stacker's own cross-validation.
@@ -181,10 +181,7 @@ def fit_stacker(groups: Sequence[int], predictions: Sequence[np.ndarray], y: np.
     deadline = deadline or Deadline.never()
     kind = "logistic" if task.kind.is_classification else "linear"
     arrays = [np.asarray(p, dtype=np.float64) for p in predictions]
-    covered = np.ones(len(y), dtype=bool)
-    for p in arrays:
-        covered &= ~np.isnan(p if p.ndim == 1 else p[:, 0])
-    rows = np.flatnonzero(covered)
+    rows = np.flatnonzero(covered_rows(arrays))
     if len(rows) < 10 * FOLDS:
         return None
     width = sum(1 if p.ndim == 1 else p.shape[1] for p in arrays)

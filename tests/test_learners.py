@@ -200,3 +200,12 @@ def test_the_mlp_stops_at_its_deadline_after_one_epoch_at_least() -> None:
     fitted = learner.fit(features, y, {}, task=task, fidelity=10_000,
                          deadline=Deadline.in_seconds(0.5), n_jobs=1, seed=0)
     assert 1 <= fitted.info["epochs_done"] < 10_000 and fitted.info["deadline_hit"]
+
+
+def test_lightgbm_may_grow_larger_trees_on_larger_tables() -> None:
+    task = _binary()[0]
+    learner = get_learner("lightgbm")
+    small = learner.space(task, 1_000, 10)["num_leaves"]
+    large = learner.space(task, 40_000, 10)["num_leaves"]
+    huge = learner.space(task, 10_000_000, 10)["num_leaves"]
+    assert (small.high, large.high, huge.high) == (256, 2500, 4096)  # type: ignore[attr-defined]

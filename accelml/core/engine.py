@@ -131,34 +131,41 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                     progress.trial_done(result, best)
 
                 loop.run(on_result, stop)
+                phases = {"search": budget.elapsed()}
                 if stop.requested:
                     progress.set_stage(f"stopped by {stop.reason}: keeping the best model; "
                                        f"{stop.reason} again quits without saving")
                     _check_any_model(loop.outcome, stop)
                     config = config.with_changes(ensemble_size=1, stacking=False)
                 outcome = loop.refit_best(progress.set_stage)
+                phases["refit"] = budget.elapsed()
                 blend, fitted = _ensemble(loop, config, progress.set_stage)
+                phases["member_refits"] = budget.elapsed()
                 progress.set_stage("stacking")  # its deadline leaves the loading and saving
                 stacking, stacker = _stack(blend, view, config,
                                            budget.deadline(reserve_s=SAVE_MARGIN_S))
+                phases["stacking"] = budget.elapsed()
                 progress.set_stage("done")
         finally:
             executor.shutdown()
-        outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
-        members = []
-        for result, weight in blend:
-            loaded = _load_members(fitted[result.spec.trial_id], view.task, weight,
-                                   result.spec.trial_id)
-            outcome.folds[result.spec.trial_id] = len(loaded)
-            members.extend(loaded)
+        members = _blend_members(blend, fitted, view.task, outcome)
+        phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
-    info["stopped_by"] = stop.reason
-    info["first_model_s"] = first_model_s[0] if first_model_s else None
-    info.update(_work_info(loop))
-    info.update(_store_info(store, loop))
-    info["stacking"] = stacking
+    info.update(stopped_by=stop.reason, first_model_s=first_model_s[0] if first_model_s else None,
+                **_work_info(loop), **_store_info(store, loop), stacking=stacking,
+                phases_s=_phase_seconds(phases), reserved_after_search_s=round(loop.reserved_s, 3))
     return Predictor(view.task, preprocessor, members, board, info, stacker)
+
+
+def _phase_seconds(ends: Mapping[str, float]) -> dict[str, float]:
+    """Seconds each phase of the run took, from the budget clock at the end of each (in
+    order), so a run that ends early or late shows where its time went."""
+    seconds, start = {}, 0.0
+    for phase, end in ends.items():
+        seconds[phase] = round(end - start, 3)
+        start = end
+    return seconds
 
 
 @contextlib.contextmanager
@@ -272,6 +279,19 @@ def _ensemble(loop: SearchLoop, config: RunConfig,
         usable = [r for r in ranked if r.spec.trial_id in fitted]
         blend = select_ensemble(usable, outcome.chosen, view.y, view.task, config.ensemble_size)
     return blend, fitted
+
+
+def _blend_members(blend: list[tuple[TrialResult, float]], fitted: Mapping[int, TrialResult],
+                   task: Task, outcome: SearchOutcome) -> list[Member]:
+    """Load every model the blend serves; the outcome records each trial's weight and how
+    many models (folds) it serves."""
+    outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
+    members = []
+    for result, weight in blend:
+        loaded = _load_members(fitted[result.spec.trial_id], task, weight, result.spec.trial_id)
+        outcome.folds[result.spec.trial_id] = len(loaded)
+        members.extend(loaded)
+    return members
 
 
 def _load_members(result: TrialResult, task: Task, weight: float, group: int) -> list[Member]:

@@ -127,6 +127,7 @@ class SearchLoop:
         self.work = (WorkBudget.for_budget(config.time_budget, config.total_cores())
                      if config.deterministic else None)
         self.cut_by_clock = False
+        self.reserved_s = 0.0  # what the search left for the steps after it, when it ended
         self._batch: list[TrialResult] = []  # deterministic runs: results told in id order
 
     def resume(self, stored: Sequence[StoredTrial]) -> None:
@@ -155,6 +156,7 @@ class SearchLoop:
                 self._fill_slots(search_left)
             if self.executor.running() == 0:
                 self.cut_by_clock = self._cut_by_clock(search_left)
+                self.reserved_s = max(final_share, self._reserve())
                 break
             self._batch += list(self.executor.completed(timeout_s=0.2))
             if self.work is None or self.executor.running() == 0:

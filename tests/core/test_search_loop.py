@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from accelml.core.data import Features
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.evaluate import make_splits
 from accelml.core.learner import Learner, discover, get_learner
+from accelml.core.metrics import get_metric
+from accelml.core.runner import ENSEMBLE_SELECT_S, REFIT_SAFETY, SAVE_MARGIN_S, refit_reserve
 from accelml.core.search import Searcher, Space
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
@@ -155,3 +158,28 @@ def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
     default = TrialResult(TrialSpec(0, "net", {}, None, 10, 0, 1), TrialStatus.OK, score=0.9,
                           cost_s=3.0, info={"epochs_done": 3.0})
     assert loop(0.3)._final_fidelity(default, limit=30) == long_fit
+
+
+def _trial(trial_id: int, learner: str, score: float, cost_s: float) -> TrialResult:
+    spec = TrialSpec(trial_id=trial_id, learner=learner, config={"id": trial_id}, fidelity=None,
+                     time_limit_s=60.0, seed=0, n_jobs=1)
+    return TrialResult(spec, TrialStatus.OK, score=score, cost_s=cost_s,
+                       oof_path=Path(f"{trial_id}.npy"))
+
+
+def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None:
+    features, y = _data(100)
+    config = RunConfig(time_budget=100, cv_folds=4, holdout_min_rows=10**6)
+    view = build_view(features, y, BINARY, config)
+    results = [_trial(0, "slow", 0.80, 40.0), _trial(1, "fast", 0.94, 4.0),
+               _trial(2, "other", 0.90, 8.0)]
+    budget = Budget(100)
+    loss = get_metric("roc_auc").as_loss
+    alone = refit_reserve(results, view, budget, loss)
+    # a refit is REFIT_SAFETY x a split's cost of the best trial, from 3/4 of the rows to all
+    one_fit = REFIT_SAFETY * 4.0 / 4 * 4 / 3
+    assert alone == pytest.approx(one_fit + SAVE_MARGIN_S + 2.0)
+    with_members = refit_reserve(results, view, budget, loss, extra_fits=3)
+    assert with_members == pytest.approx(alone + 3 * one_fit + ENSEMBLE_SELECT_S)
+    slow_best = [_trial(0, "slow", 0.99, 400.0), *results[1:]]
+    assert refit_reserve(slow_best, view, budget, loss, extra_fits=3) == 50.0  # half, at most

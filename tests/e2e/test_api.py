@@ -48,6 +48,15 @@ def test_a_first_model_arrives_early_and_the_run_was_not_stopped(binary_run: Bin
     assert predictor.info["stopped_by"] is None
 
 
+def test_the_manifest_says_where_the_time_went(binary_run: BinaryRun) -> None:
+    predictor, _, _ = binary_run
+    phases = predictor.info["phases_s"]
+    assert list(phases) == ["search", "refit", "member_refits", "stacking", "loading"]
+    assert all(seconds >= 0 for seconds in phases.values()) and phases["search"] > 0
+    assert sum(phases.values()) <= predictor.info["fit_wall_s"] + 1e-3
+    assert 0 < predictor.info["reserved_after_search_s"] <= 10 * (0.5 + 0.04)
+
+
 def test_save_load_round_trip(binary_run: BinaryRun) -> None:
     predictor, test, out = binary_run
     loaded = accelml.load(out)

@@ -29,7 +29,7 @@ from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.progress import RunProgress
 from accelml.core.runner import SAVE_MARGIN_S, SearchLoop, SearchOutcome
-from accelml.core.search import Searcher, Space
+from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task
@@ -89,7 +89,8 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
                     sampler=config.sampler, fixed=fixed, halving=halving,
                     portfolios=learner_portfolios(learners, view),
-                    sampler_options=sampler_options, lead=lead)
+                    sampler_options=sampler_options, lead=lead,
+                    slow_trial_s=SLOW_TRIAL_SHARE * config.time_budget)
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,

@@ -15,7 +15,13 @@ from accelml.core.engine import build_view, fit_predictor
 from accelml.core.evaluate import make_splits
 from accelml.core.learner import Learner, discover, get_learner
 from accelml.core.metrics import get_metric
-from accelml.core.runner import ENSEMBLE_SELECT_S, REFIT_SAFETY, SAVE_MARGIN_S, refit_reserve
+from accelml.core.runner import (
+    ENSEMBLE_SELECT_S,
+    MEMBER_LOAD_S,
+    REFIT_SAFETY,
+    SAVE_MARGIN_S,
+    refit_reserve,
+)
 from accelml.core.search import Searcher, Space
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
@@ -83,6 +89,29 @@ def test_searcher_runs_portfolios_first_and_drops_failing_learners() -> None:
                                   score=0.7 if ok else None, cost_s=0.1))
     sampled = [searcher.ask() for _ in range(5)]
     assert {p.learner for p in sampled if p} == {"prior"}
+
+
+@pytest.mark.parametrize(("slow_score", "skipped"), [(0.7, True), (0.95, False)])
+def test_a_slow_learner_beaten_for_less_runs_no_more_of_its_portfolio(
+        slow_score: float, skipped: bool) -> None:
+    discover(MODULES)
+    learners = [get_learner("prior"), get_learner("sleeping")]
+    portfolios = {"prior": [{"shrink": 0.0}, {"shrink": 0.5}],
+                  "sleeping": [{"shrink": 0.1}, {"shrink": 0.6}]}
+    searcher = Searcher(learners, BINARY, _spaces(learners), seed=0, portfolios=portfolios,
+                        slow_trial_s=1.0)
+    first = [searcher.ask() for _ in range(2)]
+    for proposal, score, cost in zip(first, (0.9, slow_score), (0.1, 5.0), strict=True):
+        assert proposal is not None and proposal.source == "portfolio"
+        spec = TrialSpec(proposal.trial_id, proposal.learner, proposal.config, None, 1, 0, 1)
+        searcher.tell(TrialResult(spec, TrialStatus.OK, score=score, cost_s=cost))
+    following = [searcher.ask() for _ in range(2)]
+    portfolio = [(p.learner, p.config["shrink"]) for p in following
+                 if p is not None and p.source == "portfolio"]
+    if skipped:  # slower and worse than prior: its second config is dropped
+        assert portfolio == [("prior", 0.5)]
+    else:  # the best learner keeps its portfolio however slow it is
+        assert portfolio == [("prior", 0.5), ("sleeping", 0.6)]
 
 
 def test_a_seed_repeats_the_proposals() -> None:
@@ -177,9 +206,15 @@ def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None
     loss = get_metric("roc_auc").as_loss
     alone = refit_reserve(results, view, budget, loss)
     # a refit is REFIT_SAFETY x a split's cost of the best trial, from 3/4 of the rows to all
-    one_fit = REFIT_SAFETY * 4.0 / 4 * 4 / 3
+    one_fit = REFIT_SAFETY * 4.0 / 4 * 4 / 3 + MEMBER_LOAD_S  # and loading it
     assert alone == pytest.approx(one_fit + SAVE_MARGIN_S + 2.0)
     with_members = refit_reserve(results, view, budget, loss, extra_fits=3)
     assert with_members == pytest.approx(alone + 3 * one_fit + ENSEMBLE_SELECT_S)
-    slow_best = [_trial(0, "slow", 0.99, 400.0), *results[1:]]
-    assert refit_reserve(slow_best, view, budget, loss, extra_fits=3) == 50.0  # half, at most
+    # a slow best trial: its own refit at its cost, the members at the pool's median refit
+    slow_best = [_trial(0, "slow", 0.99, 20.0), *results[1:]]
+    slow_fit = REFIT_SAFETY * 20.0 / 4 * 4 / 3 + MEMBER_LOAD_S
+    median_fit = REFIT_SAFETY * 8.0 / 4 * 4 / 3 + MEMBER_LOAD_S
+    assert refit_reserve(slow_best, view, Budget(1000), loss, extra_fits=3) == pytest.approx(
+        slow_fit + 3 * median_fit + ENSEMBLE_SELECT_S + SAVE_MARGIN_S + 20.0)
+    slowest = [_trial(0, "slow", 0.99, 400.0), *results[1:]]
+    assert refit_reserve(slowest, view, budget, loss, extra_fits=3) == 50.0  # half, at most

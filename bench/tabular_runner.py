@@ -159,6 +159,16 @@ def predictions(model: Any, test: pd.DataFrame, regression: bool) -> tuple[np.nd
     return np.asarray(proba, dtype=float), [str(c) for c in model.classes_]
 
 
+def details(system: str, model: Any) -> dict:
+    """Where an AccelML run spent its time and what it served (nothing for the peers)."""
+    if not system.startswith("accelml"):
+        return {}
+    info = model.info
+    keys = ("validation", "trials", "phases_s", "reserved_after_search_s", "ensemble",
+            "stacking", "final_learner")
+    return {key: info.get(key) for key in keys}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--system", choices=sorted(FITS), required=True)
@@ -192,7 +202,7 @@ def main() -> None:
     (args.out / "facts.json").write_text(json.dumps({
         "system": args.system, "fit_s": round(fit_s, 2), "predict_s": round(predict_s, 3),
         "single_row_ms": round(statistics.median(times) * 1000, 3), "models_tried": int(tried),
-        "classes": classes}))
+        "classes": classes, "details": details(args.system, model)}))
     if args.system == "h2o":
         import h2o
 

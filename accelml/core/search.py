@@ -31,8 +31,8 @@ TOP_LEARNERS = 3
 #: A learner that failed this many times without one success is no longer chosen.
 MAX_FAILURES = 2
 #: A learner whose trials take more than this share of the budget runs no more of its
-#: portfolio once another learner has done better for less (letter at 300 s: CatBoost's
-#: second and third portfolio configs took 80 and 116 s and lost to a 30 s XGBoost).
+#: portfolio once another learner has done better for less (letter at 300 s on a holdout:
+#: CatBoost's portfolio configs took 82 and 116 s and lost to a 31 s XGBoost).
 SLOW_TRIAL_SHARE = 0.1
 
 Space = dict[str, BaseDistribution]

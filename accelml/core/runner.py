@@ -140,7 +140,7 @@ class SearchLoop:
         self.work = (WorkBudget.for_budget(config.time_budget, config.total_cores())
                      if config.deterministic else None)
         self.cut_by_clock = False
-        self.reserved_s = 0.0  # what the search left for the steps after it, when it ended
+        self.reserved_s = 0.0  # what the search keeps for the steps after it (last computed)
         self._batch: list[TrialResult] = []  # deterministic runs: results told in id order
 
     def resume(self, stored: Sequence[StoredTrial]) -> None:
@@ -164,12 +164,12 @@ class SearchLoop:
                 self._batch += self.executor.cancel(f"stopped by {stop.reason} mid-trial")
                 self._tell(on_result)
                 break
-            search_left = self.budget.remaining() - max(final_share, self._reserve())
+            self.reserved_s = max(final_share, self._reserve())
+            search_left = self.budget.remaining() - self.reserved_s
             if self.work is None or self.executor.running() == 0:  # deterministic: batches
                 self._fill_slots(search_left)
             if self.executor.running() == 0:
                 self.cut_by_clock = self._cut_by_clock(search_left)
-                self.reserved_s = max(final_share, self._reserve())
                 break
             self._batch += list(self.executor.completed(timeout_s=0.2))
             if self.work is None or self.executor.running() == 0:

@@ -203,6 +203,8 @@ def main() -> None:
         "system": args.system, "fit_s": round(fit_s, 2), "predict_s": round(predict_s, 3),
         "single_row_ms": round(statistics.median(times) * 1000, 3), "models_tried": int(tried),
         "classes": classes, "details": details(args.system, model)}))
+    if args.system.startswith("accelml"):  # every trial, to see what won and what it cost
+        model.leaderboard().to_csv(args.out / "leaderboard.csv", index=False)
     if args.system == "h2o":
         import h2o
 

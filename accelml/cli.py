@@ -84,6 +84,9 @@ def fit(
     bagging: Annotated[bool | None, typer.Option(
         "--bagging/--no-bagging", help="Serve the best trials' k-fold models instead of "
         "refitting them (tables under 20,000 rows; on with --preset best).")] = None,
+    cv_repeats: Annotated[int | None, typer.Option(
+        help="Tables: repeat k-fold cross-validation this many times with other folds (a "
+        "steadier choice on small data, at that many times the cost of a trial).")] = None,
     stacking: Annotated[bool | None, typer.Option(
         "--stacking/--no-stacking", help="Tables: serve a linear model over the blend's "
         "members when it validates better than their average (on by default).")] = None,
@@ -135,7 +138,7 @@ def fit(
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
             zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
-            zero_shot=zero_shot, stacking=stacking,
+            zero_shot=zero_shot, stacking=stacking, cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
             max_trial_memory_mb=max_trial_memory)
         _report_fit(predictor, out, quiet)

@@ -37,6 +37,10 @@ class RunConfig:
         learners: names of the learners to search; every registered one when None.
         exclude_learners: names to leave out.
         cv_folds: folds of k-fold cross-validation for data under holdout_min_rows rows.
+        cv_repeats: k-fold cross-validation is repeated this many times, each with other
+            folds, and each row's out-of-fold predictions averaged: on small data one k-fold
+            split's luck is a large part of a score, so repeats make the choice between
+            trials steadier at that many times the cost of a trial.
         holdout_min_rows: from this many rows on, one holdout split replaces k-fold.
         holdout_fraction: share of rows held out for validation on large data.
         max_trials: stop after this many trials even with budget left; no cap when None.
@@ -99,6 +103,7 @@ class RunConfig:
     learners: tuple[str, ...] | None = None
     exclude_learners: tuple[str, ...] = ()
     cv_folds: int = 5
+    cv_repeats: int = 1
     holdout_min_rows: int = 20_000
     holdout_fraction: float = 0.2
     max_trials: int | None = None
@@ -140,6 +145,8 @@ class RunConfig:
             )
         if self.cv_folds < 2:
             raise ConfigError(f"cv_folds must be >= 2, got {self.cv_folds}")
+        if self.cv_repeats < 1:
+            raise ConfigError(f"cv_repeats must be >= 1, got {self.cv_repeats}")
         if not 0.05 <= self.holdout_fraction <= 0.5:
             raise ConfigError(
                 f"holdout_fraction must be between 0.05 and 0.5, got {self.holdout_fraction}"

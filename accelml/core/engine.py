@@ -41,7 +41,7 @@ def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig)
     """Features, targets and the run's fixed validation splits."""
     splits = make_splits(
         y, task, folds=config.cv_folds, holdout_min_rows=config.holdout_min_rows,
-        holdout_fraction=config.holdout_fraction, seed=config.seed)
+        holdout_fraction=config.holdout_fraction, seed=config.seed, repeats=config.cv_repeats)
     return DatasetView(features, y, task, splits)
 
 
@@ -370,8 +370,11 @@ def leaderboard(
 def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: SearchOutcome,
               notes: Sequence[str], layout: tuple[int, int]) -> dict[str, object]:
     n_splits = len(view.splits)
-    validation = (f"{n_splits}-fold cross-validation" if n_splits > 1
+    repeats = config.cv_repeats if n_splits > 1 else 1
+    validation = (f"{n_splits // repeats}-fold cross-validation" if n_splits > 1
                   else f"holdout ({len(view.splits[0][1])} rows)")
+    if repeats > 1:
+        validation += f", repeated {repeats} times"
     failed = sum(r.status is not TrialStatus.OK for r in outcome.results)
     final = outcome.refit
     return {

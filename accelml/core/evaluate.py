@@ -29,15 +29,17 @@ from accelml.errors import DataError
 
 def make_splits(
     y: np.ndarray, task: Task, *, folds: int, holdout_min_rows: int, holdout_fraction: float,
-    seed: int,
+    seed: int, repeats: int = 1,
 ) -> tuple[Split, ...]:
-    """K-fold splits for small data, one holdout split from ``holdout_min_rows`` rows on.
+    """K-fold splits for small data (``repeats`` times, each with other folds), one holdout
+    split from ``holdout_min_rows`` rows on.
 
     Classification splits are stratified; a class too rare to appear in every fold lowers the
     number of folds (with a warning), and a class with a single row is an error.
     """
     rows = np.arange(len(y))
-    if task.kind.is_classification:
+    classify = task.kind.is_classification
+    if classify:
         counts = np.bincount(y, minlength=task.n_classes)
         rarest = int(counts.min())
         if rarest < 2:
@@ -46,22 +48,22 @@ def make_splits(
                 f"class {label!r} of target {task.target!r} has only {rarest} row; every class "
                 "needs at least 2 rows to be validated: add rows of it or drop that class"
             )
-        if len(y) >= holdout_min_rows:
-            train, valid = train_test_split(
-                rows, test_size=holdout_fraction, random_state=seed, stratify=y)
-            return ((np.sort(train), np.sort(valid)),)
-        if rarest < folds:
-            warnings.warn(
-                f"the rarest class has {rarest} rows, fewer than {folds} folds: validating "
-                f"with {rarest} folds instead", UserWarning, stacklevel=2)
-            folds = rarest
-        splitter: KFold | StratifiedKFold = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        return tuple((tr, va) for tr, va in splitter.split(rows, y))
     if len(y) >= holdout_min_rows:
-        train, valid = train_test_split(rows, test_size=holdout_fraction, random_state=seed)
+        train, valid = train_test_split(rows, test_size=holdout_fraction, random_state=seed,
+                                        stratify=y if classify else None)
         return ((np.sort(train), np.sort(valid)),)
-    splitter = KFold(min(folds, len(y)), shuffle=True, random_state=seed)
-    return tuple((tr, va) for tr, va in splitter.split(rows))
+    if classify and rarest < folds:
+        warnings.warn(
+            f"the rarest class has {rarest} rows, fewer than {folds} folds: validating "
+            f"with {rarest} folds instead", UserWarning, stacklevel=2)
+        folds = rarest
+    folds = min(folds, len(y))
+    splits: list[Split] = []
+    kind = StratifiedKFold if classify else KFold
+    for repeat in range(repeats):  # repeat 0 is the plain k-fold split of this seed
+        splitter = kind(folds, shuffle=True, random_state=seed + 7919 * repeat)
+        splits.extend((tr, va) for tr, va in splitter.split(rows, y))
+    return tuple(splits)
 
 
 def _empty_oof(view: DatasetView) -> np.ndarray:
@@ -78,9 +80,11 @@ def cross_validate(
     the device the learner ran on, and the model of each split.
 
     Each fold gets an equal share of the time left, so a slow config is cut short in every
-    fold rather than losing the last ones.
+    fold rather than losing the last ones. With repeated k-fold a row is validated once per
+    repeat, and its out-of-fold prediction is the mean of those.
     """
     oof = _empty_oof(view)
+    seen = np.zeros(len(view.y))  # how many splits validated each row
     infos: list[dict[str, float]] = []
     models: list[Fitted] = []
     fit: Any = learner.fit  # init_from is for learners with warm_start, outside the protocol
@@ -93,10 +97,15 @@ def cross_validate(
             fidelity=spec.fidelity, deadline=fold_deadline, n_jobs=spec.n_jobs, seed=spec.seed,
             valid=(view.features.take(valid), view.y[valid]), **extra,
         )
-        oof[valid] = learner.predict(fitted, view.features.take(valid))
+        predicted = learner.predict(fitted, view.features.take(valid))
+        first = seen[valid] == 0
+        oof[valid[first]] = predicted[first]
+        oof[valid[~first]] += predicted[~first]
+        seen[valid] += 1
         models.append(fitted)
         infos.append({k: float(v) for k, v in fitted.info.items() if _is_number(v)})
-    covered = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])
+    covered = seen > 0
+    oof[covered] /= (seen[covered] if oof.ndim == 1 else seen[covered, None])
     if not np.all(np.isfinite(oof[covered])):
         raise ValueError("the learner predicted NaN or infinite values")
     score = get_metric(view.task.metric).score(view.y[covered], oof[covered], view.task)

@@ -43,3 +43,10 @@ def test_image_constraints_and_proxy_are_checked() -> None:
         RunConfig(max_latency_ms=0)
     with pytest.raises(ConfigError, match="unknown zero_cost_proxy 'synflow'; use naswot"):
         RunConfig(zero_cost_proxy="synflow")
+
+
+def test_validation_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="cv_repeats must be >= 1, got 0"):
+        RunConfig(cv_repeats=0)
+    with pytest.raises(ConfigError, match="cv_folds must be >= 2, got 1"):
+        RunConfig(cv_folds=1)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from accelml.config import RunConfig
-from accelml.core.budget import Budget
+from accelml.core.budget import Budget, Deadline
 from accelml.core.data import Features
 from accelml.core.engine import build_view, fit_predictor
-from accelml.core.evaluate import make_splits
+from accelml.core.evaluate import cross_validate, make_splits
 from accelml.core.learner import Learner, discover, get_learner
 from accelml.core.metrics import get_metric
 from accelml.core.runner import (
@@ -61,6 +61,47 @@ def test_kfold_for_small_data_holdout_for_large() -> None:
     (holdout,) = make_splits(y, BINARY, folds=4, holdout_min_rows=50, holdout_fraction=0.25,
                              seed=0)
     assert len(holdout[1]) == 20 and not set(holdout[0]) & set(holdout[1])
+
+
+def test_repeated_kfold_validates_every_row_once_per_repeat_with_other_folds() -> None:
+    _, y = _data(80)
+    once = make_splits(y, BINARY, folds=4, holdout_min_rows=100, holdout_fraction=0.2, seed=0)
+    thrice = make_splits(y, BINARY, folds=4, holdout_min_rows=100, holdout_fraction=0.2,
+                         seed=0, repeats=3)
+    assert len(thrice) == 12
+    for valid_once, (_, valid) in zip(once, thrice[:4], strict=True):  # repeat 0 is plain k-fold
+        assert valid.tolist() == valid_once[1].tolist()
+    for repeat in range(3):
+        covered = np.sort(np.concatenate([valid for _, valid in thrice[4 * repeat:][:4]]))
+        assert covered.tolist() == list(range(80))
+    assert thrice[4][1].tolist() != thrice[0][1].tolist()
+    (holdout,) = make_splits(y, BINARY, folds=4, holdout_min_rows=50, holdout_fraction=0.25,
+                             seed=0, repeats=3)  # one holdout split is never repeated
+    assert len(holdout[1]) == 20
+
+
+def test_repeated_kfold_averages_each_rows_out_of_fold_predictions() -> None:
+    discover(MODULES)
+    features, y = _data(80)
+    view = build_view(features, y, BINARY, RunConfig(cv_folds=4, cv_repeats=2))
+    spec = TrialSpec(0, "prior", {"shrink": 0.0}, None, 10, 0, 1)
+    score, oof, _, models = cross_validate(get_learner("prior"), view, spec,
+                                           Deadline.in_seconds(10))
+    assert len(models) == 8
+    expected = np.zeros((80, 2))
+    for (_, valid), fitted in zip(view.splits, models, strict=True):
+        expected[valid] += np.asarray(fitted.model) / 2
+    np.testing.assert_allclose(oof, expected)
+    assert score == get_metric("roc_auc").score(y, oof, BINARY)
+
+
+def test_the_manifest_names_repeated_cross_validation() -> None:
+    features, y = _data()
+    config = RunConfig(time_budget=5, learners=("prior",), cv_folds=4, cv_repeats=2,
+                       max_trials=2, quiet=True)
+    predictor = fit_predictor(build_view(features, y, BINARY, config), _Identity(), config,
+                              Budget(config.time_budget), MODULES)
+    assert predictor.info["validation"] == "4-fold cross-validation, repeated 2 times"
 
 
 def test_a_class_with_one_row_is_an_error_and_rare_classes_lower_the_folds() -> None:

@@ -165,6 +165,13 @@ def test_non_positive_budget(cancer_files: tuple[Path, Path]) -> None:
            "time_budget must be a number of seconds > 0")
 
 
+def test_repeats_below_one(cancer_files: tuple[Path, Path], tmp_path: Path) -> None:
+    train, _ = cancer_files
+    _fails(["fit", str(train), "-t", "diagnosis", "--cv-repeats", "0", "-o",
+            str(tmp_path / "m"), *FAST], "cv_repeats must be >= 1, got 0")
+    assert not (tmp_path / "m").exists()
+
+
 def test_predict_data_missing_a_column(model_dir: Path, cancer_files: tuple[Path, Path],
                                        tmp_path: Path) -> None:
     _, test = cancer_files

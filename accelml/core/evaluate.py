@@ -83,7 +83,7 @@ def cross_validate(
     fold rather than losing the last ones. With repeated k-fold a row is validated once per
     repeat, and its out-of-fold prediction is the mean of those.
     """
-    oof = _empty_oof(view)
+    total = np.zeros_like(_empty_oof(view))  # each row's predictions, summed over splits
     seen = np.zeros(len(view.y))  # how many splits validated each row
     infos: list[dict[str, float]] = []
     models: list[Fitted] = []
@@ -97,15 +97,13 @@ def cross_validate(
             fidelity=spec.fidelity, deadline=fold_deadline, n_jobs=spec.n_jobs, seed=spec.seed,
             valid=(view.features.take(valid), view.y[valid]), **extra,
         )
-        predicted = learner.predict(fitted, view.features.take(valid))
-        first = seen[valid] == 0
-        oof[valid[first]] = predicted[first]
-        oof[valid[~first]] += predicted[~first]
+        total[valid] += learner.predict(fitted, view.features.take(valid))
         seen[valid] += 1
         models.append(fitted)
         infos.append({k: float(v) for k, v in fitted.info.items() if _is_number(v)})
     covered = seen > 0
-    oof[covered] /= (seen[covered] if oof.ndim == 1 else seen[covered, None])
+    oof = _empty_oof(view)
+    oof[covered] = total[covered] / (seen[covered] if oof.ndim == 1 else seen[covered, None])
     if not np.all(np.isfinite(oof[covered])):
         raise ValueError("the learner predicted NaN or infinite values")
     score = get_metric(view.task.metric).score(view.y[covered], oof[covered], view.task)

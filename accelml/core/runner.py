@@ -340,12 +340,12 @@ class SearchLoop:
         return result if result.status is TrialStatus.OK else None
 
     def _final_fidelity(self, candidate: TrialResult, limit: float) -> int | None:
-        """The fidelity of the final fit: the rounds early stopping chose; or, when the run
-        keeps a share of the budget for final training, about as many units (epochs) as fit in
-        the time left, never fewer than it was validated with. The estimate from the trial's
+        """The fidelity of the final fit: the rounds (or epochs) early stopping chose; or, when
+        the run keeps a share of the budget for final training, about as many units (epochs) as
+        fit in the time left, never fewer than it was validated with. The estimate from the trial's
         cost includes its validation and start-up, so it is doubled: the learner's deadline
         (its schedule is re-planned to finish there) ends the fit on time either way."""
-        rounds = candidate.info.get("n_estimators")
+        rounds = candidate.info.get("n_estimators") or candidate.info.get("best_epochs")
         if rounds:
             return max(1, math.ceil(float(rounds)))
         validated = candidate.spec.fidelity

@@ -225,6 +225,9 @@ def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
     assert 3 + 30 <= long_fit <= 3 + 2 * 30 / (1.0 * 100 / 75)
     assert loop(0.3)._final_fidelity(trial, limit=1) == 3 + 1  # validated, plus what fits
     assert loop(0.3)._final_fidelity(boosted, limit=30) == 42  # early stopping's rounds win
+    stopped = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0,
+                          info={"epochs_done": 30.0, "best_epochs": 17.4})
+    assert loop(0.3)._final_fidelity(stopped, limit=30) == 18  # and a network's best epochs
     default = TrialResult(TrialSpec(0, "net", {}, None, 10, 0, 1), TrialStatus.OK, score=0.9,
                           cost_s=3.0, info={"epochs_done": 3.0})
     assert loop(0.3)._final_fidelity(default, limit=30) == long_fit

@@ -2,17 +2,20 @@
 the columns of ``Features.names``), class probabilities or values out.
 
 Each member goes through its library's converter (onnxmltools for LightGBM and XGBoost,
-CatBoost's own exporter, skl2onnx for scikit-learn models); the members are then joined into
-one graph that spreads each member's probabilities over the task's classes with its weight and
-sums them (a weighted sum of values for regressors). A stacked model sums per group and ends
-in the stacker's linear layer (a softmax over log-probabilities for classifiers). A member
-no converter covers is a clear ConfigError naming it. The column encoding (categories to codes,
-dates to parts) is not in the graph: it is the model directory's ``preprocessor.json``.
+CatBoost's own exporter, skl2onnx for scikit-learn models, torch's exporter for the
+``torch_mlp`` network, whose input encoding is part of its module); the members are then
+joined into one graph that spreads each member's probabilities over the task's classes with
+its weight and sums them (a weighted sum of values for regressors). A stacked model sums per
+group and ends in the stacker's linear layer (a softmax over log-probabilities for
+classifiers). A member no converter covers is a clear ConfigError naming it. The column
+encoding (categories to codes, dates to parts) is not in the graph: it is the model
+directory's ``preprocessor.json``.
 """
 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -93,6 +96,27 @@ def _convert_sklearn(model: Any, n_features: int) -> Any:
                            options=options, target_opset=OPSET)
 
 
+def _convert_torch(fitted: Fitted, n_features: int) -> Any:
+    """The TorchScript exporter: the blend's opset (15) is below what torch.export supports."""
+    import onnx
+    import torch
+
+    from accelml.tabular.learners._torch_net import Served
+
+    classify = fitted.info["kind"] != "regression"
+    output = "probabilities" if classify else "values"
+    served = Served(fitted.model, classify).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        with warnings.catch_warnings():  # its deprecation notice, not a problem of the model
+            warnings.simplefilter("ignore")
+            torch.onnx.export(served, (torch.zeros(2, n_features),), str(path), dynamo=False,
+                              input_names=[INPUT], output_names=[output],
+                              opset_version=OPSET,
+                              dynamic_axes={INPUT: {0: "rows"}, output: {0: "rows"}})
+        return onnx.load(str(path))
+
+
 def member_graph(name: str, fitted: Fitted, n_features: int) -> Any:
     """One member as an ONNX model with input ``features``; ConfigError if it cannot be."""
     _require("onnx")
@@ -107,6 +131,8 @@ def member_graph(name: str, fitted: Fitted, n_features: int) -> Any:
             return _convert_catboost(fitted.model)
         if name in ("random_forest", "extra_trees", "linear", "mlp"):
             return _convert_sklearn(fitted.model, n_features)
+        if name == "torch_mlp":
+            return _convert_torch(fitted, n_features)
     except Exception as error:  # noqa: BLE001  (any converter failure is named, not raised raw)
         detail = " ".join(str(error).split())[:200]
         raise ConfigError(f"the {name!r} member cannot be exported to ONNX ({detail}); "

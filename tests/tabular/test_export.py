@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 pytest.importorskip("onnxmltools", reason="the [export] extra is not installed")
 
 from accelml.core.budget import Deadline  # noqa: E402
-from accelml.core.learner import discover, get_learner  # noqa: E402
+from accelml.core.learner import discover, get_learner, registered  # noqa: E402
 from accelml.core.stacking import Stacker  # noqa: E402
 from accelml.core.task import encode_target, infer_task  # noqa: E402
 from accelml.errors import ConfigError  # noqa: E402
@@ -19,7 +20,8 @@ from accelml.tabular.preprocess import TabularPreprocessor  # noqa: E402
 from tests.conftest import cancer_frame, diabetes_frame, wine_frame  # noqa: E402
 
 discover(("accelml.tabular.learners",))
-EXPORTABLE = ["lightgbm", "xgboost", "random_forest", "extra_trees", "linear", "mlp"]
+EXPORTABLE = ["lightgbm", "xgboost", "random_forest", "extra_trees", "linear", "mlp",
+              *(["torch_mlp"] if "torch_mlp" in registered() else [])]
 
 
 def _fitted(frame, target: str, name: str):  # noqa: ANN001, ANN202
@@ -58,6 +60,22 @@ def test_a_weighted_blend_and_a_regressor(tmp_path: Path) -> None:
     got = run_onnx(path, reg_features.X)
     assert got.shape == (len(reg_features.X),)
     assert np.abs(got - regressor.predict(fitted, reg_features)).max() < 1e-3
+
+
+def test_the_network_exports_its_encoding_of_missing_values_and_unseen_codes(
+        tmp_path: Path) -> None:
+    if "torch_mlp" not in registered():
+        pytest.skip("torch is not installed")
+    frame = diabetes_frame()
+    frame.loc[frame.index[::7], "bmi"] = np.nan
+    frame["band"] = np.where(frame["age"] > 0, "older", "younger")
+    learner, fitted, features, _ = _fitted(frame, "progression", "torch_mlp")
+    X = features.X.astype(np.float32).astype(np.float64)
+    X[:5, features.categorical[0]] = 7.0  # a code no training row had
+    rows = dataclasses.replace(features, X=X)
+    path = export_onnx([("torch_mlp", fitted, 1.0, None)], X.shape[1], None,
+                       tmp_path / "network.onnx")
+    assert np.abs(run_onnx(path, X) - learner.predict(fitted, rows)).max() < 1e-3
 
 
 def test_synthetic_check_rows_respect_category_codes() -> None:

@@ -120,6 +120,19 @@ def test_unseen_and_missing_category_codes_predict(name: str) -> None:
     assert np.allclose(proba.sum(axis=1), 1.0)
 
 
+def test_a_learner_whose_library_is_missing_is_named_with_its_install() -> None:
+    from accelml.core.learner import register_unavailable
+    from accelml.errors import MissingDependencyError
+
+    register_unavailable("quantum_forest", "pip install 'accelml[quantum]'")
+    with pytest.raises(MissingDependencyError, match=r"learner 'quantum_forest' needs a library "
+                                                     r"that is not installed: pip install"):
+        learners_for(TaskKind.BINARY, include=["lightgbm", "quantum_forest"])
+    assert "quantum_forest" not in {learner.name for learner in learners_for(TaskKind.BINARY)}
+    register_unavailable("lightgbm", "never shadows a registered learner")
+    assert get_learner("lightgbm").name == "lightgbm"
+
+
 def test_unknown_hyperparameter_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown hyperparameters \['num_leafs'\].*num_leaves"):
         _fit("lightgbm", _binary(), np.arange(100), config={"num_leafs": 8})

@@ -20,7 +20,7 @@ from optuna.distributions import BaseDistribution
 from accelml.core.budget import Deadline
 from accelml.core.data import Features
 from accelml.core.task import Task, TaskKind
-from accelml.errors import ConfigError
+from accelml.errors import ConfigError, MissingDependencyError
 
 Config = dict[str, Any]
 ENTRY_POINT_GROUP = "accelml.learners"
@@ -104,6 +104,7 @@ class Learner(Protocol):
 
 L = TypeVar("L", bound=type[Any])
 _REGISTRY: dict[str, type[Any]] = {}
+_UNAVAILABLE: dict[str, str] = {}  # name -> what to install
 
 
 def register(cls: L) -> L:
@@ -113,6 +114,13 @@ def register(cls: L) -> L:
             raise TypeError(f"learner {cls.__name__} lacks the class attribute {attribute!r}")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def register_unavailable(name: str, install: str) -> None:
+    """Name a learner whose optional library is missing, so asking for it by name says what
+    to install instead of calling it unknown; searches without it go on as before."""
+    if name not in _REGISTRY:
+        _UNAVAILABLE[name] = install
 
 
 def discover(modules: Iterable[str] = ()) -> None:
@@ -134,6 +142,11 @@ def get_learner(name: str) -> Learner:
         cls = _REGISTRY[name]
     except KeyError:
         from accelml.core.validation import close_matches
+
+        if name in _UNAVAILABLE:
+            raise MissingDependencyError(
+                f"learner {name!r} needs a library that is not installed: {_UNAVAILABLE[name]}"
+            ) from None
 
         raise ConfigError(
             f"unknown learner {name!r}{close_matches(name, _REGISTRY)}; registered learners: "

@@ -240,3 +240,17 @@ def test_the_summary_says_whether_the_stacker_is_served(model_dir: Path) -> None
         return
     assert set(stacking) == {"served", "inputs", "stacked_validation_score",
                              "blend_validation_score", "seconds"}
+
+
+def test_a_learner_whose_library_is_missing_names_the_install(
+        cancer_files: tuple[Path, Path], tmp_path: Path) -> None:
+    from accelml.core.learner import register_unavailable
+
+    register_unavailable("quantum_forest", "pip install 'accelml[quantum]'")
+    train, _ = cancer_files
+    out = tmp_path / "m"
+    _fails(["fit", str(train), "-t", "diagnosis", "-o", str(out), "--learners",
+            "lightgbm,quantum_forest", "--time-budget", "10", "--quiet"],
+           "learner 'quantum_forest' needs a library that is not installed: "
+           "pip install 'accelml[quantum]'")
+    assert not out.exists()

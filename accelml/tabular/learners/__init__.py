@@ -8,6 +8,7 @@ imports neither until it trains.
 
 from importlib.util import find_spec
 
+from accelml.core.learner import register_unavailable
 from accelml.tabular.learners import (  # noqa: F401  (imported to register)
     catboost_learner,
     extra_trees,
@@ -21,3 +22,5 @@ from accelml.tabular.learners import (  # noqa: F401  (imported to register)
 
 if find_spec("torch") and find_spec("safetensors"):
     from accelml.tabular.learners import torch_mlp  # noqa: F401
+else:
+    register_unavailable("torch_mlp", "pip install 'accelml[nn]' (torch and safetensors)")

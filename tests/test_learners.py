@@ -79,8 +79,22 @@ def test_learner_conforms(name: str, kind: TaskKind, tmp_path: Path) -> None:
 
 def test_search_tries_learners_in_portfolio_order() -> None:
     names = [learner.name for learner in learners_for(TaskKind.BINARY) if learner.name in TABULAR]
+    network = ["torch_mlp"] if "torch_mlp" in registered() else ["mlp"]
     assert names == ["lightgbm", "linear", "xgboost", "catboost", "extra_trees",
-                     "random_forest", "knn", "mlp"]
+                     "random_forest", "knn", *network]
+
+
+def test_the_torch_network_supersedes_the_sklearn_mlp_unless_it_is_named() -> None:
+    if "torch_mlp" not in registered():
+        pytest.skip("torch is not installed")
+    default = {learner.name for learner in learners_for(TaskKind.REGRESSION)}
+    assert "torch_mlp" in default and "mlp" not in default
+    named = [learner.name for learner in learners_for(TaskKind.REGRESSION,
+                                                      include=["mlp", "torch_mlp"])]
+    assert named == ["mlp", "torch_mlp"]
+    without = {learner.name for learner in learners_for(TaskKind.REGRESSION,
+                                                        exclude=["torch_mlp"])}
+    assert "mlp" in without  # leaving the network out brings scikit-learn's back
 
 
 def _fit(name: str, data: Data, rows: np.ndarray, **kwargs: object) -> object:

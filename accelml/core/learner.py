@@ -54,6 +54,8 @@ class Learner(Protocol):
     Optional: a learner with ``warm_start = True`` takes ``init_from`` in :meth:`fit`, a
     directory its :meth:`save` wrote for the same config, and continues training from it (the
     final fit of a network then builds on the weights its search trial already trained).
+    A learner with ``superseded_by = "other"`` is left out of searches that ``other`` is in,
+    unless named in ``include`` (scikit-learn's MLP where the torch network is installed).
     """
 
     name: ClassVar[str]
@@ -178,7 +180,8 @@ def learners_for(
         for name, cls in _REGISTRY.items()
         if kind in cls.task_kinds
         and modality_of(cls) == modality
-        and (include is None or name in include)
+        and (name in include if include is not None
+             else getattr(cls, "superseded_by", None) not in set(_REGISTRY) - set(exclude))
         and name not in exclude
     ]
     if not chosen:

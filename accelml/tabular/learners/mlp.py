@@ -35,6 +35,7 @@ class MLP(SklearnLearner):
     the output layer scaled back, so the saved model predicts in the target's units."""
 
     name = "mlp"
+    superseded_by = "torch_mlp"  # searched only without torch, or when named
     relative_cost = 6.0
     fidelity = Fidelity("epochs", 8, 96)
 

@@ -79,9 +79,12 @@ def test_learner_conforms(name: str, kind: TaskKind, tmp_path: Path) -> None:
 
 def test_search_tries_learners_in_portfolio_order() -> None:
     names = [learner.name for learner in learners_for(TaskKind.BINARY) if learner.name in TABULAR]
-    network = ["torch_mlp"] if "torch_mlp" in registered() else ["mlp"]
-    assert names == ["lightgbm", "linear", "xgboost", "catboost", "extra_trees",
-                     "random_forest", "knn", *network]
+    if "torch_mlp" in registered():  # the network comes third, in place of the sklearn MLP
+        assert names == ["lightgbm", "linear", "torch_mlp", "xgboost", "catboost",
+                         "extra_trees", "random_forest", "knn"]
+    else:
+        assert names == ["lightgbm", "linear", "xgboost", "catboost", "extra_trees",
+                         "random_forest", "knn", "mlp"]
 
 
 def test_the_torch_network_supersedes_the_sklearn_mlp_unless_it_is_named() -> None:
@@ -91,7 +94,7 @@ def test_the_torch_network_supersedes_the_sklearn_mlp_unless_it_is_named() -> No
     assert "torch_mlp" in default and "mlp" not in default
     named = [learner.name for learner in learners_for(TaskKind.REGRESSION,
                                                       include=["mlp", "torch_mlp"])]
-    assert named == ["mlp", "torch_mlp"]
+    assert named == ["torch_mlp", "mlp"]
     without = {learner.name for learner in learners_for(TaskKind.REGRESSION,
                                                         exclude=["torch_mlp"])}
     assert "mlp" in without  # leaving the network out brings scikit-learn's back

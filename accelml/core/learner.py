@@ -54,6 +54,9 @@ class Learner(Protocol):
     Optional: a learner with ``warm_start = True`` takes ``init_from`` in :meth:`fit`, a
     directory its :meth:`save` wrote for the same config, and continues training from it (the
     final fit of a network then builds on the weights its search trial already trained).
+    A learner with ``unit_cost`` says how much one unit of its fidelity costs per row and
+    feature, against a boosting round, for counted work (:mod:`accelml.core.work`), where
+    that is far from its ``relative_cost`` (a search priority as much as a cost).
     A learner with ``superseded_by = "other"`` is left out of searches that ``other`` is in,
     unless named in ``include`` (scikit-learn's MLP where the torch network is installed).
     """

@@ -222,7 +222,8 @@ class SearchLoop:
     def _counted(self, result: TrialResult) -> float:
         learner = get_learner(result.spec.learner)
         n_rows = sum(len(train) for train, _ in self.view.splits) / len(self.view.splits)
-        return trial_work(result, learner.relative_cost, int(n_rows),
+        unit_cost = getattr(learner, "unit_cost", learner.relative_cost)
+        return trial_work(result, unit_cost, int(n_rows),
                           self.view.features.X.shape[1], len(self.view.splits))
 
     def _cut_by_clock(self, search_left: float) -> bool:

@@ -14,6 +14,7 @@ directory's ``preprocessor.json``.
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -105,7 +106,7 @@ def _convert_torch(fitted: Fitted, n_features: int) -> Any:
 
     classify = fitted.info["kind"] != "regression"
     output = "probabilities" if classify else "values"
-    served = Served(fitted.model, classify).eval()
+    served = Served(copy.deepcopy(fitted.model).float(), classify).eval()  # ONNX: float32
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         with warnings.catch_warnings():  # its deprecation notice, not a problem of the model

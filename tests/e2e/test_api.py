@@ -133,7 +133,7 @@ def test_a_seed_makes_a_run_repeatable() -> None:
 def test_the_served_model_is_a_validated_blend_of_refit_members(tmp_path: Path) -> None:
     train, test = split(cancer_frame())
     out = tmp_path / "model"  # deterministic: the same trials, so the same blend, every run
-    predictor = accelml.fit(train, "diagnosis", time_budget=10, out=out, deterministic=True,
+    predictor = accelml.fit(train, "diagnosis", time_budget=20, out=out, deterministic=True,
                             seed=0, **FAST)
     blend = predictor.info["ensemble"]
     assert len(blend) == len(predictor.members) >= 2  # lightgbm and linear blend on cancer

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tabular import summary  # noqa: E402
+from tabular import summary_markdown  # noqa: E402
 
 
 def table_rows(results: Path, section: str) -> list[dict]:
@@ -63,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     old = [row for row in table_rows(args.results, args.section)
            if row["system"] not in replaced]
     datasets = {row["dataset"] for row in new}
-    table = summary([row for row in old if row["dataset"] in datasets] + new).reset_index()
-    print("| " + " | ".join(table.columns) + " |")
-    print("|" + "---|" * len(table.columns))
-    for row in table.itertuples(index=False):
-        print("| " + " | ".join(str(value) for value in row) + " |")
+    print(summary_markdown([row for row in old if row["dataset"] in datasets] + new))
     return 0
 
 

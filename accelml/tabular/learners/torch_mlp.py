@@ -115,12 +115,11 @@ class TorchMLP(TabularLearner):
         params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
         classify = ctx.task.kind.is_classification
         X = features.X
-        missing = [int(c) for c in range(X.shape[1]) if c not in set(features.categorical)
-                   and np.isnan(X[:, c]).any()]
-        numeric = [c for c in range(X.shape[1]) if c not in set(features.categorical)]
+        categorical = set(features.categorical)
+        numeric = [c for c in range(X.shape[1]) if c not in categorical]
         spec = {"n_columns": int(X.shape[1]), "categorical": list(features.categorical),
                 "cardinalities": [int(k) for k in features.cardinalities],
-                "missing": [numeric.index(c) for c in missing],
+                "missing": [i for i, c in enumerate(numeric) if np.isnan(X[:, c]).any()],
                 "layers": int(params["layers"]), "width": int(params["width"]),
                 "dropout": float(params["dropout"]),
                 "n_out": ctx.n_classes if classify else 1}

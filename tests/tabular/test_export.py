@@ -78,6 +78,25 @@ def test_the_network_exports_its_encoding_of_missing_values_and_unseen_codes(
     assert np.abs(run_onnx(path, X) - learner.predict(fitted, rows)).max() < 1e-3
 
 
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_one_hot_learners_export_codes_training_never_showed(name: str,
+                                                            tmp_path: Path) -> None:
+    """Missing and ``__other__`` codes that no training row had: the native pipeline and its
+    graph must agree on them (ONNX's encoder used to refuse them as unknown categories)."""
+    frame = cancer_frame()
+    frame.loc[frame.index[::9], "size_band"] = None  # a missing code seen in training
+    learner, fitted, features, task = _fitted(frame, "diagnosis", name)
+    X = features.X.astype(np.float32).astype(np.float64)
+    band, texture = features.categorical[0], features.categorical[1]
+    X[:4, band] = features.cardinalities[0] - 1  # __other__: no training row had it
+    X[4:8, texture] = np.nan  # missing: no training row had it
+    rows = dataclasses.replace(features, X=X)
+    path = export_onnx([(name, fitted, 1.0, None)], X.shape[1], task.n_classes,
+                       tmp_path / "model.onnx")
+    native = learner.predict(fitted, rows)
+    assert np.abs(run_onnx(path, X) - native).max() < 1e-4
+
+
 def test_synthetic_check_rows_respect_category_codes() -> None:
     features = TabularPreprocessor().fit_transform(cancer_frame().drop(columns=["diagnosis"]))
     X = synthetic_features(features)

@@ -61,10 +61,18 @@ def load_skops(path: Path) -> Any:
     return sio.load(path, trusted=untrusted)
 
 
+#: The code a missing category takes before one-hot encoding (codes are 0..cardinality-1).
+MISSING_CODE = -1.0
+
+
 def make_preprocessor(features: Features) -> Any:
     """Median-impute and standardize numbers; one-hot the category codes (missing = a code).
 
-    Distance- and margin-based learners need this; trees do not.
+    Distance- and margin-based learners need this; trees do not. The encoder is given every
+    code the column can hold (missing and ``__other__`` included), not only those the
+    training rows show, so no valid input is unknown to it: a code never seen in training
+    gets a column that was always zero (a zero weight for the linear models), and the ONNX
+    graph of the pipeline accepts every row the native model does.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
@@ -79,7 +87,12 @@ def make_preprocessor(features: Features) -> Any:
                               StandardScaler())
         parts.append(("numeric", scale, numeric))
     if categorical:
-        encode = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_ONE_HOT)
+        codes = [np.arange(MISSING_CODE, cardinality) for cardinality in features.cardinalities]
+        encode = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=MISSING_CODE,
+                          keep_empty_features=True),
+            OneHotEncoder(categories=codes, handle_unknown="infrequent_if_exist",
+                          max_categories=MAX_ONE_HOT))
         parts.append(("categorical", encode, categorical))
     return ColumnTransformer(parts, sparse_threshold=0.3)
 

@@ -52,8 +52,10 @@ ENSEMBLE_SELECT_S = 0.5
 STACKING_SHARE = 0.04
 #: Seconds kept for loading and saving each fold model of a bagged member.
 BAG_MODEL_S = 0.05
-#: How often a run sharing its study reads the trials other runs finished.
+#: How often a run sharing its study reads the trials other runs finished: every 5 s at
+#: most, and at least 20 times over a short run, so it still learns from the others' trials.
 SHARED_POLL_S = 5.0
+SHARED_POLLS_PER_RUN = 20
 
 OnResult = Callable[[TrialResult], None]
 
@@ -182,7 +184,8 @@ class SearchLoop:
         if self.store is None:
             return
         self.store.heartbeat(self.budget.elapsed())
-        if time.monotonic() - self._last_poll < SHARED_POLL_S:
+        interval = min(SHARED_POLL_S, self.budget.total_s / SHARED_POLLS_PER_RUN)
+        if time.monotonic() - self._last_poll < interval:
             return
         self._last_poll = time.monotonic()
         for trial in self.store.new_foreign_trials():

@@ -29,7 +29,7 @@ def image_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, 
     pixels, labels = digits()
     keep = np.isin(labels, (0, 1, 7))
     out = tmp_path_factory.mktemp("served_images") / "model"
-    accelml.fit((pixels[keep][:150].reshape(-1, 8, 8), labels[keep][:150]), time_budget=12,
+    accelml.fit((pixels[keep][:150].reshape(-1, 8, 8), labels[keep][:150]), time_budget=20,
                 learners=("cnn",), quiet=True, out=out)
     return TestClient(create_app(ServeSettings(str(out), max_rows=8))), out
 

@@ -2,10 +2,13 @@
 
 The population is the most recent finished configurations (aging: old ones drop out however
 good they were, which keeps the search from settling on one lucky early network). Each new
-config mutates one key of the best of a few randomly drawn members. Registered as the "evolution"
-sampler; successive halving in the core decides how many epochs each config gets. An optional
-zero-cost screen (:mod:`accelml.vision.proxy`) redraws candidates it finds hopeless before
-any training is spent on them.
+config mutates one key of the best of a few randomly drawn members. Mutation starts as soon as
+a tournament's worth of configs has finished (the hand-designed seeds, usually), not once the
+population is full: a short run (a few trials on a CPU) would otherwise be random search after
+the seeds. Until the population is full, every other new config is still a random one.
+Registered as the "evolution" sampler; successive halving in the core decides how many
+epochs each config gets. An optional zero-cost screen (:mod:`accelml.vision.proxy`) redraws
+candidates it finds hopeless before any training is spent on them.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ class RegularizedEvolution:
             config = {**self._random_config(), **enqueue}
             if self._screen is not None:  # hand-designed seeds set the scale, never rejected
                 self.proxy_scores.append(self._screen(config))
-        elif len(self._history) < self._population:
+        elif self._explore():
             config = self._screened(self._random_config)
         else:
             config = self._screened(self._child)
@@ -148,6 +151,14 @@ class RegularizedEvolution:
         if len(finite) < SCREEN_WARMUP:
             return -math.inf
         return float(np.quantile(finite, HOPELESS_QUANTILE))
+
+    def _explore(self) -> bool:
+        """Whether the next config is a random one: always before a tournament's worth of
+        results, every other time until the population is full, then never."""
+        finished = len(self._history)
+        if finished < min(self._sample_size, self._population):
+            return True
+        return finished < self._population and self._next % 2 == 1
 
     def _random_config(self) -> Config:
         return {key: random_value(d, self._rng) for key, d in sorted(self._space.items())}

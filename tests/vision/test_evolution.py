@@ -53,3 +53,18 @@ def test_enqueued_configs_are_returned_and_the_seed_repeats() -> None:
     first = run(5)
     assert first[0]["width"] == 64 and first[0]["depth"] == 3
     assert first == run(5) and first != run(6)
+
+
+def test_mutation_starts_before_the_population_is_full() -> None:
+    """A short run: after the first tournament's worth of results (the seeds), every other
+    new config is a mutation of a finished one, not a random draw until 12 have finished."""
+    evolution = RegularizedEvolution(SPACE, seed=3, population=12, sample_size=4)
+    finished: list[dict[str, object]] = []
+    children = 0
+    for step in range(10):
+        handle, config = evolution.ask()
+        if step >= 4:
+            children += any(sum(config[k] != old[k] for k in SPACE) <= 1 for old in finished)
+        evolution.tell(handle, float(config["lr"]))  # type: ignore[arg-type]
+        finished.append(config)
+    assert children == 3

@@ -38,6 +38,11 @@ CHUNK = 1024
 REPLAN_WINDOW = 3
 REPLAN_SAFETY = 1.05
 REGROW_EPOCHS = 2
+#: Predicting an image costs about this share of a training step's time per image (forward
+#: only, no augmentation; generous, forward is nearer a third), and validation images are
+#: predicted twice: the learner's own accuracy check and the caller's scoring.
+FORWARD_SHARE = 0.5
+VALID_PASSES = 2
 #: torch.compile costs tens of seconds up front; on CUDA it pays for trainings of at least
 #: this many steps with at least this much time left (the long final training, not short looks).
 COMPILE_MIN_STEPS = 3000
@@ -212,6 +217,14 @@ class Plan:
     deadline_hit: bool = False
     diverged: bool = False
     epoch_s: list[float] = field(default_factory=list)
+    #: Work left after training (predicting the validation images), in training steps, and
+    #: the measured seconds of a training step: together, the time kept back from training.
+    after_steps: float = 0.0
+    step_s: float = 0.0
+
+    def reserve_s(self) -> float:
+        """Seconds to keep before the deadline for the predictions after training."""
+        return self.after_steps * self.step_s
 
     def set_lr(self, optimizer: torch.optim.Optimizer) -> None:
         """Learning rates for the current step; a frozen backbone gets zero."""
@@ -233,7 +246,7 @@ class Plan:
         """Shrink the plan so the remaining epochs end before the deadline; in the first
         epochs, when the first one's start-up made the plan too short, grow it back (never
         past the epochs asked for)."""
-        remaining = deadline.remaining()
+        remaining = deadline.remaining() - self.reserve_s()
         if math.isinf(remaining):
             return
         fits = self.done + int(max(0.0, remaining) / self.epoch_cost())
@@ -298,13 +311,16 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
     """One pass over shuffled near-equal batches; False when the deadline or NaN stopped it."""
     batch = min(int(ctx.config.get("batch_size", 128)), len(stored))
     order = torch.from_numpy(ctx.rng.permutation(len(stored))).to(stored.device)
+    began = time.monotonic()
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
-        if deadline.expired():
+        if deadline.expired() or deadline.remaining() <= plan.reserve_s():
             plan.deadline_hit = True
             return False
         plan.set_lr(ctx.optimizer)
         loss = train_step(ctx, stored[idx], y[idx])
         plan.step += 1
+        if i == 0 or (i + 1) % FINITE_CHECK_STEPS == 0:  # the mean step of this epoch so far
+            plan.step_s = (time.monotonic() - began) / (i + 1)
         if (i + 1) % FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss).item():
             plan.diverged = True
             return False
@@ -336,7 +352,8 @@ def train_network(
 
     ``config`` must hold ``resolution``; ``head`` (transfer learning) marks the parameters
     that train at the full rate while the rest use ``backbone_lr_mult`` and stay frozen for
-    ``freeze_epochs``. ``valid`` (images, labels) only adds a final accuracy to the info.
+    ``freeze_epochs``. ``valid`` (images, labels) adds a final accuracy to the info, and
+    training stops early enough to predict those images (twice) before the deadline.
     """
     started = time.monotonic()
     dev = pick_device(device)
@@ -354,6 +371,8 @@ def train_network(
         net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     batch = min(int(config.get("batch_size", 128)), len(images))
     plan = Plan(int(epochs), max(1, len(images) // batch), int(config.get("freeze_epochs", 0)))
+    if valid is not None:
+        plan.after_steps = VALID_PASSES * len(valid[0]) / batch * FORWARD_SHARE
     compiled = should_compile(dev, plan.epochs * plan.steps_per_epoch, deadline.remaining())
     ctx = Batchwise(compile_for_training(net) if compiled else net,
                     make_optimizer(net, config, head), pre, config, gen, rng,

@@ -191,3 +191,18 @@ def test_a_plan_cut_short_by_the_first_epochs_start_up_grows_back() -> None:
     assert 150 <= plan.epochs <= 190
     plan.replan(Deadline.in_seconds(1.0))
     assert plan.epochs == 3 + 4
+
+
+def test_training_keeps_time_to_predict_the_validation_images() -> None:
+    """A slow network on many validation images: training ends early enough that predicting
+    them still fits before the deadline (a trial that overran was killed, its work lost)."""
+    from accelml.vision.train import Plan
+
+    plan = Plan(epochs=10, steps_per_epoch=10, after_steps=20.0, step_s=0.1)
+    plan.done, plan.epoch_s = 2, [1.0, 1.0]
+    plan.replan(Deadline.in_seconds(6.0))  # 2 s kept for predictions: 4 s of epochs
+    assert plan.epochs == 2 + 3 and plan.deadline_hit
+    fitted = _fit(slice(0, 300), {"resolution": 8}, fidelity=1000,
+                  deadline=Deadline.in_seconds(1.0),
+                  valid=(features(slice(300, 1797)), labels(slice(300, 1797))))
+    assert fitted.info["deadline_hit"] is True

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                    "search_cost": info.get("search_cost"),
                    "final": info.get("final_learner"), "epochs": info.get("epochs"),
                    "final_fidelity": info.get("final_fidelity"),
-                   "ensemble": info.get("ensemble")}
+                   "ensemble": info.get("ensemble"), "phases_s": info.get("phases_s")}
             print(json.dumps(row), flush=True)
             (args.out / f"vision_{name}_{method}.json").write_text(json.dumps(row, indent=2))
             if hasattr(predictor, "leaderboard"):

@@ -90,6 +90,9 @@ def fit(
     stacking: Annotated[bool | None, typer.Option(
         "--stacking/--no-stacking", help="Tables: serve a linear model over the blend's "
         "members when it validates better than their average (on by default).")] = None,
+    portfolios: Annotated[bool | None, typer.Option(
+        "--portfolios/--no-portfolios", help="Run each learner's hand-designed configs first "
+        "(on by default); off, the sampler alone proposes (a baseline search).")] = None,
     zero_shot: Annotated[bool | None, typer.Option(
         "--zero-shot/--no-zero-shot", help="Tables: start with the portfolio learned offline "
         "on the benchmark collection.")] = None,
@@ -138,7 +141,8 @@ def fit(
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
             zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
-            zero_shot=zero_shot, stacking=stacking, cv_repeats=cv_repeats,
+            zero_shot=zero_shot, portfolios=portfolios, stacking=stacking,
+            cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
             max_trial_memory_mb=max_trial_memory)
         _report_fit(predictor, out, quiet)

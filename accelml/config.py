@@ -76,6 +76,9 @@ class RunConfig:
             time-based stop, and the search ends when the work its trials report reaches the
             budget's share (:mod:`accelml.core.work`). The clock remains a cap; a run it cuts
             is marked ``deterministic_cut_by_clock``.
+        portfolios: each learner's hand-designed configs (the image seeds, the tabular
+            defaults) run before its sampler's; off, the sampler alone proposes every config
+            (a plain random or TPE search, as a baseline to measure the portfolios against).
         zero_shot: tables: a portfolio across learners, learned offline on a collection of
             datasets (:mod:`accelml.tabular.zeroshot`), runs before the learners' own
             portfolios and any tuning. Off by default: at 60 s it has not yet beaten the
@@ -120,6 +123,7 @@ class RunConfig:
     max_latency_ms: float | None = None
     zero_cost_proxy: str | None = None
     deterministic: bool = False
+    portfolios: bool = True
     zero_shot: bool = False
     backend: str = "local"
     ray_address: str | None = None

@@ -88,7 +88,8 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
                                     min_fidelity(train_rows) if min_fidelity else None)
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
                     sampler=config.sampler, fixed=fixed, halving=halving,
-                    portfolios=learner_portfolios(learners, view),
+                    portfolios=(learner_portfolios(learners, view) if config.portfolios
+                                else {learner.name: [] for learner in learners}),
                     sampler_options=sampler_options, lead=lead,
                     slow_trial_s=SLOW_TRIAL_SHARE * config.time_budget)
 

@@ -132,6 +132,21 @@ def test_searcher_runs_portfolios_first_and_drops_failing_learners() -> None:
     assert {p.learner for p in sampled if p} == {"prior"}
 
 
+def test_without_portfolios_the_sampler_proposes_from_the_first_trial() -> None:
+    """``portfolios=False``: a plain sampler search (the baseline the portfolios are
+    measured against), no hand-designed config first."""
+    from accelml.core.engine import make_searcher
+
+    discover(MODULES)
+    learners = [get_learner("prior")]
+    features, y = _data()
+    for portfolios, source in ((True, "portfolio"), (False, "sampler")):
+        config = RunConfig(time_budget=5, sampler="random", portfolios=portfolios)
+        view = build_view(features, y, BINARY, config)
+        proposal = make_searcher(learners, view, config).ask()
+        assert proposal is not None and proposal.source == source
+
+
 @pytest.mark.parametrize(("slow_score", "skipped"), [(0.7, True), (0.95, False)])
 def test_a_slow_learner_beaten_for_less_runs_no_more_of_its_portfolio(
         slow_score: float, skipped: bool) -> None:

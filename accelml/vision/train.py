@@ -313,7 +313,7 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
     order = torch.from_numpy(ctx.rng.permutation(len(stored))).to(stored.device)
     began = time.monotonic()
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
-        if deadline.expired() or deadline.remaining() <= plan.reserve_s():
+        if deadline.remaining() <= plan.reserve_s():  # (expired, or only time to predict)
             plan.deadline_hit = True
             return False
         plan.set_lr(ctx.optimizer)

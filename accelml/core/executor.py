@@ -24,6 +24,10 @@ from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 
 #: A trial may run this long past its limit (learners stop themselves; this is the backstop).
 KILL_GRACE_S = 2.0
+#: What a worker sends once it has imported its learners and loaded the view, and how long
+#: it may take (a first import of torch takes seconds, more on a busy machine).
+READY = "ready"
+WORKER_START_S = 300.0
 #: How often a worker checks that its driver still runs.
 DRIVER_CHECK_S = 1.0
 
@@ -72,6 +76,10 @@ def _worker_main(conn: Connection, view_dir: str, modules: Sequence[str],
     _die_with_driver(driver_pid)
     discover(modules)
     view = DatasetView.load(Path(view_dir))
+    try:
+        conn.send(READY)
+    except OSError:  # the driver is gone
+        return
     while True:
         try:
             spec = conn.recv()
@@ -112,12 +120,25 @@ def _death_reason(code: int | None) -> str:
     return f"worker process died (exit code {code})"
 
 
+def _wait_ready(slot: _Slot) -> _Slot:
+    """Wait until the slot's worker has started (imported its learners, loaded the view), so
+    a trial's time limit starts with the trial, not with the worker. A worker that died or
+    hung while starting is left as it is: its trial then fails as "worker process died"."""
+    if not slot.ready and slot.conn.poll(WORKER_START_S):
+        try:
+            slot.ready = slot.conn.recv() == READY
+        except (EOFError, OSError):
+            pass
+    return slot
+
+
 @dataclass
 class _Slot:
     process: BaseProcess
     conn: Connection
     spec: TrialSpec | None = None
     started: float = 0.0
+    ready: bool = False
 
     def kill_at(self) -> float:
         assert self.spec is not None
@@ -149,6 +170,8 @@ class LocalExecutor:
         """Start every worker now, so the first trials don't pay for it."""
         while len(self._idle) + len(self._busy) < self._n_workers:
             self._idle.append(self._start_slot())
+        for slot in self._idle:
+            _wait_ready(slot)
 
     def free_slots(self) -> int:
         return self._n_workers - len(self._busy)
@@ -159,13 +182,13 @@ class LocalExecutor:
     def submit(self, spec: TrialSpec) -> None:
         if self.free_slots() <= 0:
             raise RuntimeError("no free worker slot; wait for completed() first")
-        slot = self._idle.pop() if self._idle else self._start_slot()
+        slot = _wait_ready(self._idle.pop() if self._idle else self._start_slot())
         slot.spec, slot.started = spec, time.monotonic()
         try:
             slot.conn.send(spec)
         except (BrokenPipeError, OSError):
             slot.process.kill()
-            slot = self._start_slot()
+            slot = _wait_ready(self._start_slot())
             slot.spec, slot.started = spec, time.monotonic()
             slot.conn.send(spec)
         self._busy.append(slot)

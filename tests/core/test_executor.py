@@ -54,3 +54,15 @@ def test_a_hanging_trial_is_killed_at_its_deadline(view_dir: Path) -> None:
         assert executor.free_slots() == 1
     finally:
         executor.shutdown()
+
+
+def test_a_trials_limit_starts_once_its_worker_has_started(view_dir: Path) -> None:
+    """A worker slow to import its learners does not eat its first trial's time limit."""
+    modules = (*MODULES, "tests.core._slow_worker_start")
+    executor = LocalExecutor(view_dir, n_workers=1, modules=modules)
+    try:
+        executor.submit(_spec(0, "prior", limit=1.0))  # no warm_up: the worker starts now
+        (result,) = _drain(executor, 30)
+        assert result.status is TrialStatus.OK, result.error
+    finally:
+        executor.shutdown()

@@ -120,18 +120,6 @@ def _death_reason(code: int | None) -> str:
     return f"worker process died (exit code {code})"
 
 
-def _wait_ready(slot: _Slot) -> _Slot:
-    """Wait until the slot's worker has started (imported its learners, loaded the view), so
-    a trial's time limit starts with the trial, not with the worker. A worker that died or
-    hung while starting is left as it is: its trial then fails as "worker process died"."""
-    if not slot.ready and slot.conn.poll(WORKER_START_S):
-        try:
-            slot.ready = slot.conn.recv() == READY
-        except (EOFError, OSError):
-            pass
-    return slot
-
-
 @dataclass
 class _Slot:
     process: BaseProcess
@@ -139,6 +127,17 @@ class _Slot:
     spec: TrialSpec | None = None
     started: float = 0.0
     ready: bool = False
+
+    def wait_ready(self) -> _Slot:
+        """Wait until the worker has started (imported its learners, loaded the view), so a
+        trial's time limit starts with the trial, not with the worker. A worker that died or
+        hung while starting is left as it is: its trial then fails as "worker process died"."""
+        if not self.ready and self.conn.poll(WORKER_START_S):
+            try:
+                self.ready = self.conn.recv() == READY
+            except (EOFError, OSError):
+                pass
+        return self
 
     def kill_at(self) -> float:
         assert self.spec is not None
@@ -171,7 +170,7 @@ class LocalExecutor:
         while len(self._idle) + len(self._busy) < self._n_workers:
             self._idle.append(self._start_slot())
         for slot in self._idle:
-            _wait_ready(slot)
+            slot.wait_ready()
 
     def free_slots(self) -> int:
         return self._n_workers - len(self._busy)
@@ -182,13 +181,13 @@ class LocalExecutor:
     def submit(self, spec: TrialSpec) -> None:
         if self.free_slots() <= 0:
             raise RuntimeError("no free worker slot; wait for completed() first")
-        slot = _wait_ready(self._idle.pop() if self._idle else self._start_slot())
+        slot = (self._idle.pop() if self._idle else self._start_slot()).wait_ready()
         slot.spec, slot.started = spec, time.monotonic()
         try:
             slot.conn.send(spec)
         except (BrokenPipeError, OSError):
             slot.process.kill()
-            slot = _wait_ready(self._start_slot())
+            slot = self._start_slot().wait_ready()
             slot.spec, slot.started = spec, time.monotonic()
             slot.conn.send(spec)
         self._busy.append(slot)

@@ -3,8 +3,10 @@
 No DataLoader workers: the (resized) training images live in one tensor on the device and each
 batch is indexed, normalized and augmented there, so a small CNN trial is bound by the GPU (or
 the CPU threads it was given), not by Python. The schedule (warm-up then cosine) is planned over
-``epochs`` and re-planned after each epoch to end where the deadline allows, so a cut trial
-still finishes its annealing instead of stopping at a high learning rate.
+``epochs``, re-planned after each epoch to end where the deadline allows, and within an epoch
+capped at the steps the measured step time still fits, so a cut trial (a slow network, or a
+promotion given what was left of the search) still finishes its annealing instead of stopping
+at a high learning rate.
 """
 
 from __future__ import annotations
@@ -221,20 +223,47 @@ class Plan:
     #: the measured seconds of a training step: together, the time kept back from training.
     after_steps: float = 0.0
     step_s: float = 0.0
+    #: The last step the deadline leaves room for, when it falls before the planned epochs'
+    #: end (set from the measured step time inside an epoch; None when the epochs fit).
+    step_cap: int | None = None
 
     def reserve_s(self) -> float:
         """Seconds to keep before the deadline for the predictions after training."""
         return self.after_steps * self.step_s
 
+    def total_steps(self) -> int:
+        """Steps the schedule anneals over: the planned epochs', or fewer when capped."""
+        planned = max(1, self.epochs * self.steps_per_epoch)
+        return planned if self.step_cap is None else max(1, min(planned, self.step_cap))
+
+    def cap_steps(self, deadline: Deadline) -> None:
+        """Cap the steps at those the deadline still fits at the measured step time (after
+        the reserve for predictions), so the cosine reaches its end by then; lift the cap
+        when the planned epochs fit again (a first estimate inflated by start-up)."""
+        remaining = deadline.remaining() - self.reserve_s()
+        if math.isinf(remaining) or self.step_s <= 0:
+            return
+        fits = self.step + int(max(0.0, remaining) / (self.step_s * REPLAN_SAFETY))
+        planned = self.epochs * self.steps_per_epoch
+        self.step_cap = fits if fits < planned else None
+        if self.step_cap is not None:
+            self.deadline_hit = True
+
+    def capped(self) -> bool:
+        """True when the steps the deadline allows are done."""
+        return self.step_cap is not None and self.step >= self.step_cap
+
     def set_lr(self, optimizer: torch.optim.Optimizer) -> None:
         """Learning rates for the current step; a frozen backbone gets zero."""
-        factor = lr_factor(self.step / max(1, self.epochs * self.steps_per_epoch))
+        factor = lr_factor(self.step / self.total_steps())
+        self.last_lr_factor = factor
         for group in optimizer.param_groups:
             frozen = group["role"] == "backbone" and self.done < self.freeze_epochs
             group["lr"] = 0.0 if frozen else group["base_lr"] * factor
 
     def __post_init__(self) -> None:
         self.requested = self.epochs
+        self.last_lr_factor = 0.0
 
     def epoch_cost(self) -> float:
         """Seconds an epoch takes: the slowest of the last few, the first left out once
@@ -313,14 +342,16 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
     order = torch.from_numpy(ctx.rng.permutation(len(stored))).to(stored.device)
     began = time.monotonic()
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
-        if deadline.remaining() <= plan.reserve_s():  # (expired, or only time to predict)
-            plan.deadline_hit = True
+        if plan.capped() or deadline.remaining() <= plan.reserve_s():
+            plan.deadline_hit = True  # (expired, only time to predict, or annealed to the cap)
             return False
         plan.set_lr(ctx.optimizer)
         loss = train_step(ctx, stored[idx], y[idx])
         plan.step += 1
         if i == 0 or (i + 1) % FINITE_CHECK_STEPS == 0:  # the mean step of this epoch so far
             plan.step_s = (time.monotonic() - began) / (i + 1)
+        if (i + 1) % FINITE_CHECK_STEPS == 0:
+            plan.cap_steps(deadline)
         if (i + 1) % FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss).item():
             plan.diverged = True
             return False
@@ -383,7 +414,8 @@ def train_network(
             "deadline_hit": plan.deadline_hit, "diverged": plan.diverged, "mean": mean,
             "std": std, "resolution": int(config["resolution"]), "channels": channels,
             "input_shape": [int(v) for v in images.shape[1:]], "steps": plan.step,
-            "epoch_s": [round(s, 4) for s in plan.epoch_s], "compiled": compiled}
+            "epoch_s": [round(s, 4) for s in plan.epoch_s], "compiled": compiled,
+            "final_lr_share": round(plan.last_lr_factor, 4)}
     if valid is not None and len(valid[0]):
         proba = predict_proba(net, valid[0], info, device=dev.type)
         info["valid_accuracy"] = float(np.mean(proba.argmax(axis=1) == valid[1]))

@@ -20,7 +20,7 @@ from accelml.testing.learner_checks import check_learner
 from accelml.vision.learners.cnn import CNN
 from accelml.vision.network import build_network, count_params
 from accelml.vision.space import image_shape_from, image_space, resolutions, seed_architectures
-from tests.vision._digits import BINARY, MULTICLASS, SHAPE, features, labels
+from tests.vision._digits import BINARY, MULTICLASS, SHAPE, digits, features, labels
 
 
 def _fit(rows: slice, config: dict | None = None, **kwargs: object):  # noqa: ANN202
@@ -206,3 +206,32 @@ def test_training_keeps_time_to_predict_the_validation_images() -> None:
                   deadline=Deadline.in_seconds(1.0),
                   valid=(features(slice(300, 1797)), labels(slice(300, 1797))))
     assert fitted.info["deadline_hit"] is True
+
+
+def test_a_cut_inside_an_epoch_caps_the_steps_so_the_schedule_anneals() -> None:
+    """Steps that the deadline leaves room for, from the measured step time: the cosine ends
+    there, where re-planning at epoch ends alone stopped at whatever rate it had reached."""
+    from accelml.vision.train import FINAL_LR_SHARE, Plan, lr_factor
+
+    plan = Plan(epochs=10, steps_per_epoch=100, step=50, step_s=0.1)
+    plan.cap_steps(Deadline.in_seconds(10.0))
+    assert 140 <= plan.step_cap <= 146 and plan.total_steps() == plan.step_cap
+    assert plan.deadline_hit and not plan.capped()
+    plan.step = plan.step_cap - 1
+    assert lr_factor(plan.step / plan.total_steps()) < 2 * FINAL_LR_SHARE
+    plan.cap_steps(Deadline.in_seconds(1000.0))  # the epochs fit again: no cap
+    assert plan.step_cap is None and plan.total_steps() == 1000
+
+
+def test_a_trial_cut_before_its_first_epoch_ends_still_anneals() -> None:
+    from accelml.vision.train import train_network
+
+    x, y = digits()
+    images, y = np.tile(x.reshape(-1, 8, 8, 1), (4, 1, 1, 1)), np.tile(y, 4)  # 449 steps
+    config = {**seed_architectures()[0], "resolution": 16, "batch_size": 16}
+    net = build_network(config, 1, 10)
+    info = train_network(net, images, y, config, epochs=3, deadline=Deadline.in_seconds(5.0),
+                         n_jobs=2, seed=0)
+    assert info["deadline_hit"] and info["epochs_done"] == 0
+    assert 25 <= info["steps"] < len(images) // 16
+    assert info["final_lr_share"] < 0.05, info

@@ -13,12 +13,12 @@ from sklearn.preprocessing import StandardScaler
 from accelml import AccelClassifier, AccelRegressor
 from accelml.errors import NotFittedError
 
-OPTIONS = {"time_budget": 4.0, "learners": ("lightgbm", "linear"), "max_trials": 3}
+OPTIONS = {"time_budget": 8.0, "learners": ("lightgbm", "linear"), "max_trials": 3}
 
 
 def test_params_round_trip_and_clone() -> None:
     model = AccelClassifier(**OPTIONS)
-    assert model.get_params()["time_budget"] == 4.0
+    assert model.get_params()["time_budget"] == OPTIONS["time_budget"]
     model.set_params(seed=5)
     assert clone(model).get_params()["seed"] == 5
     with pytest.raises(NotFittedError, match="not fitted yet"):

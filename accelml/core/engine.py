@@ -27,6 +27,7 @@ from accelml.core.learner import Config, Learner, discover, get_learner, learner
 from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
+from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
 from accelml.core.runner import SAVE_MARGIN_S, SearchLoop, SearchOutcome
 from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
@@ -121,6 +122,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         first_model_s: list[float] = []  # when the first usable model arrived
         try:
             with progress, stop:
+                preload(load_modules(learners))  # while the workers start
                 executor.warm_up()
                 loop = SearchLoop(view, config, budget, executor, searcher, workdir, store)
                 loop.resume(resumed)

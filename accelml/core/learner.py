@@ -59,6 +59,8 @@ class Learner(Protocol):
     that is far from its ``relative_cost`` (a search priority as much as a cost).
     A learner with ``superseded_by = "other"`` is left out of searches that ``other`` is in,
     unless named in ``include`` (scikit-learn's MLP where the torch network is installed).
+    A learner with ``load_modules`` names the libraries its :meth:`load` imports lazily; the
+    driver imports them in the background while its workers start (:mod:`accelml.core.preload`).
     """
 
     name: ClassVar[str]

@@ -99,6 +99,7 @@ class TabularLearner:
     uses_gpu: ClassVar[bool] = False
     relative_cost: ClassVar[float]
     fidelity: ClassVar[Fidelity | None]
+    load_modules: ClassVar[tuple[str, ...]] = ()  # what ``load`` imports lazily
 
     def fit(
         self,

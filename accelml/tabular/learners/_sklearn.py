@@ -138,6 +138,8 @@ def grow_forest(model: Any, X: np.ndarray, y: np.ndarray, n_trees: int,
 class SklearnLearner(TabularLearner):
     """A family whose model is one scikit-learn estimator (or pipeline) saved with skops."""
 
+    load_modules = ("skops.io",)
+
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         with threadpool_limits(info["n_jobs"]):
             if info["kind"] == "regression":

@@ -63,6 +63,7 @@ class CatBoost(TabularLearner):
     name = "catboost"
     relative_cost = 3.0
     fidelity = Fidelity("n_estimators", 50, 2000)
+    load_modules = ("catboost",)
 
     def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
         """Depth, shrinkage and the two regularizers that matter most."""

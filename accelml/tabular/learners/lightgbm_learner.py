@@ -83,6 +83,7 @@ class LightGBM(TabularLearner):
     name = "lightgbm"
     relative_cost = 1.0
     fidelity = Fidelity("n_estimators", 50, 2000)
+    load_modules = ("lightgbm",)
 
     def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
         """Tree size (larger trees allowed on more rows), shrinkage, row/column sampling and

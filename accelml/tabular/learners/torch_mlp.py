@@ -79,6 +79,7 @@ class TorchMLP(TabularLearner):
     #: the default network took about 700 (letter) to 1,700 (diamonds) times the count.
     unit_cost = 1000.0
     fidelity = Fidelity("epochs", 8, 64)
+    load_modules = ("torch", "safetensors.torch")
 
     def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
         """Depth, width, dropout, step size, weight decay, batch size (and label smoothing)."""

@@ -67,6 +67,7 @@ class XGBoost(TabularLearner):
     name = "xgboost"
     relative_cost = 1.5
     fidelity = Fidelity("n_estimators", 50, 2000)
+    load_modules = ("xgboost",)
 
     def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
         """Depth, shrinkage, row/column sampling and regularization."""

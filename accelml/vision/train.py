@@ -383,8 +383,8 @@ def train_network(
 
     ``config`` must hold ``resolution``; ``head`` (transfer learning) marks the parameters
     that train at the full rate while the rest use ``backbone_lr_mult`` and stay frozen for
-    ``freeze_epochs``. ``valid`` (images, labels) adds a final accuracy to the info, and
-    training stops early enough to predict those images (twice) before the deadline.
+    ``freeze_epochs``. ``valid`` (images, labels) adds a final accuracy and log loss to the
+    info, and training stops early enough to predict those images (twice) before the deadline.
     """
     started = time.monotonic()
     dev = pick_device(device)
@@ -419,8 +419,15 @@ def train_network(
     if valid is not None and len(valid[0]):
         proba = predict_proba(net, valid[0], info, device=dev.type)
         info["valid_accuracy"] = float(np.mean(proba.argmax(axis=1) == valid[1]))
+        info["valid_log_loss"] = log_loss_of(proba, valid[1])
     info["device_s"] = round(time.monotonic() - started, 4)
     return info
+
+
+def log_loss_of(proba: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of ``labels`` (indices into the columns of ``proba``)."""
+    picked = proba[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
 
 
 def should_compile(device: torch.device, steps: int, seconds_left: float) -> bool:

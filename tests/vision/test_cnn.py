@@ -176,6 +176,49 @@ def test_a_promotion_trains_only_the_epochs_its_weights_have_not_seen(tmp_path: 
     assert len(promoted.info["epoch_s"]) == 2 and promoted.info["epochs_done"] == 5
 
 
+def _valid(rows: slice) -> tuple:  # noqa: ANN202
+    return features(rows), labels(rows)
+
+
+def test_a_continuation_that_ends_worse_keeps_the_weights_it_started_from(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import accelml.vision.learners.cnn as cnn_module
+
+    config = {**seed_architectures(SHAPE)[0], "resolution": 8}
+    parent = _fit(slice(0, 400), config, fidelity=3)
+    CNN().save(parent, tmp_path / "trial")
+    train = cnn_module.train_network
+
+    def spoiled(net: torch.nn.Module, *args: object, **kwargs: object) -> dict:
+        facts = train(net, *args, **kwargs)  # then weights no better than noise
+        with torch.no_grad():
+            for weight in net.parameters():
+                weight.copy_(torch.randn_like(weight))
+        facts["valid_log_loss"] = 50.0
+        return facts
+
+    monkeypatch.setattr(cnn_module, "train_network", spoiled)
+    holdout, test = _valid(slice(400, 700)), features(slice(1200, None))
+    continued = _fit(slice(0, 400), config, fidelity=5, init_from=tmp_path / "trial",
+                     valid=holdout)
+    assert continued.info["kept_start_weights"] is True
+    assert continued.info["epochs_done"] == 3  # the parent's weights, and their epochs
+    assert len(continued.info["epoch_s"]) == 2  # the tried epochs stay on record
+    assert np.allclose(CNN().predict(continued, test), CNN().predict(parent, test), atol=1e-4)
+    parent_loss = -np.mean(np.log(CNN().predict(parent, holdout[0])[np.arange(300),
+                                                                     holdout[1]]))
+    assert continued.info["valid_log_loss"] == pytest.approx(parent_loss, rel=1e-4)
+
+
+def test_a_continuation_that_improves_keeps_its_new_weights(tmp_path: Path) -> None:
+    config = {**seed_architectures(SHAPE)[0], "resolution": 8}
+    CNN().save(_fit(slice(0, 400), config, fidelity=1), tmp_path / "trial")
+    continued = _fit(slice(0, 400), config, fidelity=6, init_from=tmp_path / "trial",
+                     valid=_valid(slice(400, 700)))
+    assert "kept_start_weights" not in continued.info
+    assert continued.info["epochs_done"] == 6
+
+
 def test_a_plan_cut_short_by_the_first_epochs_start_up_grows_back() -> None:
     from accelml.vision.train import Plan
 

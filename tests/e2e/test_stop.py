@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,8 +21,26 @@ import accelml
 from tests.conftest import cancer_frame
 
 BUDGET = "120"
-#: Seconds after the start before the signal: imports, worker start-up and a few trials.
-SETTLE_S = 8.0
+#: The signal is sent once the run has recorded a finished trial (imports and worker start-up
+#: took over 8 s on a loaded machine), and at most this many seconds after the start.
+FIRST_TRIAL_WAIT_S = 60.0
+
+
+def _wait_for_a_finished_trial(out: Path) -> None:
+    """Block until the run store at ``out`` holds a finished trial (or the wait runs out)."""
+    database = out / "run" / "trials.db"
+    deadline = time.monotonic() + FIRST_TRIAL_WAIT_S
+    while time.monotonic() < deadline:
+        if database.is_file():
+            try:
+                with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as db:
+                    done = db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'"
+                                      ).fetchone()[0]
+            except sqlite3.Error:  # the schema is still being created
+                done = 0
+            if done:
+                return
+        time.sleep(0.2)
 
 
 def _start_fit(train: Path, out: Path) -> subprocess.Popen[str]:
@@ -38,7 +57,7 @@ def test_a_stop_keeps_the_best_model_so_far(cancer_files: tuple[Path, Path], tmp
     train, test = cancer_files
     out = tmp_path / "model"
     process = _start_fit(train, out)
-    time.sleep(SETTLE_S)
+    _wait_for_a_finished_trial(out)
     signalled = time.monotonic()
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
@@ -60,7 +79,7 @@ def test_a_second_stop_signal_quits_without_saving_a_model(cancer_files: tuple[P
     train, _ = cancer_files
     out = tmp_path / "model"
     process = _start_fit(train, out)
-    time.sleep(SETTLE_S)
+    _wait_for_a_finished_trial(out)
     # Two different signals: the kernel would merge two pending SIGINTs into one.
     process.send_signal(signal.SIGINT)
     process.send_signal(signal.SIGTERM)

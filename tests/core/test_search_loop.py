@@ -20,9 +20,10 @@ from accelml.core.runner import (
     MEMBER_LOAD_S,
     REFIT_SAFETY,
     SAVE_MARGIN_S,
+    SearchLoop,
     refit_reserve,
 )
-from accelml.core.search import Searcher, Space
+from accelml.core.search import Proposal, Searcher, Space
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import DataError, SearchError
@@ -219,10 +220,6 @@ def test_no_usable_trial_is_a_search_error() -> None:
 
 
 def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
-    from pathlib import Path
-
-    from accelml.core.runner import SearchLoop
-
     features, y = _data(100)
     view = build_view(features, y, BINARY, RunConfig(cv_folds=4))
     spec = TrialSpec(0, "net", {}, 3, 10, 0, 1)
@@ -277,3 +274,34 @@ def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None
         slow_fit + 3 * median_fit + ENSEMBLE_SELECT_S + SAVE_MARGIN_S + 20.0)
     slowest = [_trial(0, "slow", 0.99, 400.0), *results[1:]]
     assert refit_reserve(slowest, view, budget, loss, extra_fits=3) == 50.0  # half, at most
+
+
+def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
+    discover(MODULES)
+    features, y = _data(100)
+    view = build_view(features, y, BINARY, RunConfig())
+
+    def loop(*results: TrialResult, deterministic: bool = False) -> SearchLoop:
+        config = RunConfig(time_budget=100, deterministic=deterministic)
+        search = SearchLoop(view, config, Budget(100), None, None,  # type: ignore[arg-type]
+                            Path("."))
+        search.outcome.results.extend(results)
+        return search
+
+    def result(trial_id: int, learner: str, fidelity: int, cost_s: float) -> TrialResult:
+        spec = TrialSpec(trial_id, learner, {}, fidelity, 60, 0, 1)
+        return TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=cost_s)
+
+    parent = result(1, "warm", 2, 28.0)  # 14 s an epoch
+    promotion = Proposal(5, "warm", {}, "promotion", fidelity=6, resume_from=1, key=1)
+    fresh = Proposal(6, "warm", {}, "sampler", fidelity=2, key=6)
+    searching = loop(parent, result(2, "warm", 2, 40.0))
+    assert searching.expected_cost(promotion) == pytest.approx(56.0)  # 4 more epochs
+    assert searching.expected_cost(fresh) == pytest.approx(34.0)  # the median fresh trial
+    assert searching.starved(promotion, limit=17.0)  # under half of 56 s: the search ends
+    assert not searching.starved(promotion, limit=30.0)
+    assert searching.starved(fresh, limit=16.0) and not searching.starved(fresh, limit=17.0)
+    assert not loop().starved(fresh, limit=0.5)  # no model yet: any trial is worth it
+    cold = Proposal(7, "prior", {}, "sampler", fidelity=2, key=7)
+    assert not loop(result(3, "prior", 2, 30.0)).starved(cold, limit=1.0)  # no final continuation
+    assert not loop(parent, deterministic=True).starved(promotion, limit=1.0)  # clock is a cap

@@ -272,7 +272,7 @@ class SearchLoop:
             limit = search_left  # deterministic: the clock is only a cap
             if self.work is None:
                 limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
-            if self.starved(proposal, limit):
+            if self.starved(proposal, search_left):  # (not the per-trial cap: time is left)
                 self._exhausted = True  # the rest goes to the final fit
                 return
             output_dir = self.workdir / "trials" / str(proposal.trial_id)
@@ -288,16 +288,17 @@ class SearchLoop:
                 timed=self.work is None, max_memory_mb=self.config.max_trial_memory_mb))
             self._submitted += 1
 
-    def starved(self, proposal: Proposal, limit: float) -> bool:
-        """Whether a warm-starting learner's proposal would get under STARVED_SHARE of its
-        expected time, once a model exists (never in deterministic runs)."""
+    def starved(self, proposal: Proposal, search_left: float) -> bool:
+        """Whether the time the search has left is under STARVED_SHARE of what a warm-starting
+        learner's proposal is expected to take, once a model exists (never in deterministic
+        runs)."""
         if self.work is not None or not getattr(get_learner(proposal.learner), "warm_start",
                                                  False):
             return False
         if not any(r.status is TrialStatus.OK for r in self.outcome.results):
             return False
         expected = self.expected_cost(proposal)
-        return expected is not None and limit < STARVED_SHARE * expected
+        return expected is not None and search_left < STARVED_SHARE * expected
 
     def expected_cost(self, proposal: Proposal) -> float | None:
         """Seconds a proposal is expected to take: a promotion, its parent's cost for each

@@ -298,10 +298,10 @@ def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
     searching = loop(parent, result(2, "warm", 2, 40.0))
     assert searching.expected_cost(promotion) == pytest.approx(56.0)  # 4 more epochs
     assert searching.expected_cost(fresh) == pytest.approx(34.0)  # the median fresh trial
-    assert searching.starved(promotion, limit=17.0)  # under half of 56 s: the search ends
-    assert not searching.starved(promotion, limit=30.0)
-    assert searching.starved(fresh, limit=16.0) and not searching.starved(fresh, limit=17.0)
-    assert not loop().starved(fresh, limit=0.5)  # no model yet: any trial is worth it
+    assert searching.starved(promotion, 17.0)  # under half of 56 s left: the search ends
+    assert not searching.starved(promotion, 30.0)
+    assert searching.starved(fresh, 16.0) and not searching.starved(fresh, 17.0)
+    assert not loop().starved(fresh, 0.5)  # no model yet: any trial is worth it
     cold = Proposal(7, "prior", {}, "sampler", fidelity=2, key=7)
-    assert not loop(result(3, "prior", 2, 30.0)).starved(cold, limit=1.0)  # no final continuation
-    assert not loop(parent, deterministic=True).starved(promotion, limit=1.0)  # clock is a cap
+    assert not loop(result(3, "prior", 2, 30.0)).starved(cold, 1.0)  # no final continuation
+    assert not loop(parent, deterministic=True).starved(promotion, 1.0)  # the clock is a cap

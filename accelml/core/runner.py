@@ -304,14 +304,16 @@ class SearchLoop:
         """Seconds a proposal is expected to take: a promotion, its parent's cost for each
         unit of fidelity it has yet to train; a new config, the median cost of its learner's
         fresh trials at the same fidelity. None when nothing says."""
-        ok = [r for r in self.outcome.results if r.status is TrialStatus.OK]
         if proposal.resume_from is not None:
-            parent = next((r for r in ok if r.spec.trial_id == proposal.resume_from), None)
-            done = parent.spec.fidelity if parent is not None else None
-            if parent is None or not done or proposal.fidelity is None:
+            parent = self._result_of(proposal.resume_from)
+            if parent is None or parent.status is not TrialStatus.OK:
+                return None
+            done = parent.spec.fidelity
+            if not done or proposal.fidelity is None:
                 return None
             return parent.cost_s * max(0, proposal.fidelity - done) / done
-        costs = [r.cost_s for r in ok if r.spec.learner == proposal.learner
+        costs = [r.cost_s for r in self.outcome.results if r.status is TrialStatus.OK
+                 and r.spec.learner == proposal.learner
                  and r.spec.fidelity == proposal.fidelity and r.spec.init_from is None]
         return statistics.median(costs) if costs else None
 
@@ -335,12 +337,13 @@ class SearchLoop:
 
     def _kept_model(self, trial_id: int | None) -> Path | None:
         """The model a finished trial kept (a promotion continues from it), if any."""
-        if trial_id is None:
-            return None
-        for result in reversed(self.outcome.results):
-            if result.spec.trial_id == trial_id:
-                return result.artifact_dir
-        return None
+        result = None if trial_id is None else self._result_of(trial_id)
+        return None if result is None else result.artifact_dir
+
+    def _result_of(self, trial_id: int) -> TrialResult | None:
+        """The latest result of trial ``trial_id``, if it finished."""
+        return next((r for r in reversed(self.outcome.results)
+                     if r.spec.trial_id == trial_id), None)
 
     def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
         """Refit the best trial on all rows; on failure try the next best (at most three).

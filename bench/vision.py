@@ -56,7 +56,8 @@ def run_search(x: np.ndarray, y: np.ndarray, budget: float, method: str, seed: i
 
 def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int,
               config: dict | None = None, n_jobs: int = 2) -> tuple:
-    """One fixed network (the first hand-designed seed unless ``config`` is given) trained
+    """One fixed network (the first hand-designed seed, the small ResNet, or the tiny-image
+    net on images of 16 pixels or less, unless ``config`` is given) trained
     from scratch for the whole budget: asked for more epochs than can fit, its schedule is
     re-planned after each epoch to end, annealed, at the deadline. (Timing one epoch up front
     overstated an epoch's cost on tiny images, where start-up is most of it, and left most of
@@ -69,6 +70,7 @@ def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int,
     from accelml.core.task import encode_target, infer_task
     from accelml.vision.data import load_training_images
     from accelml.vision.preprocess import ImagePreprocessor
+    from accelml.vision.space import image_shape_from, seed_architectures
 
     clock = Budget(budget)
     discover(("accelml.vision.learners",))
@@ -80,7 +82,8 @@ def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int,
     codes = encode_target(labels, task)
     learner = get_learner("cnn")
     shape = features.row_shape
-    config = learner.resolve(config or learner.portfolio(task, row_shape=shape)[0], shape)
+    default = seed_architectures(image_shape_from(0, shape))[0]  # the dependable default
+    config = learner.resolve(config or default, shape)
     fitted = learner.fit(features, codes, config, task=task, fidelity=UNBOUNDED_EPOCHS,
                          deadline=clock.deadline(reserve_s=1.0), n_jobs=n_jobs, seed=seed)
     epochs = fitted.info.get("epochs_done")

@@ -378,13 +378,15 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
                   else f"holdout ({len(view.splits[0][1])} rows)")
     if repeats > 1:
         validation += f", repeated {repeats} times"
-    failed = sum(r.status is not TrialStatus.OK for r in outcome.results)
+    pruned = sum(r.status is TrialStatus.PRUNED for r in outcome.results)
+    failed = sum(r.status is not TrialStatus.OK for r in outcome.results) - pruned
     final = outcome.refit
     return {
         "time_budget_s": config.time_budget,
         "search_and_refit_s": round(budget.elapsed(), 3),
         "trials": len(outcome.results),
         "failed_trials": failed,
+        "pruned_trials": pruned,
         "workers": layout[0],
         "threads_per_trial": layout[1],
         "validation": validation,

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from accelml.core.budget import Deadline
 from accelml.core.data import DatasetView, Split
-from accelml.core.learner import Fitted, Learner, get_learner
+from accelml.core.learner import Fitted, FidelityOutOfReach, Learner, get_learner
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
 from accelml.core.task import Task
@@ -87,8 +87,10 @@ def cross_validate(
     seen = np.zeros(len(view.y))  # how many splits validated each row
     infos: list[dict[str, float]] = []
     models: list[Fitted] = []
-    fit: Any = learner.fit  # init_from is for learners with warm_start, outside the protocol
-    extra = {"init_from": spec.init_from} if spec.init_from is not None else {}
+    fit: Any = learner.fit  # init_from and reach_fidelity are outside the protocol
+    extra: dict[str, Any] = {"init_from": spec.init_from} if spec.init_from is not None else {}
+    if spec.reach_fidelity:
+        extra["reach_fidelity"] = True
     for index, (train, valid) in enumerate(view.splits):
         share = deadline.remaining() / (len(view.splits) - index)
         fold_deadline = Deadline.in_seconds(max(share, 0.0))
@@ -152,6 +154,9 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
                 model_dir = spec.output_dir / "model"
                 learner.save(models[-1], model_dir)
             bag_dir = _save_bag(learner, view, spec, score, models)
+    except FidelityOutOfReach as error:
+        return TrialResult(spec, TrialStatus.PRUNED, cost_s=time.monotonic() - started,
+                           error=" ".join(str(error).split()))
     except Exception as error:  # a learner's failure is a record, never the end of the run
         cost = time.monotonic() - started
         if spec.max_memory_mb is not None and is_out_of_memory(error):

@@ -34,6 +34,13 @@ class Fidelity(NamedTuple):
     high: int
 
 
+class FidelityOutOfReach(Exception):
+    """Raised by a learner asked to reach its fidelity (``reach_fidelity=True``, a fresh
+    successive-halving trial) when its measured pace shows the deadline would cut it well
+    short: a score at a fraction of the rung compares with nothing, so the trial ends after
+    its first steps (as PRUNED) instead of spending its whole time limit on it."""
+
+
 @dataclass
 class Fitted:
     """A fitted model as a learner returns it.

@@ -24,6 +24,7 @@ class RunProgress:
         self._live: Live | None = None
         self.done = 0
         self.failed = 0
+        self.pruned = 0
         self.best: tuple[float, str] | None = None
         self.stage = "searching"
 
@@ -46,7 +47,9 @@ class RunProgress:
     def trial_done(self, result: TrialResult, best: tuple[float, str] | None) -> None:
         """Count a finished trial and remember the best (score, learner) so far."""
         self.done += 1
-        if result.status is not TrialStatus.OK:
+        if result.status is TrialStatus.PRUNED:
+            self.pruned += 1
+        elif result.status is not TrialStatus.OK:
             self.failed += 1
         self.best = best
 
@@ -62,6 +65,7 @@ class RunProgress:
         text = Text()
         text.append(f"{self.stage} ", style="bold cyan")
         text.append(f"{elapsed:5.1f}s / {self._budget.total_s:g}s ({remaining:.1f}s left)  ")
-        text.append(f"trials {self.done} ({self.failed} failed)  ")
+        pruned = f", {self.pruned} pruned" if self.pruned else ""
+        text.append(f"trials {self.done} ({self.failed} failed{pruned})  ")
         text.append(best, style="bold green" if self.best else "yellow")
         return text

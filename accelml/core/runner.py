@@ -285,8 +285,21 @@ class SearchLoop:
                 n_jobs=self._threads, kind=TrialKind.SEARCH,
                 output_dir=output_dir, init_from=self._kept_model(proposal.resume_from),
                 keep_folds_at_loss=self._bag_threshold(proposal.learner),
-                timed=self.work is None, max_memory_mb=self.config.max_trial_memory_mb))
+                timed=self.work is None, max_memory_mb=self.config.max_trial_memory_mb,
+                reach_fidelity=self.must_reach(proposal)))
             self._submitted += 1
+
+    def must_reach(self, proposal: Proposal) -> bool:
+        """Whether a trial may end early, as PRUNED, when its pace shows it cannot reach its
+        rung: a fresh successive-halving trial of a learner that can tell
+        (``stops_out_of_reach``), timed, once that learner has a model (its first trial always
+        runs to the end, so a run never ends without one)."""
+        learner = get_learner(proposal.learner)
+        return (self.work is None and proposal.fidelity is not None
+                and proposal.source != "promotion"
+                and getattr(learner, "stops_out_of_reach", False)
+                and any(r.status is TrialStatus.OK and r.spec.learner == proposal.learner
+                        for r in self.outcome.results))
 
     def starved(self, proposal: Proposal, search_left: float) -> bool:
         """Whether the time the search has left is under STARVED_SHARE of what a warm-starting

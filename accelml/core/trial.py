@@ -50,6 +50,9 @@ class TrialSpec:
             trains exactly its fidelity (deterministic runs: the limit is only the kill cap).
         max_memory_mb: megabytes the trial may allocate beyond what its worker holds; past
             it the trial ends as OUT_OF_MEMORY (None: no cap).
+        reach_fidelity: the learner may end the trial early, as PRUNED, when its measured
+            pace shows it cannot come near ``fidelity`` before its deadline (learners with
+            ``stops_out_of_reach``; see :class:`accelml.core.learner.FidelityOutOfReach`).
     """
 
     trial_id: int
@@ -65,6 +68,7 @@ class TrialSpec:
     keep_folds_at_loss: float | None = None
     timed: bool = True
     max_memory_mb: float | None = None
+    reach_fidelity: bool = False
 
 
 @dataclass(frozen=True)

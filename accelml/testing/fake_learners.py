@@ -1,7 +1,7 @@
 """Learners that misbehave on purpose, for testing the engine: one that predicts the prior,
 one that raises, one that hangs past every deadline, one that kills its own process, one that
-sleeps (telling its pid, so a test can kill its worker), one that warm-starts, and one that
-allocates a given amount of memory.
+sleeps (telling its pid, so a test can kill its worker), one that warm-starts, one that
+allocates a given amount of memory, and one that gives up on fidelities out of its reach.
 
 Importing this module registers them; the engine never imports it by itself.
 """
@@ -20,7 +20,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution
 
 from accelml.core.budget import Deadline
 from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, Fitted, register
+from accelml.core.learner import Config, Fidelity, FidelityOutOfReach, Fitted, register
 from accelml.core.task import Task, TaskKind
 
 ALL_KINDS = frozenset(TaskKind)
@@ -153,3 +153,23 @@ class HungryLearner(_Prior):
                              deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)
         fitted.info["allocated_mb"] = block.nbytes / 1024 / 1024
         return fitted
+
+
+@register
+class ReachingLearner(_Prior):
+    """Reaches fidelities up to ``config["reach"]`` (default 2); asked to reach a higher one
+    (``reach_fidelity``), it raises FidelityOutOfReach, as a learner timing its steps would."""
+
+    name = "reaching"
+    fidelity: ClassVar[Fidelity | None] = Fidelity("steps", 1, 8)
+    stops_out_of_reach: ClassVar[bool] = True
+
+    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
+            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
+            valid: tuple[Features, np.ndarray] | None = None,
+            reach_fidelity: bool = False) -> Fitted:
+        reach = int(config.get("reach", 2))
+        if reach_fidelity and fidelity is not None and fidelity > reach:
+            raise FidelityOutOfReach(f"out of reach: {fidelity} steps asked, {reach} fit")
+        return super().fit(features, y, config, task=task, fidelity=fidelity,
+                           deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)

@@ -153,3 +153,31 @@ def build_network(config: Mapping[str, Any], in_channels: int, n_classes: int) -
 def count_params(module: nn.Module) -> int:
     """Trainable parameter count (for reports and for cost-aware search)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def count_macs(module: nn.Module, in_channels: int, resolution: int) -> int:
+    """Multiply-accumulates of one forward pass on one square image (convolutions and linear
+    layers, which dominate): a device-free measure of what a network costs to train."""
+    total = 0
+
+    def add(layer: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(layer, nn.Conv2d):
+            per_output = layer.in_channels // layer.groups
+            per_output *= layer.kernel_size[0] * layer.kernel_size[1]
+            total += output.numel() * per_output
+        elif isinstance(layer, nn.Linear):
+            total += output.numel() * layer.in_features
+
+    hooks = [m.register_forward_hook(add) for m in module.modules()
+             if isinstance(m, nn.Conv2d | nn.Linear)]
+    was_training = module.training
+    try:
+        module.eval()
+        module(torch.zeros(1, in_channels, resolution, resolution))
+    finally:
+        module.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return total

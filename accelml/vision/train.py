@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelml.core.budget import Deadline
+from accelml.core.learner import FidelityOutOfReach
 
 BASE_LR = {"sgd": 0.1, "adamw": 2e-3}
 #: AdamW's decoupled decay is multiplied by its lr: this keeps per-step decay equal to SGD's.
@@ -49,6 +50,9 @@ VALID_PASSES = 2
 #: this many steps with at least this much time left (the long final training, not short looks).
 COMPILE_MIN_STEPS = 3000
 COMPILE_MIN_SECONDS = 180.0
+#: A training asked to reach its epochs measures its pace over this many steps after the
+#: first (which pays for start-up) and gives up when the deadline fits fewer than its share.
+REACH_CHECK_STEPS = 5
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -226,6 +230,9 @@ class Plan:
     #: The last step the deadline leaves room for, when it falls before the planned epochs'
     #: end (set from the measured step time inside an epoch; None when the epochs fit).
     step_cap: int | None = None
+    #: The share of the planned steps the deadline must leave room for (None: no such need);
+    #: checked once, early in the first epoch.
+    reach_share: float | None = None
 
     def reserve_s(self) -> float:
         """Seconds to keep before the deadline for the predictions after training."""
@@ -264,6 +271,21 @@ class Plan:
     def __post_init__(self) -> None:
         self.requested = self.epochs
         self.last_lr_factor = 0.0
+
+    def check_reach(self, deadline: Deadline, step_s: float) -> None:
+        """Raise FidelityOutOfReach when, at ``step_s`` seconds a step, the deadline leaves
+        room for fewer than ``reach_share`` of the planned steps (predictions kept back)."""
+        share, self.reach_share = self.reach_share, None  # once
+        remaining = deadline.remaining() - self.after_steps * step_s
+        if share is None or math.isinf(remaining) or step_s <= 0:
+            return
+        planned = self.epochs * self.steps_per_epoch
+        fits = self.step + int(max(0.0, remaining) / (step_s * REPLAN_SAFETY))
+        if fits < share * planned:
+            raise FidelityOutOfReach(
+                f"out of reach: {self.epochs} epochs take about "
+                f"{planned * step_s:.0f} s at {step_s:.3g} s a step, and the time limit "
+                f"leaves room for {fits} of the {planned} steps; stopped after {self.step}")
 
     def epoch_cost(self) -> float:
         """Seconds an epoch takes: the slowest of the last few, the first left out once
@@ -340,7 +362,7 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
     """One pass over shuffled near-equal batches; False when the deadline or NaN stopped it."""
     batch = min(int(ctx.config.get("batch_size", 128)), len(stored))
     order = torch.from_numpy(ctx.rng.permutation(len(stored))).to(stored.device)
-    began = time.monotonic()
+    began = first_done = time.monotonic()
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
         if plan.capped() or deadline.remaining() <= plan.reserve_s():
             plan.deadline_hit = True  # (expired, only time to predict, or annealed to the cap)
@@ -348,6 +370,12 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
         plan.set_lr(ctx.optimizer)
         loss = train_step(ctx, stored[idx], y[idx])
         plan.step += 1
+        if i == 0:
+            first_done = time.monotonic()
+        elif i == REACH_CHECK_STEPS and plan.reach_share is not None:
+            if stored.is_cuda:
+                torch.cuda.synchronize()
+            plan.check_reach(deadline, (time.monotonic() - first_done) / i)
         if i == 0 or (i + 1) % FINITE_CHECK_STEPS == 0:  # the mean step of this epoch so far
             plan.step_s = (time.monotonic() - began) / (i + 1)
         if (i + 1) % FINITE_CHECK_STEPS == 0:
@@ -378,6 +406,7 @@ def train_network(
     device: str | None = None,
     valid: tuple[np.ndarray, np.ndarray] | None = None,
     head: nn.Module | None = None,
+    reach_share: float | None = None,
 ) -> dict[str, Any]:
     """Train ``net`` in place on uint8 NHWC ``images``; returns the facts to keep in info.
 
@@ -385,6 +414,8 @@ def train_network(
     that train at the full rate while the rest use ``backbone_lr_mult`` and stay frozen for
     ``freeze_epochs``. ``valid`` (images, labels) adds a final accuracy and log loss to the
     info, and training stops early enough to predict those images (twice) before the deadline.
+    With ``reach_share``, it raises FidelityOutOfReach after its first few steps when the
+    deadline leaves room for less than that share of the ``epochs``.
     """
     started = time.monotonic()
     dev = pick_device(device)
@@ -401,7 +432,8 @@ def train_network(
     if dev.type == "cuda":
         net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     batch = min(int(config.get("batch_size", 128)), len(images))
-    plan = Plan(int(epochs), max(1, len(images) // batch), int(config.get("freeze_epochs", 0)))
+    plan = Plan(int(epochs), max(1, len(images) // batch), int(config.get("freeze_epochs", 0)),
+                reach_share=reach_share)
     if valid is not None:
         plan.after_steps = VALID_PASSES * len(valid[0]) / batch * FORWARD_SHARE
     compiled = should_compile(dev, plan.epochs * plan.steps_per_epoch, deadline.remaining())
@@ -457,6 +489,8 @@ def _train_epochs(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: P
             torch.cuda.synchronize()
         plan.done += 1
         plan.epoch_s.append(time.monotonic() - began)
+        if plan.reach_share is not None:  # an epoch too short to check inside
+            plan.check_reach(deadline, plan.epoch_s[-1] / plan.steps_per_epoch)
         plan.replan(deadline)
 
 

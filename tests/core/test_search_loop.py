@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget, Deadline
 from accelml.core.data import Features
 from accelml.core.engine import build_view, fit_predictor
-from accelml.core.evaluate import cross_validate, make_splits
+from accelml.core.evaluate import cross_validate, make_splits, run_trial
 from accelml.core.learner import Learner, discover, get_learner
 from accelml.core.metrics import get_metric
 from accelml.core.runner import (
@@ -305,3 +306,44 @@ def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
     cold = Proposal(7, "prior", {}, "sampler", fidelity=2, key=7)
     assert not loop(result(3, "prior", 2, 30.0)).starved(cold, 1.0)  # no final continuation
     assert not loop(parent, deterministic=True).starved(promotion, 1.0)  # the clock is a cap
+
+
+def test_a_fresh_rung_trial_may_stop_out_of_reach_once_its_learner_has_a_model() -> None:
+    discover(MODULES)
+    features, y = _data(100)
+    view = build_view(features, y, BINARY, RunConfig())
+
+    def loop(*results: TrialResult, deterministic: bool = False) -> SearchLoop:
+        config = RunConfig(time_budget=100, deterministic=deterministic)
+        search = SearchLoop(view, config, Budget(100), None, None,  # type: ignore[arg-type]
+                            Path("."))
+        search.outcome.results.extend(results)
+        return search
+
+    def ok(learner: str) -> TrialResult:
+        return TrialResult(TrialSpec(1, learner, {}, 2, 60, 0, 1), TrialStatus.OK, score=0.9)
+
+    fresh = Proposal(5, "reaching", {}, "sampler", fidelity=2, key=5)
+    seed = Proposal(6, "reaching", {}, "portfolio", fidelity=2, key=6)
+    assert loop(ok("reaching")).must_reach(fresh) and loop(ok("reaching")).must_reach(seed)
+    assert not loop().must_reach(fresh)  # its first trial always runs to the end
+    assert not loop(ok("prior")).must_reach(fresh)  # another learner's model is not its own
+    promotion = Proposal(7, "reaching", {}, "promotion", fidelity=4, resume_from=1, key=1)
+    assert not loop(ok("reaching")).must_reach(promotion)  # the starved rule judges those
+    default = Proposal(8, "reaching", {}, "sampler", fidelity=None, key=8)
+    assert not loop(ok("reaching")).must_reach(default)  # no rung to reach
+    assert not loop(ok("reaching"), deterministic=True).must_reach(fresh)  # no clock
+    assert not loop(ok("warm")).must_reach(Proposal(9, "warm", {}, "sampler", fidelity=2))
+
+
+def test_a_trial_out_of_reach_is_pruned_with_its_reason(tmp_path: Path) -> None:
+    discover(MODULES)
+    features, y = _data(100)
+    view = build_view(features, y, BINARY, RunConfig())
+    asked = TrialSpec(0, "reaching", {"reach": 2, "shrink": 0.0}, 4, 60, 0, 1,
+                      reach_fidelity=True)
+    pruned = run_trial(asked, view)
+    assert pruned.status is TrialStatus.PRUNED and pruned.score is None
+    assert pruned.error == "out of reach: 4 steps asked, 2 fit"
+    assert run_trial(replace(asked, reach_fidelity=False), view).status is TrialStatus.OK
+    assert run_trial(replace(asked, fidelity=2), view).status is TrialStatus.OK

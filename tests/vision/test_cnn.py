@@ -14,11 +14,11 @@ import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.learner import get_learner
+from accelml.core.learner import FidelityOutOfReach, get_learner
 from accelml.errors import ConfigError, DataError
 from accelml.testing.learner_checks import check_learner
-from accelml.vision.learners.cnn import CNN
-from accelml.vision.network import build_network, count_params
+from accelml.vision.learners.cnn import CNN, training_macs
+from accelml.vision.network import build_network, count_macs, count_params
 from accelml.vision.space import image_shape_from, image_space, resolutions, seed_architectures
 from tests.vision._digits import BINARY, MULTICLASS, SHAPE, digits, features, labels
 
@@ -122,6 +122,34 @@ def test_deadline_shortens_the_schedule_and_stops() -> None:
                   deadline=Deadline.in_seconds(1.5))
     assert time.monotonic() - started < 3.5
     assert fitted.info["deadline_hit"] is True and 1 <= fitted.info["epochs"] < 1000
+
+
+def test_a_rung_out_of_reach_stops_after_its_first_steps() -> None:
+    valid = (features(slice(600, 800)), labels(slice(600, 800)))
+    started = time.monotonic()
+    with pytest.raises(FidelityOutOfReach, match=r"out of reach: 1000 epochs take about .* "
+                       r"leaves room for \d+ of the \d+ steps; stopped after 6"):
+        _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=1000,
+             deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
+    assert time.monotonic() - started < 5  # not the 20 s the trial had
+    fitted = _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=2,
+                  deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
+    assert fitted.info["epochs_done"] == 2  # within reach: trained as asked
+
+
+def test_seeds_run_cheapest_first_once_the_image_size_is_known() -> None:
+    seeds = CNN().portfolio(MULTICLASS, row_shape=(28, 28, 1))
+    costs = [training_macs(config, (28, 28, 1), 10) for config in seeds]
+    assert costs == sorted(costs) and costs[-1] > 5 * costs[0]
+    assert sorted(map(str, seeds)) == sorted(map(str, seed_architectures((28, 28, 1))))
+    assert CNN().portfolio(MULTICLASS) == seed_architectures()  # no shape: as designed
+
+
+def test_macs_count_each_convolution_and_the_head() -> None:
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1),
+                              torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2),
+                              torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 10))
+    assert count_macs(net, 1, 8) == 8 * 8 * 4 * 9 + 4 * 4 * 8 * 2 * 9 + 128 * 10
 
 
 def test_valid_adds_an_accuracy_and_resize_is_used() -> None:

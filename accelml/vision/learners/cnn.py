@@ -27,7 +27,7 @@ from accelml.core.learner import Config, Fidelity, Fitted, register
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
 from accelml.vision.constraints import check_constraints, split_constraints
-from accelml.vision.network import build_network, count_params
+from accelml.vision.network import build_network, count_macs, count_params
 from accelml.vision.space import (
     ImageShape,
     image_shape_from,
@@ -44,6 +44,9 @@ DEFAULT_EPOCHS = 10
 MIN_LOOK_STEPS = 100
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: A fresh successive-halving trial gives up (PRUNED) after its first steps when its time
+#: limit fits less than this share of its rung's epochs: its score would compare with nothing.
+REACH_SHARE = 0.75
 #: The info keys that say how a network's input is prepared (kept with its weights).
 PREPROCESSING_KEYS = ("mean", "std", "resolution", "channels", "input_shape")
 
@@ -147,6 +150,7 @@ class CNN:
     relative_cost = 1.0
     fidelity = Fidelity("epochs", 1, 30)
     warm_start = True
+    stops_out_of_reach = True
 
     def space(self, task: Task, n_rows: int, n_features: int,
               row_shape: tuple[int, ...] | None = None) -> Mapping[str, BaseDistribution]:
@@ -158,9 +162,14 @@ class CNN:
         return min_look_epochs(n_rows)
 
     def portfolio(self, task: Task, row_shape: tuple[int, ...] | None = None) -> list[Config]:
-        """Hand-designed networks, best first (resolution only when the shape is known)."""
-        shape = image_shape_from(0, row_shape) if row_shape else None
-        return seed_architectures(shape)
+        """Hand-designed networks (resolution only when the shape is known), cheapest to
+        train first when the shape is known: a model exists early, and the costlier seeds
+        that follow are pruned when their first rung does not fit their time limit."""
+        if not row_shape:
+            return seed_architectures()
+        shape = image_shape_from(0, row_shape)
+        seeds = seed_architectures(shape)
+        return sorted(seeds, key=lambda config: training_macs(config, shape, task.n_classes))
 
     def resolve(self, config: Config, shape: ImageShape) -> Config:
         """Defaults overlaid with ``config``; unknown keys are refused, resolution filled in."""
@@ -177,11 +186,13 @@ class CNN:
     def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
             fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
             valid: tuple[Features, np.ndarray] | None = None,
-            init_from: Path | None = None) -> Fitted:
+            init_from: Path | None = None, reach_fidelity: bool = False) -> Fitted:
         """Train until the weights have seen ``fidelity`` epochs (default 10), cut short
         cleanly at ``deadline``; continuing from the weights saved in ``init_from`` when they
         are of this network (a promotion or the final fit then trains only the rest, with a
-        fresh warm-up and cosine schedule, a warm restart)."""
+        fresh warm-up and cosine schedule, a warm restart). With ``reach_fidelity``, raise
+        FidelityOutOfReach after the first steps when the deadline fits under REACH_SHARE
+        of the epochs."""
         images = images_of(features)
         shape: ImageShape = images.shape[1:]  # type: ignore[assignment]
         config, limits = split_constraints(config)
@@ -201,7 +212,8 @@ class CNN:
         start = score_start(net, parent, valid_images)
         facts = train_network(net, images, np.searchsorted(present, y), full,
                               epochs=max(1, epochs_of(fidelity, self.name) - done),
-                              deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid_images)
+                              deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid_images,
+                              reach_share=REACH_SHARE if reach_fidelity else None)
         facts["epochs_done"] += done  # the epochs these weights have seen in all
         if start is not None and facts.get("valid_log_loss", math.inf) > start.log_loss:
             facts = restore_start(net, start, facts)
@@ -273,6 +285,14 @@ def restore_start(net: nn.Module, start: StartPoint, facts: dict[str, Any]) -> d
     return {**facts, **kept, "epochs_done": int(start.info.get("epochs_done", 0)),
             "valid_log_loss": start.log_loss, "valid_accuracy": start.accuracy,
             "kept_start_weights": True}
+
+
+def training_macs(config: Config, shape: ImageShape, n_classes: int) -> int:
+    """Forward multiply-accumulates per image of the network ``config`` describes, at its
+    resolution: what one image of one epoch costs, on any device."""
+    full = CNN().resolve(dict(config), shape)
+    net = build_network(full, shape[2], max(2, n_classes))
+    return count_macs(net, shape[2], int(full["resolution"]))
 
 
 def min_look_epochs(n_rows: int) -> int:

@@ -366,6 +366,8 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
         if plan.capped() or deadline.remaining() <= plan.reserve_s():
             plan.deadline_hit = True  # (expired, only time to predict, or annealed to the cap)
+            if plan.reach_share is not None:  # stopped before its pace was checked
+                plan.check_reach(deadline, plan.step_s)
             return False
         plan.set_lr(ctx.optimizer)
         loss = train_step(ctx, stored[idx], y[idx])

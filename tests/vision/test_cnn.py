@@ -132,6 +132,10 @@ def test_a_rung_out_of_reach_stops_after_its_first_steps() -> None:
         _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=1000,
              deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
     assert time.monotonic() - started < 5  # not the 20 s the trial had
+    many = (features(slice(600, None)), labels(slice(600, None)))  # long to predict
+    with pytest.raises(FidelityOutOfReach, match=r"stopped after [1-5]$"):  # before the check
+        _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=1000,
+             deadline=Deadline.in_seconds(0.3), valid=many, reach_fidelity=True)
     fitted = _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=2,
                   deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
     assert fitted.info["epochs_done"] == 2  # within reach: trained as asked

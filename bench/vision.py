@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             row = {"dataset": name, "method": method, "budget_s": args.budget,
                    "test_accuracy": round(accuracy(predictor, x_test, y_test), 4),
                    "fit_wall_s": round(wall, 1), "trials": info.get("trials"),
+                   "pruned_trials": info.get("pruned_trials"),
+                   "search_ended_by": info.get("search_ended_by"),
                    "search_cost": info.get("search_cost"),
                    "final": info.get("final_learner"), "epochs": info.get("epochs"),
                    "final_fidelity": info.get("final_fidelity"),

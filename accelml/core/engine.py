@@ -156,7 +156,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
     info = _run_info(view, config, budget, outcome, notes, (workers, threads))
-    info.update(stopped_by=stop.reason, first_model_s=first_model_s[0] if first_model_s else None,
+    info.update(stopped_by=stop.reason, search_ended_by=loop.ended_by,
+                first_model_s=first_model_s[0] if first_model_s else None,
                 **_work_info(loop), **_store_info(store, loop), stacking=stacking,
                 phases_s=_phase_seconds(phases), reserved_after_search_s=round(loop.reserved_s, 3))
     return Predictor(view.task, preprocessor, members, board, info, stacker)

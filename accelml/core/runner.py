@@ -147,6 +147,8 @@ class SearchLoop:
         self.work = (WorkBudget.for_budget(config.time_budget, config.total_cores())
                      if config.deterministic else None)
         self.cut_by_clock = False
+        #: Why the search ended (see :meth:`run`); None while it runs.
+        self.ended_by: str | None = None
         self.reserved_s = 0.0  # what the search keeps for the steps after it (last computed)
         self._batch: list[TrialResult] = []  # deterministic runs: results told in id order
 
@@ -164,12 +166,18 @@ class SearchLoop:
 
     def run(self, on_result: OnResult, stop: StopRequest | None = None) -> SearchOutcome:
         """Search until the budget (less the refit reserve) is spent, or until ``stop`` is
-        requested: the trials in flight are then ended and recorded as failed."""
+        requested: the trials in flight are then ended and recorded as failed.
+
+        ``ended_by`` then says why: "time" (the search's share of the budget is spent),
+        "starved_trial" (the next trial could not get half its expected time; the rest goes
+        to the final fit), "proposals_exhausted", "max_trials", "work_budget" (deterministic
+        runs) or "stopped"."""
         final_share = self.config.final_train_fraction * self.budget.total_s
         while True:
             if stop is not None and stop.requested:
                 self._batch += self.executor.cancel(f"stopped by {stop.reason} mid-trial")
                 self._tell(on_result)
+                self.ended_by = "stopped"
                 break
             self.reserved_s = max(final_share, self._reserve())
             search_left = self.budget.remaining() - self.reserved_s
@@ -177,6 +185,7 @@ class SearchLoop:
                 self._fill_slots(search_left)
             if self.executor.running() == 0:
                 self.cut_by_clock = self._cut_by_clock(search_left)
+                self.ended_by = self.ended_by or self._limit_reached()
                 break
             self._batch += list(self.executor.completed(timeout_s=0.2))
             if self.work is None or self.executor.running() == 0:
@@ -241,6 +250,14 @@ class SearchLoop:
         capped = self.config.max_trials is not None and self._submitted >= self.config.max_trials
         return not capped and search_left < MIN_TRIAL_S
 
+    def _limit_reached(self) -> str:
+        """Which limit stopped new trials, when no proposal rule did."""
+        if self.config.max_trials is not None and self._submitted >= self.config.max_trials:
+            return "max_trials"
+        if self.work is not None and self.work.exhausted():
+            return "work_budget"
+        return "time"
+
     def _reserve(self) -> float:
         """The time kept from the search for what follows it: refits, or bags to load."""
         bagged = self._bagging()
@@ -267,13 +284,13 @@ class SearchLoop:
         while self.executor.free_slots() > 0 and self._may_submit(search_left):
             proposal = self.searcher.ask()
             if proposal is None:
-                self._exhausted = True
+                self._exhausted, self.ended_by = True, "proposals_exhausted"
                 return
             limit = search_left  # deterministic: the clock is only a cap
             if self.work is None:
                 limit = min(self.config.max_trial_fraction * self.budget.total_s, search_left)
             if self.starved(proposal, search_left):  # (not the per-trial cap: time is left)
-                self._exhausted = True  # the rest goes to the final fit
+                self._exhausted, self.ended_by = True, "starved_trial"  # to the final fit
                 return
             output_dir = self.workdir / "trials" / str(proposal.trial_id)
             if output_dir.exists():  # left by a trial that a killed session never finished

@@ -104,6 +104,7 @@ def test_the_manifest_names_repeated_cross_validation() -> None:
     predictor = fit_predictor(build_view(features, y, BINARY, config), _Identity(), config,
                               Budget(config.time_budget), MODULES)
     assert predictor.info["validation"] == "4-fold cross-validation, repeated 2 times"
+    assert predictor.info["search_ended_by"] == "max_trials"
 
 
 def test_a_class_with_one_row_is_an_error_and_rare_classes_lower_the_folds() -> None:

@@ -46,6 +46,7 @@ def test_a_first_model_arrives_early_and_the_run_was_not_stopped(binary_run: Bin
     predictor, _, _ = binary_run
     assert 0 < predictor.info["first_model_s"] < min(5.0, predictor.info["fit_wall_s"])
     assert predictor.info["stopped_by"] is None
+    assert predictor.info["search_ended_by"] == "time"
 
 
 def test_the_manifest_says_where_the_time_went(binary_run: BinaryRun) -> None:

@@ -67,6 +67,7 @@ def test_a_stop_keeps_the_best_model_so_far(cancer_files: tuple[Path, Path], tmp
     assert "Traceback" not in stderr
     predictor = accelml.load(out)
     assert predictor.info["stopped_by"] == sig.name
+    assert predictor.info["search_ended_by"] == "stopped"
     assert len(predictor.leaderboard()) >= 1
     assert predictor.evaluate(pd.read_parquet(test))["roc_auc"] > 0.9
     manifest = json.loads((out / "manifest.json").read_text())

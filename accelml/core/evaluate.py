@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from accelml.core.budget import Deadline
 from accelml.core.data import DatasetView, Split
-from accelml.core.learner import Fitted, FidelityOutOfReach, Learner, get_learner
+from accelml.core.learner import FidelityOutOfReach, Fitted, Learner, get_learner
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
 from accelml.core.task import Task

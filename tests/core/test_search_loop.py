@@ -278,18 +278,18 @@ def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None
     assert refit_reserve(slowest, view, budget, loss, extra_fits=3) == 50.0  # half, at most
 
 
-def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
+def _loop(*results: TrialResult, deterministic: bool = False) -> SearchLoop:
+    """A search loop (no executor, no searcher) that has seen ``results``: for its rules."""
     discover(MODULES)
     features, y = _data(100)
-    view = build_view(features, y, BINARY, RunConfig())
+    config = RunConfig(time_budget=100, deterministic=deterministic)
+    search = SearchLoop(build_view(features, y, BINARY, RunConfig()), config, Budget(100),
+                        None, None, Path("."))  # type: ignore[arg-type]
+    search.outcome.results.extend(results)
+    return search
 
-    def loop(*results: TrialResult, deterministic: bool = False) -> SearchLoop:
-        config = RunConfig(time_budget=100, deterministic=deterministic)
-        search = SearchLoop(view, config, Budget(100), None, None,  # type: ignore[arg-type]
-                            Path("."))
-        search.outcome.results.extend(results)
-        return search
 
+def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
     def result(trial_id: int, learner: str, fidelity: int, cost_s: float) -> TrialResult:
         spec = TrialSpec(trial_id, learner, {}, fidelity, 60, 0, 1)
         return TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=cost_s)
@@ -297,47 +297,36 @@ def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
     parent = result(1, "warm", 2, 28.0)  # 14 s an epoch
     promotion = Proposal(5, "warm", {}, "promotion", fidelity=6, resume_from=1, key=1)
     fresh = Proposal(6, "warm", {}, "sampler", fidelity=2, key=6)
-    searching = loop(parent, result(2, "warm", 2, 40.0))
+    searching = _loop(parent, result(2, "warm", 2, 40.0))
     assert searching.expected_cost(promotion) == pytest.approx(56.0)  # 4 more epochs
     assert searching.expected_cost(fresh) == pytest.approx(34.0)  # the median fresh trial
     assert searching.starved(promotion, 17.0)  # under half of 56 s left: the search ends
     assert not searching.starved(promotion, 30.0)
     assert searching.starved(fresh, 16.0) and not searching.starved(fresh, 17.0)
-    assert not loop().starved(fresh, 0.5)  # no model yet: any trial is worth it
+    assert not _loop().starved(fresh, 0.5)  # no model yet: any trial is worth it
     cold = Proposal(7, "prior", {}, "sampler", fidelity=2, key=7)
-    assert not loop(result(3, "prior", 2, 30.0)).starved(cold, 1.0)  # no final continuation
-    assert not loop(parent, deterministic=True).starved(promotion, 1.0)  # the clock is a cap
+    assert not _loop(result(3, "prior", 2, 30.0)).starved(cold, 1.0)  # no final continuation
+    assert not _loop(parent, deterministic=True).starved(promotion, 1.0)  # the clock is a cap
 
 
 def test_a_fresh_rung_trial_may_stop_out_of_reach_once_its_learner_has_a_model() -> None:
-    discover(MODULES)
-    features, y = _data(100)
-    view = build_view(features, y, BINARY, RunConfig())
-
-    def loop(*results: TrialResult, deterministic: bool = False) -> SearchLoop:
-        config = RunConfig(time_budget=100, deterministic=deterministic)
-        search = SearchLoop(view, config, Budget(100), None, None,  # type: ignore[arg-type]
-                            Path("."))
-        search.outcome.results.extend(results)
-        return search
-
     def ok(learner: str) -> TrialResult:
         return TrialResult(TrialSpec(1, learner, {}, 2, 60, 0, 1), TrialStatus.OK, score=0.9)
 
     fresh = Proposal(5, "reaching", {}, "sampler", fidelity=2, key=5)
     seed = Proposal(6, "reaching", {}, "portfolio", fidelity=2, key=6)
-    assert loop(ok("reaching")).must_reach(fresh) and loop(ok("reaching")).must_reach(seed)
-    assert not loop().must_reach(fresh)  # its first trial always runs to the end
-    assert not loop(ok("prior")).must_reach(fresh)  # another learner's model is not its own
+    assert _loop(ok("reaching")).must_reach(fresh) and _loop(ok("reaching")).must_reach(seed)
+    assert not _loop().must_reach(fresh)  # its first trial always runs to the end
+    assert not _loop(ok("prior")).must_reach(fresh)  # another learner's model is not its own
     promotion = Proposal(7, "reaching", {}, "promotion", fidelity=4, resume_from=1, key=1)
-    assert not loop(ok("reaching")).must_reach(promotion)  # the starved rule judges those
+    assert not _loop(ok("reaching")).must_reach(promotion)  # the starved rule judges those
     default = Proposal(8, "reaching", {}, "sampler", fidelity=None, key=8)
-    assert not loop(ok("reaching")).must_reach(default)  # no rung to reach
-    assert not loop(ok("reaching"), deterministic=True).must_reach(fresh)  # no clock
-    assert not loop(ok("warm")).must_reach(Proposal(9, "warm", {}, "sampler", fidelity=2))
+    assert not _loop(ok("reaching")).must_reach(default)  # no rung to reach
+    assert not _loop(ok("reaching"), deterministic=True).must_reach(fresh)  # no clock
+    assert not _loop(ok("warm")).must_reach(Proposal(9, "warm", {}, "sampler", fidelity=2))
 
 
-def test_a_trial_out_of_reach_is_pruned_with_its_reason(tmp_path: Path) -> None:
+def test_a_trial_out_of_reach_is_pruned_with_its_reason() -> None:
     discover(MODULES)
     features, y = _data(100)
     view = build_view(features, y, BINARY, RunConfig())

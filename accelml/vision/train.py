@@ -275,9 +275,11 @@ class Plan:
     def check_reach(self, deadline: Deadline, step_s: float) -> None:
         """Raise FidelityOutOfReach when, at ``step_s`` seconds a step, the deadline leaves
         room for fewer than ``reach_share`` of the planned steps (predictions kept back)."""
-        share, self.reach_share = self.reach_share, None  # once
+        share, self.reach_share = self.reach_share, None  # once; a no-op when not asked
+        if share is None or step_s <= 0:
+            return
         remaining = deadline.remaining() - self.after_steps * step_s
-        if share is None or math.isinf(remaining) or step_s <= 0:
+        if math.isinf(remaining):
             return
         planned = self.epochs * self.steps_per_epoch
         fits = self.step + int(max(0.0, remaining) / (step_s * REPLAN_SAFETY))
@@ -366,8 +368,7 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
         if plan.capped() or deadline.remaining() <= plan.reserve_s():
             plan.deadline_hit = True  # (expired, only time to predict, or annealed to the cap)
-            if plan.reach_share is not None:  # stopped before its pace was checked
-                plan.check_reach(deadline, plan.step_s)
+            plan.check_reach(deadline, plan.step_s)  # stopped before its pace was checked
             return False
         plan.set_lr(ctx.optimizer)
         loss = train_step(ctx, stored[idx], y[idx])
@@ -491,8 +492,7 @@ def _train_epochs(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: P
             torch.cuda.synchronize()
         plan.done += 1
         plan.epoch_s.append(time.monotonic() - began)
-        if plan.reach_share is not None:  # an epoch too short to check inside
-            plan.check_reach(deadline, plan.epoch_s[-1] / plan.steps_per_epoch)
+        plan.check_reach(deadline, plan.epoch_s[-1] / plan.steps_per_epoch)  # a short epoch
         plan.replan(deadline)
 
 

@@ -91,7 +91,8 @@ def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int,
     return predictor, {"fit_wall_s": round(clock.elapsed(), 2), "epochs": epochs, "trials": 1,
                        "epochs_done": epochs,
                        "device": fitted.info.get("device"),
-                       "device_s": fitted.info.get("device_s")}
+                       "device_s": fitted.info.get("device_s"),
+                       "images_seen": fitted.info.get("images_seen")}
 
 
 def accuracy(predictor, x: np.ndarray, y: np.ndarray) -> float:

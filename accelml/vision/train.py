@@ -449,7 +449,8 @@ def train_network(
             "deadline_hit": plan.deadline_hit, "diverged": plan.diverged, "mean": mean,
             "std": std, "resolution": int(config["resolution"]), "channels": channels,
             "input_shape": [int(v) for v in images.shape[1:]], "steps": plan.step,
-            "epoch_s": [round(s, 4) for s in plan.epoch_s], "compiled": compiled,
+            "images_seen": int(plan.step * batch), "compiled": compiled,
+            "epoch_s": [round(s, 4) for s in plan.epoch_s],
             "final_lr_share": round(plan.last_lr_factor, 4)}
     if valid is not None and len(valid[0]):
         proba = predict_proba(net, valid[0], info, device=dev.type)

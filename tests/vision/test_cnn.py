@@ -309,4 +309,5 @@ def test_a_trial_cut_before_its_first_epoch_ends_still_anneals() -> None:
                          n_jobs=2, seed=0)
     assert info["deadline_hit"] and info["epochs_done"] == 0
     assert 25 <= info["steps"] < len(images) // 16
+    assert info["images_seen"] == 16 * info["steps"]  # throughput counts the partial epoch
     assert info["final_lr_share"] < 0.05, info

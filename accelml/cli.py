@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -187,16 +188,27 @@ def _report_fit(predictor: Any, out: Path, quiet: bool) -> None:
 
 
 def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
-    table = Table(title="leaderboard", title_justify="left")
+    """The leaderboard as a compact table (numbers never wrap, so it reads in an 80-column
+    log), then the reason of each shown trial that did not finish, in full."""
+    table = Table(title="leaderboard", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     shown = board.head(top)
-    for column in shown.columns:
-        if column != "config":
-            table.add_column(str(column), overflow="fold")
-    for row in shown.itertuples(index=False):
-        values = dict(zip(shown.columns, row, strict=True))
-        table.add_row(*[_cell(v) for k, v in values.items() if k != "config"])
+    columns = [c for c in shown.columns if c not in ("config", "error")
+               and any(_cell(v, c) for v in shown[c])]  # e.g. no fidelity on tabular runs
+    for column in columns:
+        numeric = shown[column].dtype.kind in "iuf"
+        table.add_column("#" if column == "rank" else str(column),
+                         no_wrap=numeric or column == "status", overflow="fold",
+                         justify="right" if numeric else "left")
+    for row in shown.to_dict("records"):
+        table.add_row(*[_cell(row[column], column) for column in columns])
     out_console.print(table)
-    summary = ", ".join(f"{k}={info[k]}" for k in ("trials", "failed_trials", "validation",
+    for row in shown.to_dict("records"):
+        if isinstance(row.get("error"), str) and row["error"]:
+            out_console.print(f"trial {row['trial']} {row['status']}: {row['error']}",
+                              markup=False, highlight=False, soft_wrap=True)
+    summary = ", ".join(f"{k}={info[k]}" for k in ("trials", "failed_trials", "pruned_trials",
+                                                   "search_ended_by", "validation",
                                                    "first_model_s", "fit_wall_s",
                                                    "budget_overrun") if k in info)
     out_console.print(summary, highlight=False)
@@ -215,11 +227,16 @@ def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
                           highlight=False)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
     if isinstance(value, float):
-        return "" if value != value else f"{value:.6g}"
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        if value != value:
+            return ""
+        return f"{value:.1f}" if column == "fit_s" else f"{value:.5g}"
+    return str(value)
 
 
 @app.command()

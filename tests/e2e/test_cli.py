@@ -254,3 +254,31 @@ def test_a_learner_whose_library_is_missing_names_the_install(
            "learner 'quantum_forest' needs a library that is not installed: "
            "pip install 'accelml[quantum]'")
     assert not out.exists()
+
+
+def test_the_leaderboard_table_reads_in_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from accelml import cli
+
+    reason = ("out of reach: 12 epochs take about 24 s at 0.221 s a step, and the time limit "
+              "leaves room for 11 of the 108 steps; stopped after 6")
+    board = pd.DataFrame({
+        "rank": [1, 2, 3], "trial": [5, 0, 4], "learner": ["extra_trees", "lightgbm", "cnn"],
+        "balanced_accuracy": [0.990612345, 0.98592, np.nan], "status": ["ok", "ok", "pruned"],
+        "fidelity": [None, None, None], "fit_s": [2.1234, 10.987, 1.361],
+        "device": ["cpu", "cpu", "cpu"], "final": [True, False, False],
+        "weight": [0.5, 0.0, 0.0], "config": ["{}", "{}", "{}"], "error": ["", "", reason]})
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "out_console", Console(file=screen, width=80))
+    cli._print_board(board, {"trials": 3, "pruned_trials": 1, "search_ended_by": "time"}, 10)
+    lines = screen.getvalue().splitlines()
+    table = lines[:lines.index(next(line for line in lines if line.startswith("trial 4")))]
+    assert all(len(line) <= 80 for line in table), table
+    assert any("extra_trees" in line and "0.99061" in line and "yes" in line for line in table)
+    assert any("lightgbm" in line and "11.0" in line for line in table)
+    assert not any("fidelity" in line or "True" in line for line in table)  # empty column gone
+    assert f"trial 4 pruned: {reason}" in screen.getvalue().replace("\n", " ")
+    assert "pruned_trials=1, search_ended_by=time" in screen.getvalue()

@@ -53,6 +53,10 @@ COMPILE_MIN_SECONDS = 180.0
 #: A training asked to reach its epochs measures its pace over this many steps after the
 #: first (which pays for start-up) and gives up when the deadline fits fewer than its share.
 REACH_CHECK_STEPS = 5
+#: One timed step already settles a clear miss: a training whose deadline fits under
+#: 1 / REACH_EARLY_MARGIN of its reach share stops after its second step (a wide network on
+#: two CPU cores takes 3 to 4 s a step, so waiting for the fifth cost 10 to 15 s a trial).
+REACH_EARLY_MARGIN = 2.0
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -231,7 +235,7 @@ class Plan:
     #: end (set from the measured step time inside an epoch; None when the epochs fit).
     step_cap: int | None = None
     #: The share of the planned steps the deadline must leave room for (None: no such need);
-    #: checked once, early in the first epoch.
+    #: looked at after the first timed step (a clear miss) and checked after a few.
     reach_share: float | None = None
 
     def reserve_s(self) -> float:
@@ -272,18 +276,22 @@ class Plan:
         self.requested = self.epochs
         self.last_lr_factor = 0.0
 
-    def check_reach(self, deadline: Deadline, step_s: float) -> None:
+    def check_reach(self, deadline: Deadline, step_s: float, margin: float = 1.0) -> None:
         """Raise FidelityOutOfReach when, at ``step_s`` seconds a step, the deadline leaves
-        room for fewer than ``reach_share`` of the planned steps (predictions kept back)."""
-        share, self.reach_share = self.reach_share, None  # once; a no-op when not asked
-        if share is None or step_s <= 0:
+        room for fewer than ``reach_share`` of the planned steps (predictions kept back).
+        A ``margin`` above 1 (an early look) raises only on a miss by that factor and leaves
+        the check to be made again; the plain check is made once."""
+        share = self.reach_share
+        if share is None or step_s <= 0:  # a no-op when not asked
             return
+        if margin == 1.0:
+            self.reach_share = None
         remaining = deadline.remaining() - self.after_steps * step_s
         if math.isinf(remaining):
             return
         planned = self.epochs * self.steps_per_epoch
         fits = self.step + int(max(0.0, remaining) / (step_s * REPLAN_SAFETY))
-        if fits < share * planned:
+        if fits * margin < share * planned:
             raise FidelityOutOfReach(
                 f"out of reach: {self.epochs} epochs take about "
                 f"{planned * step_s:.0f} s at {step_s:.3g} s a step, and the time limit "
@@ -375,10 +383,11 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
         plan.step += 1
         if i == 0:
             first_done = time.monotonic()
-        elif i == REACH_CHECK_STEPS and plan.reach_share is not None:
+        elif i in (1, REACH_CHECK_STEPS) and plan.reach_share is not None:
             if stored.is_cuda:
                 torch.cuda.synchronize()
-            plan.check_reach(deadline, (time.monotonic() - first_done) / i)
+            plan.check_reach(deadline, (time.monotonic() - first_done) / i,
+                             margin=REACH_EARLY_MARGIN if i == 1 else 1.0)
         if i == 0 or (i + 1) % FINITE_CHECK_STEPS == 0:  # the mean step of this epoch so far
             plan.step_s = (time.monotonic() - began) / (i + 1)
         if (i + 1) % FINITE_CHECK_STEPS == 0:

@@ -128,7 +128,7 @@ def test_a_rung_out_of_reach_stops_after_its_first_steps() -> None:
     valid = (features(slice(600, 800)), labels(slice(600, 800)))
     started = time.monotonic()
     with pytest.raises(FidelityOutOfReach, match=r"out of reach: 1000 epochs take about .* "
-                       r"leaves room for \d+ of the \d+ steps; stopped after 6"):
+                       r"leaves room for \d+ of the \d+ steps; stopped after 2"):  # clear miss
         _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=1000,
              deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
     assert time.monotonic() - started < 5  # not the 20 s the trial had
@@ -139,6 +139,21 @@ def test_a_rung_out_of_reach_stops_after_its_first_steps() -> None:
     fitted = _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=2,
                   deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
     assert fitted.info["epochs_done"] == 2  # within reach: trained as asked
+
+
+def test_a_near_miss_is_judged_on_several_steps_a_clear_one_on_the_first() -> None:
+    from accelml.vision.train import REACH_EARLY_MARGIN, Plan
+
+    deadline = Deadline.in_seconds(60.0)  # room for about 50 steps of 1 s, of 100 planned
+    plan = Plan(epochs=10, steps_per_epoch=10, step=2, reach_share=0.75)
+    plan.check_reach(deadline, 1.0, margin=REACH_EARLY_MARGIN)  # 50 >= 75 / 2: look again
+    assert plan.reach_share == 0.75
+    with pytest.raises(FidelityOutOfReach, match="room for 5[0-9] of the 100 steps"):
+        plan.check_reach(deadline, 1.0)
+    assert plan.reach_share is None  # the plain check is made once
+    plan = Plan(epochs=10, steps_per_epoch=10, step=2, reach_share=0.75)
+    with pytest.raises(FidelityOutOfReach, match="room for [0-9] of the 100 steps"):
+        plan.check_reach(deadline, 10.0, margin=REACH_EARLY_MARGIN)
 
 
 def test_seeds_run_cheapest_first_once_the_image_size_is_known() -> None:

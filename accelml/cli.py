@@ -200,10 +200,11 @@ def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
         table.add_column("#" if column == "rank" else str(column),
                          no_wrap=numeric or column == "status", overflow="fold",
                          justify="right" if numeric else "left")
-    for row in shown.to_dict("records"):
+    rows = shown.to_dict("records")
+    for row in rows:
         table.add_row(*[_cell(row[column], column) for column in columns])
     out_console.print(table)
-    for row in shown.to_dict("records"):
+    for row in rows:
         if isinstance(row.get("error"), str) and row["error"]:
             out_console.print(f"trial {row['trial']} {row['status']}: {row['error']}",
                               markup=False, highlight=False, soft_wrap=True)

@@ -17,6 +17,7 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.learner import discover, learners_for
+from accelml.core.outputs import check_model_output, check_output_file
 from accelml.core.predictor import Predictor, register_preprocessor
 from accelml.core.store import RunStore, check_no_unfinished_run, save_and_finish, stored_run
 from accelml.core.task import Task, encode_target, infer_task
@@ -62,6 +63,7 @@ def fit(
     metric: str | None = None,
     preset: str = "medium",
     out: str | Path | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> Predictor:
     """Find, tune and refit the best model for ``target`` within ``time_budget`` seconds.
@@ -75,9 +77,15 @@ def fit(
         task: "binary", "multiclass", "regression", or "image"; inferred when None.
         metric: the metric to optimise; the task's default when None.
         preset: "medium" (default), "fast" or "best".
-        out: when given, the model directory to save into.
+        out: when given, the model directory to save into: new, empty, or (with
+            ``overwrite``) an earlier AccelML model. Checked before any work starts.
+        overwrite: replace the AccelML model already in ``out``; files AccelML did not write
+            are never replaced.
         **options: any other :class:`accelml.RunConfig` field (seed, n_jobs, learners...).
     """
+    if out is not None:
+        check_no_unfinished_run(Path(out))
+        check_model_output(out, overwrite)
     return _fit(data, target, time_budget, task, metric, preset, out, resumed=None,
                 options=options)
 
@@ -116,8 +124,6 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
          metric: str | None, preset: str, out: str | Path | None, *,
          resumed: RunStore | None, options: dict[str, Any]) -> Predictor:
     out_dir = None if out is None else Path(out)
-    if resumed is None:
-        check_no_unfinished_run(out_dir)
     start = _start_record(data, target, time_budget, task, metric, preset, options)
     if is_image_source(data, task):
         image_task = None if task == "image" else task
@@ -210,9 +216,10 @@ def export_model(directory: str | Path, output: str | Path, fmt: str = "onnx",
     """Export a saved model (its blend of members) to ONNX; return the largest difference
     from the native models' outputs on check inputs: ``check_data`` rows for tabular models
     (synthetic rows when None), random images for image models."""
-    predictor = load(directory)
     if fmt != "onnx":
         raise ConfigError(f"unknown export format {fmt!r}; available: onnx")
+    check_output_file(output)
+    predictor = load(directory)
     if predictor.preprocessor.kind == "image":
         return float(_vision().export_onnx_checked(predictor, Path(output)))
     from accelml.tabular.export import export_onnx_checked

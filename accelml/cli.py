@@ -64,8 +64,12 @@ def fit(
     target: Annotated[str | None, typer.Option("--target", "-t", help="The column to predict "
                                                "(tables).")] = None,
     time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = 60.0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write: new, "
+                                      "empty, or an earlier model with --overwrite.")] = Path(
         "model"),
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace the AccelML model already in --out (files AccelML did not write are "
+        "never replaced).")] = False,
     task: Annotated[str | None, typer.Option(help="binary, multiclass, regression or image.")
                     ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
@@ -137,7 +141,8 @@ def fit(
 
         predictor = fit_api(
             data, target, time_budget, task=task, metric=metric, preset=preset, out=out,
-            seed=seed, n_jobs=n_jobs, n_workers=n_workers, learners=_names(learners),
+            overwrite=overwrite, seed=seed, n_jobs=n_jobs, n_workers=n_workers,
+            learners=_names(learners),
             exclude_learners=_names(exclude) or (), max_trials=max_trials, quiet=quiet,
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
@@ -298,7 +303,9 @@ def predict(
     """Add a prediction column (and class probabilities) to DATA and write it to --output."""
     with _user_errors():
         from accelml.api import load
+        from accelml.core.outputs import check_output_file
 
+        check_output_file(output)
         predictor = load(model)
         if predictor.preprocessor.kind == "image":
             _predict_images(predictor, data, output, proba)

@@ -43,7 +43,7 @@ def run_demo(time_budget: float, out: Path, quiet: bool, console: Console) -> No
     console.print(f"breast cancer data: {len(train)} training rows, {len(test)} test rows; "
                   f"target 'diagnosis'; budget {time_budget:g}s", highlight=False)
     started = time.monotonic()
-    predictor = fit(train, "diagnosis", time_budget, out=out, quiet=quiet,
+    predictor = fit(train, "diagnosis", time_budget, out=out, overwrite=True, quiet=quiet,
                     positive_class="malignant")
     wall = time.monotonic() - started
     reloaded = load(out)

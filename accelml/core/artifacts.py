@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from accelml._version import __version__
@@ -50,11 +51,40 @@ def library_versions() -> dict[str, str]:
 def _check_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise ArtifactError(f"{target} exists and is a file; pass a directory path to save into")
-    ours = (target / MANIFEST).exists() or (target / RUN_STORE / "run.json").exists()
-    if target.is_dir() and any(target.iterdir()) and not ours:
-        raise ArtifactError(
-            f"{target} exists, is not empty and is not an AccelML model directory; choose "
-            "another output directory (nothing was written)")
+    if target.is_dir() and any(target.iterdir()):
+        foreign = foreign_entries(target)
+        if foreign:
+            raise ArtifactError(
+                f"{target} holds files AccelML did not write ({', '.join(foreign[:3])}); "
+                "AccelML never replaces them: choose another output directory (nothing was "
+                "written)")
+
+
+def foreign_entries(directory: Path) -> list[str]:
+    """The entries of ``directory`` that AccelML did not write, sorted; empty for one of its
+    model directories (its manifest, the files that lists, the run store) or an empty folder.
+
+    A folder without a readable manifest holds AccelML's files only when it holds nothing but
+    a run store (a run that has not saved yet).
+    """
+    ours = {MANIFEST}
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        listed = manifest.get("files", {}) if isinstance(manifest, dict) else {}
+    except (OSError, ValueError):
+        listed = {}
+    for name in listed if isinstance(listed, dict) else ():
+        parts = PurePosixPath(str(name)).parts
+        ours.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    run_store = (directory / RUN_STORE / "run.json").is_file()
+    foreign = []
+    for path in sorted(directory.rglob("*")):  # "**" does not descend into linked folders
+        name = path.relative_to(directory).as_posix()
+        if name.split("/")[0] == RUN_STORE and run_store:
+            continue
+        if path.is_symlink() or name not in ours:
+            foreign.append(name)
+    return [name for name in foreign if PurePosixPath(name).parent.as_posix() not in foreign]
 
 
 def write_model_dir(target: Path, write: Callable[[Path], dict[str, Any]]) -> Path:
@@ -128,8 +158,63 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{directory} was saved by a newer AccelML (model format {version}; this AccelML "
             f"{__version__} reads up to {FORMAT_VERSION}): upgrade accelml to load it")
-    _verify_files(directory, manifest.get("files", {}))
+    _check_shape(manifest, path)
+    _refuse_links(directory)
+    _verify_files(directory, manifest["files"])
     return manifest
+
+
+def _damaged(path: Path, problem: str) -> ArtifactError:
+    return ArtifactError(f"{path} is malformed ({problem}); the model directory is damaged or "
+                         "was edited: save or train it again")
+
+
+def _check_shape(manifest: dict[str, Any], path: Path) -> None:
+    """The fields loading reads have the types it expects, and every path in them stays
+    inside the directory; checked before any file the manifest names is opened."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(name, str) and isinstance(digest, str) for name, digest in files.items()):
+        raise _damaged(path, "'files' must map relative paths to sha256 digests")
+    for name in files:
+        check_inside(name, path)
+    members = manifest.get("members", [])
+    if not isinstance(members, list):
+        raise _damaged(path, "'members' must be a list")
+    for index, member in enumerate(members):
+        if not (isinstance(member, dict) and isinstance(member.get("learner"), str)
+                and isinstance(member.get("dir"), str)
+                and isinstance(member.get("config", {}), dict)
+                and isinstance(member.get("weight"), int | float)
+                and not isinstance(member.get("weight"), bool)):
+            raise _damaged(path, f"member {index} needs a learner name, a dir, a config and "
+                           "a numeric weight")
+        check_inside(member["dir"], path)
+    for key in ("task", "run", "schema"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise _damaged(path, f"{key!r} must be an object")
+
+
+def check_inside(name: str, manifest_path: Path) -> None:
+    """Refuse a manifest path that is absolute, climbs out (``..``) or is not normalised: the
+    model directory may only name its own files."""
+    pure = PurePosixPath(name)
+    normal = pure.as_posix() == name and "\\" not in name and name not in ("", ".")
+    if pure.is_absolute() or ".." in pure.parts or "." in name.split("/") or not normal:
+        raise ArtifactError(f"{manifest_path} names the path {name!r}, which is not a plain "
+                            "relative path inside the model directory; refusing to load it")
+
+
+def _refuse_links(directory: Path) -> None:
+    """A symbolic link inside a model directory could point anywhere; none is followed."""
+    for root, folders, names in os.walk(directory):
+        for name in [*folders, *names]:
+            if os.path.islink(os.path.join(root, name)):
+                link = Path(root, name).relative_to(directory).as_posix()
+                raise ArtifactError(f"{directory}: {link!r} is a symbolic link; model "
+                                    "directories hold plain files only: copy the file in "
+                                    "place of the link")
+        folders[:] = [f for f in folders if not (root == str(directory) and f == RUN_STORE)]
 
 
 def _verify_files(directory: Path, files: dict[str, str]) -> None:

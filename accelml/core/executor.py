@@ -152,7 +152,8 @@ class LocalExecutor:
         self._modules = tuple(modules)
         self._n_workers = n_workers
         self._context = mp.get_context("forkserver")
-        self._context.set_forkserver_preload(["accelml.core.evaluate", *self._modules])
+        self._context.set_forkserver_preload(
+            ["accelml.core.forkserver_exit", "accelml.core.evaluate", *self._modules])
         self._idle: list[_Slot] = []
         self._busy: list[_Slot] = []
 

@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from accelml.core.artifacts import json_default
+from accelml.core.artifacts import check_inside, json_default
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import AccelMLError, ConfigError
 
@@ -292,7 +292,10 @@ class RunStore:
     def _stored(self, record: dict[str, Any]) -> StoredTrial:
         def path(name: str) -> Path | None:
             value = record.get(name)
-            return None if value is None else self.root / value
+            if value is None:
+                return None
+            check_inside(str(value), self.root / RUN_FILE)  # a record names its own files
+            return self.root / value
 
         trial_id = int(record["trial_id"])
         spec = TrialSpec(trial_id, record["learner"], dict(record["config"]),

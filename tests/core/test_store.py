@@ -23,7 +23,7 @@ from accelml.core.store import (
 )
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
-from accelml.errors import ConfigError, SearchError
+from accelml.errors import ArtifactError, ConfigError, SearchError
 
 BINARY = Task(TaskKind.BINARY, "y", "roc_auc", ("a", "b"), 1)
 
@@ -57,6 +57,16 @@ def test_trials_round_trip_through_the_optuna_storage(tmp_path: Path) -> None:
     study = optuna.load_study(study_name=store.meta["study_name"], storage=store.storage_url)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
     assert study.trials[0].value == -0.9
+
+
+def test_a_stored_path_outside_the_run_directory_is_refused(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "model", {})
+    result = _result(store, 0)
+    outside = TrialResult(result.spec, result.status, result.score, result.cost_s,
+                          tmp_path / "elsewhere.npy")
+    store.record(outside, -0.9, key=0, source="sampler")
+    with pytest.raises(ArtifactError, match="not a plain relative path inside"):
+        RunStore.open(tmp_path / "model").own_trials()
 
 
 def test_a_trial_whose_files_are_gone_is_run_again(tmp_path: Path) -> None:

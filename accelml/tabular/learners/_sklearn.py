@@ -1,13 +1,18 @@
 """Shared parts of the scikit-learn families: skops files, preprocessing, chunked forests.
 
-Models are saved with ``skops.io`` rather than pickle, and loading trusts only scikit-learn and
-NumPy types, so a model directory from elsewhere cannot run code when it is loaded.
+Models are saved with ``skops.io`` rather than pickle, and loading admits only the exact types
+these families write (:data:`SKOPS_ALLOWED`), checked by name in the file's schema before
+anything is imported or built, so a model directory from elsewhere cannot run code when it is
+loaded.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,53 @@ from accelml.tabular.learners._common import (
 )
 
 MODEL_FILE = "model.skops"
-TRUSTED_PREFIXES = ("sklearn.", "numpy.")
+#: Plain data types other platforms or library versions may write in place of the ones seen
+#: here (32-bit integers and floats, NumPy booleans, scipy's sparse arrays): classes only.
+SPARE_TYPES = frozenset({"numpy.int32", "numpy.float32", "numpy.bool_",
+                         "scipy.sparse._csr.csr_array"})
+_NUMPY_SCALARS = frozenset({"numpy.float64", "numpy.int64", "numpy.int32", "numpy.float32",
+                            "numpy.bool_"})
+#: What the scikit-learn families write, by skops node kind: loading refuses every other kind
+#: and name. Classes only, never a function (skops imports a name and calls it). Derived from
+#: saved models, and tests/tabular/test_safe_load.py saves every family and compares.
+SKOPS_ALLOWED: dict[str, frozenset[str]] = {
+    "ObjectNode": frozenset({
+        "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.impute._base.MissingIndicator",
+        "sklearn.impute._base.SimpleImputer",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._ridge.Ridge",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.neighbors._regression.KNeighborsRegressor",
+        "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+        "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._encoders.OneHotEncoder",
+        "sklearn.preprocessing._label.LabelBinarizer",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+    }),
+    "TreeNode": frozenset({"sklearn.tree._tree.Tree"}),
+    "DictNode": frozenset({"builtins.dict"}),
+    "ListNode": frozenset({"builtins.list"}),
+    "TupleNode": frozenset({"builtins.tuple"}),
+    "SliceNode": frozenset({"builtins.slice"}),
+    "JsonNode": frozenset({"builtins.str"}),  # its content is JSON; nothing is imported
+    "TypeNode": frozenset({"builtins.str", "numpy.float64", "numpy.float32"}),  # dict keys, dtypes
+    "NdArrayNode": frozenset({"numpy.ndarray", *_NUMPY_SCALARS}),
+    "DTypeNode": frozenset({"numpy.dtype"}),
+    "RandomStateNode": frozenset({"numpy.random.mtrand.RandomState"}),
+    "SparseMatrixNode": frozenset({"scipy.sparse._csr.csr_matrix",
+                                   "scipy.sparse._csr.csr_array"}),
+}
 #: One-hot columns per categorical feature at most; rarer codes share an "infrequent" column.
 MAX_ONE_HOT = 64
 FIRST_CHUNK = 8
@@ -42,23 +93,54 @@ def dump_skops(model: Any, path: Path) -> Path:
     return path
 
 
+def skops_types(schema: Any) -> Iterator[tuple[str, str]]:
+    """Every (node kind, type name) a skops schema names: each part of it that skops would
+    turn into an object carries a ``__loader__`` and the ``__module__.__class__`` it imports."""
+    stack = [schema]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, dict):
+            if "__loader__" in part:
+                yield str(part["__loader__"]), f"{part.get('__module__')}.{part.get('__class__')}"
+            stack.extend(part.values())
+        elif isinstance(part, list):
+            stack.extend(part)
+
+
+def refused_types(schema: Any) -> list[str]:
+    """The names in ``schema`` outside :data:`SKOPS_ALLOWED`, sorted; a name allowed in
+    another kind of node is given with the kind it was found in."""
+    refused = set()
+    for kind, name in skops_types(schema):
+        if name not in SKOPS_ALLOWED.get(kind, ()):
+            known = any(name in names for names in SKOPS_ALLOWED.values())
+            refused.add(f"{name} as {kind}" if known else name)
+    return sorted(refused)
+
+
 def load_skops(path: Path) -> Any:
-    """Read a skops file, trusting only scikit-learn and NumPy types.
+    """Read a skops file that names only the types in :data:`SKOPS_ALLOWED`.
+
+    The schema is read and every name checked before skops imports or builds anything, from
+    the same open file that is then loaded (no swap in between).
 
     Raises:
-        ArtifactError: the file names any other type (it may run foreign code when loaded).
+        ArtifactError: the file names any other type (it could run code when loaded).
     """
     import skops.io as sio
 
     check_model_file(path)
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if refused:
-        raise ArtifactError(
-            f"{path} holds types outside scikit-learn and NumPy ({', '.join(refused)}); "
-            "refusing to load it: re-save the model with this version of AccelML"
-        )
-    return sio.load(path, trusted=untrusted)
+    with path.open("rb") as handle:
+        with zipfile.ZipFile(handle) as archive:
+            schema = json.loads(archive.read("schema.json"))
+        refused = refused_types(schema)
+        if refused:
+            raise ArtifactError(
+                f"{path} names types AccelML does not write ({', '.join(refused)}); "
+                "refusing to load it: it may run code. Re-save the model with this version "
+                "of AccelML, or train it again")
+        handle.seek(0)
+        return sio.load(handle, trusted=sorted({name for _, name in skops_types(schema)}))
 
 
 #: The code a missing category takes before one-hot encoding (codes are 0..cardinality-1).
@@ -171,3 +253,38 @@ class ForestLearner(SklearnLearner):
         trees = n_rounds(self.fidelity, ctx.fidelity, self.name)
         cut = grow_forest(model, features.X, y, trees, ctx.deadline)
         return model, {"n_estimators": len(model.estimators_), "deadline_hit": cut}
+
+    def _load_model(self, directory: Path) -> Any:
+        path = directory / MODEL_FILE
+        forest = load_skops(path)
+        for index, tree in enumerate(forest.estimators_):
+            problem = tree_problem(tree.tree_, forest.n_features_in_)
+            if problem:
+                raise ArtifactError(f"tree {index} in {path} is malformed ({problem}); the model "
+                                    "file is damaged or was edited: train it again")
+        return forest
+
+
+def tree_problem(tree: Any, n_features: int) -> str | None:
+    """What makes a loaded tree unsafe to predict with, or None.
+
+    scikit-learn walks a tree by its stored node indices without bounds checks, so a crafted
+    file could make it read outside its arrays (or loop forever); a tree it built always
+    points from a node to later nodes, and splits on features the model has.
+    """
+    left, right = tree.children_left, tree.children_right
+    nodes = np.arange(tree.node_count)
+    if not (len(left) == len(right) == len(tree.feature) == tree.node_count > 0):
+        return "node arrays of different lengths"
+    split = left != -1
+    if (right[~split] != -1).any():
+        return "a leaf with a right child"
+    if tree.n_features != n_features:
+        return f"{tree.n_features} features where the model has {n_features}"
+    for child in (left[split], right[split]):
+        if ((child <= nodes[split]) | (child >= tree.node_count)).any():
+            return "a child index out of order or out of range"
+    features = tree.feature[split]
+    if ((features < 0) | (features >= n_features)).any():
+        return "a split on a feature the model does not have"
+    return None

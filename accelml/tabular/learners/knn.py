@@ -1,8 +1,15 @@
-"""k-nearest neighbours on standardized features: a different inductive bias for the ensemble."""
+"""k-nearest neighbours on standardized features: a different inductive bias for the ensemble.
+
+The saved model holds the training matrix and targets, not the search index: the index is
+built again on load, so no index structure from a file is ever trusted (a crafted one could
+send a query outside its arrays), and the file holds plain arrays only.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,8 +18,18 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from accelml.core.data import Features
 from accelml.core.learner import Config, register
 from accelml.core.task import Task
+from accelml.errors import ArtifactError
 from accelml.tabular.learners._common import FitContext, merge_config
-from accelml.tabular.learners._sklearn import SklearnLearner, fit_pipeline
+from accelml.tabular.learners._sklearn import (
+    MODEL_FILE,
+    SklearnLearner,
+    dump_skops,
+    fit_pipeline,
+    load_skops,
+)
+
+#: How scikit-learn searches neighbours: a tree it builds from the training rows, or none.
+FIT_METHODS = ("brute", "kd_tree", "ball_tree")
 
 
 @register
@@ -51,3 +68,33 @@ class KNN(SklearnLearner):
         estimator = (KNeighborsClassifier if ctx.task.kind.is_classification
                      else KNeighborsRegressor)(**params, n_jobs=ctx.n_jobs)
         return fit_pipeline(features, y, estimator, ctx.n_jobs), {}
+
+    def _save_model(self, model: Any, directory: Path) -> list[Path]:
+        return [dump_skops(without_index(model), directory / MODEL_FILE)]
+
+    def _load_model(self, directory: Path) -> Any:
+        return with_index(load_skops(directory / MODEL_FILE))
+
+
+def without_index(model: Any) -> Any:
+    """A copy of the pipeline whose neighbours model holds no search tree (arrays only)."""
+    neighbours = copy.copy(model.steps[-1][1])
+    neighbours._tree = None
+    stripped = copy.copy(model)
+    stripped.steps = [*model.steps[:-1], (model.steps[-1][0], neighbours)]
+    return stripped
+
+
+def with_index(model: Any) -> Any:
+    """The loaded pipeline with its search tree built again from the stored training rows
+    (the same rows and settings build the same tree, so predictions are unchanged)."""
+    neighbours = model.steps[-1][1]
+    rows, targets = neighbours._fit_X, neighbours._y
+    method = getattr(neighbours, "_fit_method", None)
+    if method not in FIT_METHODS or rows.shape[0] != len(targets):
+        raise ArtifactError(
+            f"the stored neighbours are inconsistent ({rows.shape[0]} rows, {len(targets)} "
+            f"targets, search {method!r}); the model file is damaged: train it again")
+    if method != "brute":
+        neighbours.fit(rows, targets)
+    return model

@@ -190,9 +190,11 @@ def _check_shape(manifest: dict[str, Any], path: Path) -> None:
             raise _damaged(path, f"member {index} needs a learner name, a dir, a config and "
                            "a numeric weight")
         check_inside(member["dir"], path)
-    for key in ("task", "run", "schema"):
+    for key in ("task", "run"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise _damaged(path, f"{key!r} must be an object")
+    if not isinstance(manifest.get("schema"), list | dict | None):
+        raise _damaged(path, "'schema' must be a list of columns or an object")
 
 
 def check_inside(name: str, manifest_path: Path) -> None:

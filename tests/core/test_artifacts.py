@@ -134,6 +134,7 @@ def test_a_symbolic_link_inside_the_directory_is_refused(tmp_path: Path, link_to
     ({"members": [{"learner": 3, "dir": "sub", "weight": 1}]}, "member 0 needs"),
     ({"members": [{"learner": "x", "dir": "sub", "weight": "1"}]}, "member 0 needs"),
     ({"task": "binary"}, "'task' must be an object"),
+    ({"schema": "age"}, "'schema' must be a list of columns"),
 ])
 def test_a_malformed_manifest_is_an_artifact_error(tmp_path: Path, change: dict[str, object],
                                                    problem: str) -> None:

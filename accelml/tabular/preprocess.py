@@ -1,11 +1,13 @@
 """Tabular preprocessing: a user's DataFrame in, :class:`~accelml.core.data.Features` out.
 
 Fitted once on the training frame, applied identically at predict time, saved as plain JSON.
-Every column becomes float64 columns: numbers as they are (NaN kept, tree learners use it),
-booleans as 0/1, categories as integer codes (rare and unseen values share an ``__other__``
-code), dates as calendar parts, free text as hashed word n-grams. At predict time the frame is
-checked against the training schema: missing columns are an error that names them, extra
-columns a warning, values of the wrong type are converted or named in an error.
+Every column becomes float64 columns: numbers as they are (NaN kept, tree learners use it;
+infinities read as missing with a warning; values far outside the training range clipped, so
+no learner overflows), booleans as 0/1, categories as integer codes (rare and unseen values
+share an ``__other__`` code), dates as calendar parts, free text as hashed word n-grams. At
+predict time the frame is checked against the training schema: missing columns are an error
+that names them, extra columns a warning, values of the wrong type are converted or named in
+an error.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from accelml.tabular.columns import (
 
 FORMAT = "accelml.tabular.preprocessor/1"
 OTHER = "__other__"
+#: Largest magnitude a numeric feature takes: float32 holds it, with room for the sums a
+#: network or a linear model makes of several of them (a model saved before columns had
+#: fitted ``clip`` bounds uses +-this).
+NUMERIC_LIMIT = 1e30
 DATE_PARTS = ("year", "month", "day", "dayofweek", "dayofyear")
 
 
@@ -63,17 +69,57 @@ class _ViaSeries:
 
 
 class _Numeric(_ViaSeries):
+    """Numbers as they are, except that infinities are missing values (with a warning) and
+    values far outside the training range are clipped to the column's ``clip`` bounds, so that
+    no learner (a linear model in float64, a network in float32) overflows into NaN."""
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.column = spec["name"]
         self.names = (self.column,)
+        low, high = spec.get("clip") or (-NUMERIC_LIMIT, NUMERIC_LIMIT)
+        self.low, self.high = float(low), float(high)
 
     def encode(self, series: pd.Series) -> np.ndarray:
-        return coerce_numeric(series, self.column)
+        return self._bounded(coerce_numeric(series, self.column))
 
     def encode_values(self, values: list[Any]) -> np.ndarray:
         if all(v is None or type(v) in (int, float, bool) for v in values):
-            return np.array([np.nan if v is None else float(v) for v in values])
+            return self._bounded(np.array([_as_float(v) for v in values]))
         return super().encode_values(values)  # text to parse, or to refuse by name
+
+    def _bounded(self, values: np.ndarray) -> np.ndarray:
+        infinite = np.isinf(values)
+        if infinite.any():
+            count = int(infinite.sum())
+            warnings.warn(
+                f"column {self.column!r}: {count} infinite "
+                f"value{'s' if count > 1 else ''} (inf, -inf or a number beyond the float "
+                "range) read as missing; send finite numbers, or leave the value empty when "
+                "it is missing", UserWarning, stacklevel=5)
+            values = np.where(infinite, np.nan, values)
+        return np.clip(values, self.low, self.high)
+
+
+def _as_float(value: Any) -> float:
+    """A JSON number as a float: None is NaN, an integer beyond the float range infinite."""
+    if value is None:
+        return np.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
+
+
+def clip_range(values: np.ndarray) -> list[float] | None:
+    """The ``clip`` bounds of a numeric column from its training values: the finite range
+    widened on each side by the larger of its width and its largest magnitude (so a linear
+    model still extrapolates), within +-:data:`NUMERIC_LIMIT`; None without a finite value."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    margin = max(high - low, abs(low), abs(high), 1.0)  # Python floats: inf on overflow
+    return [max(low - margin, -NUMERIC_LIMIT), min(high + margin, NUMERIC_LIMIT)]
 
 
 class _Boolean(_Numeric):
@@ -251,7 +297,11 @@ class TabularPreprocessor:
             spec["dropped"] = info.drop_reason
             return spec, [f"dropped column {info.name!r}: {info.drop_reason}"]
         notes = [info.note] if info.note else []
-        if info.kind is ColumnKind.CATEGORICAL:
+        if info.kind is ColumnKind.NUMERIC:
+            bounds = clip_range(coerce_numeric(series, info.name))
+            if bounds is not None:
+                spec["clip"] = bounds
+        elif info.kind is ColumnKind.CATEGORICAL:
             notes += self._fit_categories(spec, series)
         elif info.kind is ColumnKind.DATETIME:
             notes += _fit_datetime(spec, series, info.datetime_format)

@@ -293,3 +293,66 @@ def test_bad_records_are_named(fitted: TabularPreprocessor, frame: pd.DataFrame)
         fitted.transform_records([dict(record, member="perhaps")])
     with pytest.raises(DataError, match="list of rows is empty"):
         fitted.transform_records([])
+
+
+def test_infinities_are_missing_with_a_warning_on_both_paths(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    rows = frame.head(4).assign(income=[np.inf, -np.inf, 1.0, np.nan], age=[30, 40, 50, 60])
+    with pytest.warns(UserWarning, match=r"column 'income': 2 infinite values .* read as "
+                      "missing") as caught:
+        batch = fitted.transform(rows)
+    assert len(caught) == 1
+    assert np.isnan(column(batch, "income")[[0, 1, 3]]).all()
+    assert column(batch, "income")[2] == 1.0
+    records = _records(rows.head(3))
+    records[2]["income"] = 10**400  # a JSON integer past the float range
+    with pytest.warns(UserWarning, match="column 'income': 3 infinite values"):
+        fast = fitted.transform_records(records)
+    assert np.isnan(column(fast, "income")).all()
+    as_text = frame.head(2).assign(income=["inf", "-Infinity"])
+    with pytest.warns(UserWarning, match="column 'income': 2 infinite values"):
+        assert np.isnan(column(fitted.transform(as_text), "income")).all()
+    assert rows["income"].iloc[0] == np.inf  # the caller's frame is left as it was
+
+
+def test_huge_values_are_clipped_to_the_widened_training_range(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    spec = next(s for s in fitted.schema if s["name"] == "age")
+    low, high = frame["age"].min(), frame["age"].max()
+    margin = max(high - low, abs(low), abs(high))
+    assert spec["clip"] == [low - margin, high + margin]
+    rows = frame.head(4).assign(age=[1e308, -1e308, high + 1.0, 2.0 * high])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ages = column(fitted.transform(rows), "age")
+    np.testing.assert_array_equal(ages, [high + margin, low - margin, high + 1.0, 2.0 * high])
+    records = _records(rows)
+    np.testing.assert_array_equal(column(fitted.transform_records(records), "age"), ages)
+    X = fitted.transform(frame).X  # the training values themselves are kept exactly
+    np.testing.assert_array_equal(column(fitted.transform(frame), "age"), frame["age"])
+    assert np.isfinite(X.astype(np.float32)[~np.isnan(X)]).all()
+
+
+def test_the_clip_range_survives_json_and_older_states_still_load(
+    fitted: TabularPreprocessor, frame: pd.DataFrame
+) -> None:
+    state = json.loads(json.dumps(fitted.to_dict()))
+    restored = TabularPreprocessor.from_dict(state)
+    rows = frame.head(2).assign(income=[1e300, -1e300])
+    np.testing.assert_array_equal(restored.transform(rows).X, fitted.transform(rows).X)
+    for spec in state["columns"]:
+        spec.pop("clip", None)  # saved before columns had clip bounds
+    older = TabularPreprocessor.from_dict(state)
+    np.testing.assert_array_equal(column(older.transform(rows), "income"), [1e30, -1e30])
+
+
+def test_training_infinities_leave_a_finite_range() -> None:
+    train = pd.DataFrame({"x": [1.0, 2.0, np.inf, 4.0, -np.inf, 3.0],
+                          "c": ["a", "b", "a", "b", "a", "b"]})
+    preprocessor = TabularPreprocessor().fit(train)
+    assert preprocessor.schema[0]["clip"] == [-3.0, 8.0]
+    with pytest.warns(UserWarning, match="column 'x': 2 infinite values"):
+        X = preprocessor.transform(train).X
+    assert np.isnan(X[[2, 4], 0]).all() and np.isfinite(np.delete(X[:, 0], [2, 4])).all()

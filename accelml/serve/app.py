@@ -5,6 +5,11 @@ probabilities; ``GET /v1/schema`` says what to send, ``GET /v1/metadata`` what t
 ``GET /healthz`` and ``GET /readyz`` are for orchestrators. Rows go through the preprocessor's
 record path (no DataFrame), so one row costs well under a millisecond in process.
 
+With an API key, everything but the two probes needs it: the predictions, the schema, the
+metadata and the API documentation (``/openapi.json``, ``/docs``, ``/redoc``), which lists every
+column and known category; ``docs=False`` turns the documentation off. A 422 answer names the
+fields at fault without echoing the request back (a rejected request may be megabytes).
+
 No ``from __future__ import annotations`` here: FastAPI reads the request model, built per
 model at start-up, from the endpoint's annotation at runtime.
 """
@@ -14,16 +19,20 @@ import binascii
 import hmac
 import json
 import logging
+import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from accelml._version import __version__
 from accelml.api import load
@@ -43,6 +52,10 @@ from accelml.serve.schema import (
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
 #: Environment variable carrying the settings to each worker process (``--workers N``).
 SETTINGS_ENV = "ACCELML_SERVE_SETTINGS"
+#: Validation errors listed in a 422 answer (the others are counted).
+LISTED_ERRORS = 20
+#: Longest input value (as text) a 422 answer echoes; longer ones, and rows or lists, are not.
+ECHOED_INPUT = 100
 access_log = logging.getLogger("accelml.access")
 
 
@@ -55,6 +68,7 @@ class ServeSettings:
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     access_log: bool = True
+    docs: bool = True
 
     def __post_init__(self) -> None:
         if self.max_rows < 1:
@@ -71,11 +85,19 @@ def _jsonable(values: np.ndarray) -> list[Any]:
 
 
 def _answer(predictor: Predictor, data: Any) -> dict[str, Any]:
-    labels, proba = predictor.predict_with_proba(data)
+    """Predictions (and probabilities), plus the warnings predicting raised (such as infinite
+    values read as missing), so that the client learns what happened to its input. The
+    endpoints run on the event loop's one thread, so catching warnings here is safe."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels, proba = predictor.predict_with_proba(data)
     answer: dict[str, Any] = {"predictions": _jsonable(np.asarray(labels, dtype=object))}
     if proba is not None:
         names = [str(label) for label in predictor.classes]
         answer["probabilities"] = [dict(zip(names, row, strict=True)) for row in proba.tolist()]
+    said = list(dict.fromkeys(str(warning.message) for warning in caught))
+    if said:
+        answer["warnings"] = said
     return answer
 
 
@@ -107,8 +129,12 @@ def create_app(settings: ServeSettings) -> FastAPI:
         version=__version__,
         description=(f"A {predictor.task.kind.value} model trained by AccelML. Send inputs to "
                      "/v1/predict; /v1/schema says what to send, with an example request."),
+        openapi_url=None, docs_url=None, redoc_url=None,  # added below, behind the key
     )
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     check_key = _key_check(settings.api_key)
+    if settings.docs:
+        _doc_routes(app, check_key)
     if predictor.preprocessor.kind == "image":
         _image_endpoints(app, predictor, settings, check_key)
     elif predictor.preprocessor.kind == "tabular":
@@ -206,7 +232,56 @@ def _respond(predictor: Predictor, data: Any) -> Response:
         answer = _answer(predictor, data)
     except AccelMLError as error:
         raise HTTPException(422, detail=str(error)) from None
-    return Response(json.dumps(answer, allow_nan=False), media_type="application/json")
+    try:
+        text = json.dumps(answer, allow_nan=False)
+    except ValueError:  # the preprocessor bounds every input, so this is a bug, said plainly
+        raise HTTPException(500, detail="the model answered a value that is not a finite "
+                            "number; please report this with the request") from None
+    return Response(text, media_type="application/json")
+
+
+def _doc_routes(app: FastAPI, check_key: Any) -> None:
+    """``/openapi.json``, ``/docs`` (Swagger UI) and ``/redoc``, behind the key check: the
+    document lists every column and known category, as ``/v1/schema`` does."""
+    guard = [Depends(check_key)]
+    title = f"{app.title} - API documentation"
+
+    @app.get("/openapi.json", dependencies=guard, include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=guard, include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
+
+    @app.get("/redoc", dependencies=guard, include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=title)
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    """A 422 naming each field at fault (type, location, message) and echoing only short
+    values: FastAPI's own answer echoes the input, which for too many rows is the whole
+    request, megabytes of it. At most :data:`LISTED_ERRORS` are listed."""
+    errors = list(error.errors())
+    body: dict[str, Any] = {"detail": [_slim(item) for item in errors[:LISTED_ERRORS]]}
+    if len(errors) > LISTED_ERRORS:
+        body["more_errors"] = len(errors) - LISTED_ERRORS
+    return JSONResponse(body, status_code=422)
+
+
+def _slim(item: Any) -> dict[str, Any]:
+    """One validation error without large inputs or objects that are not JSON."""
+    slim = {"type": item.get("type"), "loc": list(item.get("loc", ())), "msg": item.get("msg")}
+    value = item.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        slim["input"] = repr(value)  # JSON has no Infinity or NaN
+    elif isinstance(value, int) and value.bit_length() > 64:
+        pass  # a number of hundreds of digits
+    elif value is None or (isinstance(value, str | int | float)
+                           and len(str(value)) <= ECHOED_INPUT):
+        slim["input"] = value
+    return slim
 
 
 def _key_check(api_key: str | None) -> Any:

@@ -6,7 +6,9 @@ exits; the access log is one JSON line per request on stderr.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
 
 from rich.console import Console
@@ -63,14 +65,38 @@ def read_api_key(path: Path) -> str:
     return key
 
 
+def check_address(host: str, port: int) -> None:
+    """Fail in one line, before the model is loaded, when ``host:port`` cannot be listened on
+    (a port another server holds, an address not of this machine), instead of Uvicorn's log
+    line and exit 1. Bound as Uvicorn binds it (SO_REUSEADDR), then released."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0 to 65535, got {port}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is already in use (another server "
+                              "listens there); stop it, or pass a free --port") from None
+        reason = error.strerror or str(error)
+        raise ConfigError(f"cannot listen on {host}:{port} ({reason}); pass an address of "
+                          "this machine as --host and a free --port") from None
+
+
 def serve_model(model: Path, host: str, port: int, api_key_file: Path | None, workers: int,
-                max_rows: int, access_log: bool, console: Console) -> None:
-    """What ``accelml serve`` does: check the options, load the model, listen."""
+                max_rows: int, access_log: bool, console: Console, *, docs: bool = True) -> None:
+    """What ``accelml serve`` does: check the options and the address, load the model,
+    listen. ``docs=False`` serves no API documentation (``/docs``, ``/redoc``,
+    ``/openapi.json``)."""
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     settings = ServeSettings(str(model), read_api_key(api_key_file) if api_key_file else None,
-                             max_rows, access_log=access_log)
+                             max_rows, access_log=access_log, docs=docs)
+    check_address(host, port)
+    key = "required" if settings.api_key else "not required"
     console.print(f"serving {model} on http://{host}:{port} ({workers} worker"
-                  f"{'s' if workers > 1 else ''}; API docs at /docs, key "
-                  f"{'required' if settings.api_key else 'not required'})", highlight=False)
+                  f"{'s' if workers > 1 else ''}; key {key}; "
+                  f"{'API docs at /docs' if docs else 'no API docs'})", highlight=False)
     run_server(settings, host, port, workers)

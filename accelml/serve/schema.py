@@ -5,20 +5,32 @@ image files instead.)
 
 Every feature is required (``null`` is a missing value, as an empty cell was in training);
 columns the model dropped may be sent and are ignored; any other field is refused. Unknown
-categories are accepted and treated as at training (the ``__other__`` code).
+categories are accepted and treated as at training (the ``__other__`` code). A numeric field
+reads a value as a CSV cell is read: a number, or a number written as text (``"39"``);
+``true``/``false`` is refused; infinite values are missing (the answer warns).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 #: Largest number of rows one request may carry.
 DEFAULT_MAX_ROWS = 10_000
+
+
+def _number(value: Any) -> Any:
+    """true/false is no number: refused, as a CSV cell 'true' in a numeric column is. Numbers
+    written as text ("39") are read as numbers, as CSV cells are."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid number, not true or false")
+    return value
+
+
 _TYPES: dict[str, Any] = {
-    "numeric": float | None,
+    "numeric": Annotated[float | None, BeforeValidator(_number)],
     "boolean": bool | None,
     "categorical": str | int | float | bool | None,
     "datetime": str | None,
@@ -103,7 +115,10 @@ def image_request_model(max_images: int) -> type[BaseModel]:
 
 
 class PredictResponse(BaseModel):
-    """Predictions in request order; for classifiers, each row's class probabilities."""
+    """Predictions in request order; for classifiers, each row's class probabilities; what
+    the model had to make of the input, if anything (such as infinite numbers read as
+    missing)."""
 
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = None
+    warnings: list[str] | None = None

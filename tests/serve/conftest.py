@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 
 import accelml  # noqa: E402
-from tests.conftest import cancer_frame  # noqa: E402
+from tests.conftest import cancer_frame, diabetes_frame  # noqa: E402
 
 
 def mixed_frame() -> pd.DataFrame:
@@ -31,6 +31,15 @@ def served_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("served") / "model"
     accelml.fit(mixed_frame().iloc[100:], "diagnosis", time_budget=6, learners=("lightgbm",),
                 quiet=True, out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def linear_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A linear regressor (diabetes): where a huge or infinite input used to overflow."""
+    out = tmp_path_factory.mktemp("served_linear") / "model"
+    accelml.fit(diabetes_frame(), "progression", time_budget=60, learners=("linear",),
+                max_trials=1, quiet=True, out=out)
     return out
 
 

@@ -125,6 +125,42 @@ def test_api_key_is_required_when_set(served_model: Path) -> None:
         ServeSettings(str(served_model), api_key="short")
 
 
+def test_api_docs_need_the_key_and_can_be_turned_off(served_model: Path) -> None:
+    guarded = TestClient(create_app(ServeSettings(str(served_model), api_key=KEY)))
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        refused = guarded.get(path)
+        assert refused.status_code == 401, path
+        assert "size_band" not in refused.text and "wrong API key" in refused.text
+        allowed = guarded.get(path, headers={"x-api-key": KEY})
+        assert allowed.status_code == 200, path
+    document = guarded.get("/openapi.json", headers={"x-api-key": KEY}).json()
+    assert "size_band" in document["components"]["schemas"]["Row"]["properties"]
+    assert guarded.get("/healthz").status_code == 200
+    assert guarded.get("/readyz").status_code == 200
+    off = TestClient(create_app(ServeSettings(str(served_model), api_key=KEY, docs=False)))
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert off.get(path, headers={"x-api-key": KEY}).status_code == 404, path
+    assert off.post("/v1/predict", json={"rows": request_rows(1)},
+                    headers={"x-api-key": KEY}).status_code == 200
+
+
+def test_a_422_does_not_echo_the_request(served_model: Path) -> None:
+    client = TestClient(create_app(ServeSettings(str(served_model), max_rows=50)))
+    rows = request_rows(1) * 2000  # about 1 MB of JSON
+    many = client.post("/v1/predict", json={"rows": rows})
+    assert many.status_code == 422 and "at most 50 items" in many.text
+    assert len(many.content) < 1000 and "mean_radius" not in many.text
+    bad = [dict(row, mean_radius="wide") for row in request_rows(30)]
+    errors = client.post("/v1/predict", json={"rows": bad}).json()
+    assert len(errors["detail"]) == 20 and errors["more_errors"] == 10
+    first = errors["detail"][0]
+    assert first["loc"] == ["body", "rows", 0, "mean_radius"] and first["input"] == "wide"
+    long_text = client.post("/v1/predict", json={"rows": [dict(bad[0], mean_radius="x" * 5000)]})
+    assert long_text.status_code == 422 and "x" * 200 not in long_text.text
+    missing = client.post("/v1/predict", json={"rows": [{"mean_radius": 1.0}]}).json()
+    assert all("input" not in error for error in missing["detail"])  # the row is not echoed
+
+
 def test_a_newer_or_tampered_model_directory_is_refused(served_model: Path,
                                                         tmp_path: Path) -> None:
     newer = tmp_path / "newer"

@@ -13,9 +13,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from accelml.cli import app
+from accelml.errors import ConfigError
+from accelml.serve.run import serve_model
 from tests.serve.conftest import request_rows
 
 runner = CliRunner()
@@ -107,3 +111,19 @@ def test_serve_option_errors(served_model: Path, tmp_path: Path) -> None:
         assert message in " ".join(result.output.split()) and "Traceback" not in result.output
     missing = runner.invoke(app, ["serve", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_a_taken_port_is_one_error_line(served_model: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", str(served_model), "--port", str(port)])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert lines == [f"error: port {port} on 127.0.0.1 is already in use (another server "
+                         "listens there); stop it, or pass a free --port"], result.output
+        with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is already in use"):
+            serve_model(served_model, "127.0.0.1", port, None, 1, 10, False, Console())
+    outside = runner.invoke(app, ["serve", str(served_model), "--port", "70000"])
+    assert outside.exit_code == 2 and "--port must be 0 to 65535, got 70000" in outside.output

@@ -1,8 +1,14 @@
-"""Reading tables from disk: CSV, TSV, Parquet, JSON lines; every failure is a DataError."""
+"""Reading tables from disk: CSV, TSV, Parquet, JSON lines; every failure is a DataError.
+
+Columns that share a name are renamed ``name.1``, ``name.2``... (as pandas names them in a CSV)
+with a warning that says so, in every format. Columns holding lists, structs or maps
+(Parquet, JSON lines) are refused by name: AccelML learns from flat columns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     kind = _check_source(path)
     try:
         frame = _read(path, kind)
+    except DataError:
+        raise
     except Exception as error:  # every parser failure becomes one clear line
         detail = " ".join(str(error).split())[:200]
         raise DataError(f"cannot read {str(path)!r} as {kind}: {detail}") from None
@@ -30,11 +38,91 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 def _read(path: Path, kind: str) -> pd.DataFrame:
     if kind == "parquet":
-        return pd.read_parquet(path)
+        stored, names = _parquet_names(path)
+        if names == stored:
+            return pd.read_parquet(path)
+        import pyarrow.parquet as pq  # pandas' reader fails on repeated names
+
+        return pq.ParquetFile(path).read().rename_columns(names).to_pandas()
     if kind == "jsonl":
-        return pd.read_json(path, lines=True)
-    frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", skipinitialspace=True)
-    return frame
+        frame = pd.read_json(path, lines=True)
+        _refuse_nested_values(frame, path)
+        return frame
+    _note_csv_duplicates(path, kind)
+    return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", skipinitialspace=True)
+
+
+def unique_names(names: Sequence[Any]) -> list[str]:
+    """``names`` as text with repeats renamed ``name.1``, ``name.2``..., skipping names the
+    table already has: what pandas does to a CSV header."""
+    texts = [str(name) for name in names]
+    taken, used, out = set(texts), set(), []
+    for name in texts:
+        new, k = name, 0
+        while new in used or (k and new in taken):
+            k += 1
+            new = f"{name}.{k}"
+        used.add(new)
+        out.append(new)
+    return out
+
+
+def _warn_renamed(before: Sequence[str], after: Sequence[str], path: Path) -> None:
+    """One warning per repeated name, naming what its later copies are read as."""
+    renamed: dict[str, list[str]] = {}
+    for old, new in zip(before, after, strict=True):
+        if old != new:
+            renamed.setdefault(old, []).append(new)
+    for name, news in renamed.items():
+        listed = ", ".join(repr(new) for new in news)
+        later = "the later one is" if len(news) == 1 else "the later ones are"
+        warnings.warn(f"column {name!r} appears {len(news) + 1} times in {path.name!r}: "
+                      f"{later} read as {listed}; rename the columns in the file to choose "
+                      "the names", UserWarning, stacklevel=4)
+
+
+def _note_csv_duplicates(path: Path, kind: str) -> None:
+    """pandas renames repeated CSV header names silently; say so (the header is read twice,
+    once as text, which costs one line)."""
+    header = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", skipinitialspace=True,
+                         header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(name) for name in header.iloc[0]] if len(header) else []
+    if len(set(names)) < len(names):
+        _warn_renamed(names, unique_names(names), path)
+
+
+def _parquet_names(path: Path) -> tuple[list[str], list[str]]:
+    """The column names of a Parquet file as stored and as read (repeats renamed, with a
+    warning), after refusing columns that hold lists, structs or maps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    for field in schema:
+        if pa.types.is_nested(field.type):
+            raise DataError(_nested_message(field.name, str(field.type), path))
+    stored = list(schema.names)
+    names = unique_names(stored)
+    if names != stored:
+        _warn_renamed(stored, names, path)
+    return stored, names
+
+
+def _refuse_nested_values(frame: pd.DataFrame, path: Path) -> None:
+    """JSON lines whose values are objects or arrays make columns of dicts or lists."""
+    for name in frame.columns:
+        if not pd.api.types.is_object_dtype(frame[name].dtype):
+            continue
+        nested = frame[name].map(lambda value: isinstance(value, list | dict)).astype(bool)
+        if nested.any():
+            example = frame[name][nested.to_numpy()].iloc[0]
+            raise DataError(_nested_message(str(name), type(example).__name__, path))
+
+
+def _nested_message(name: str, kind: str, path: Path) -> str:
+    return (f"column {name!r} of {str(path)!r} holds nested values ({kind}); AccelML learns "
+            "from flat columns of numbers, categories, dates or text: flatten it into one "
+            "column per field, join a list into text, or drop the column")
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -93,14 +181,14 @@ def iter_table(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
         raise DataError(f"the batch size must be >= 1 row, got {rows}")
     try:
         if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
+            yield from _parquet_chunks(path, rows)
             return
         if kind == "jsonl":
-            yield from pd.read_json(path, lines=True, chunksize=rows)
+            for chunk in pd.read_json(path, lines=True, chunksize=rows):
+                _refuse_nested_values(chunk, path)
+                yield chunk
             return
+        _note_csv_duplicates(path, kind)
         yield from pd.read_csv(path, sep="\t" if kind == "tsv" else ",",
                                skipinitialspace=True, chunksize=rows)
     except DataError:
@@ -108,6 +196,18 @@ def iter_table(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
     except (ValueError, OSError, UnicodeDecodeError) as error:
         detail = " ".join(str(error).split())[:200]
         raise DataError(f"cannot read {str(path)!r} as {kind}: {detail}") from None
+
+
+def _parquet_chunks(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stored, names = _parquet_names(path)
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        if names == stored:
+            yield batch.to_pandas()
+        else:
+            yield pa.Table.from_batches([batch]).rename_columns(names).to_pandas()
 
 
 class TableWriter:

@@ -24,7 +24,7 @@ from pandas.api.types import (
     is_timedelta64_dtype,
 )
 
-from accelml.errors import SchemaError
+from accelml.errors import DataError, SchemaError
 
 try:  # pandas >= 2.2
     from pandas.tseries.api import guess_datetime_format
@@ -94,6 +94,12 @@ def infer_column(series: pd.Series, name: str | None = None) -> ColumnInfo:
     name = str(series.name) if name is None else name
     dtype = str(series.dtype)
     values = present_values(series)
+    nested = nested_value(values)
+    if nested is not None:
+        raise DataError(f"column {name!r} holds {type(nested).__name__} values (e.g. "
+                        f"{_short(nested)!r}); AccelML learns from flat columns of numbers, "
+                        "categories, dates or text: flatten it into one column per field, join "
+                        "a list into text, or drop the column")
     fallback = ColumnKind.NUMERIC if is_numeric_dtype(series.dtype) else ColumnKind.CATEGORICAL
     if values.empty:
         return ColumnInfo(name, fallback, dtype, drop_reason="all values missing")
@@ -105,6 +111,17 @@ def infer_column(series: pd.Series, name: str | None = None) -> ColumnInfo:
     if id_reason is not None:
         return ColumnInfo(name, info.kind, dtype, drop_reason=id_reason)
     return info
+
+
+def nested_value(values: pd.Series) -> Any:
+    """The first list, dict, set or array in an object column (which cannot be a category
+    or a number), or None."""
+    if not pd.api.types.is_object_dtype(values.dtype):
+        return None
+    for value in values:
+        if isinstance(value, list | dict | set | np.ndarray):
+            return value
+    return None
 
 
 def present_values(series: pd.Series) -> pd.Series:

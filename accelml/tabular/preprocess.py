@@ -32,6 +32,7 @@ from accelml.tabular.columns import (
     coerce_datetime,
     coerce_numeric,
     infer_columns,
+    nested_value,
 )
 
 FORMAT = "accelml.tabular.preprocessor/1"
@@ -357,7 +358,7 @@ class TabularPreprocessor:
         start = 0
         for encoder in self._encoders:
             width = len(encoder.names)
-            values = encoder.encode(frame[by_name[encoder.column]])
+            values = _encode(encoder, frame[by_name[encoder.column]])
             X[:, start : start + width] = values.reshape(len(frame), width)
             start += width
         return Features(X, self._categorical, self._cardinalities, self._names)
@@ -476,6 +477,19 @@ class TabularPreprocessor:
         self._names = tuple(names)
         self._categorical = tuple(categorical)
         self._cardinalities = tuple(cardinalities)
+
+
+def _encode(encoder: _Encoder, series: pd.Series) -> np.ndarray:
+    """One column's features; a cell holding a list or a dict is named, not a TypeError."""
+    try:
+        return encoder.encode(series)
+    except TypeError:
+        nested = nested_value(series)
+        if nested is None:
+            raise
+        raise SchemaError(f"column {encoder.column!r} holds {type(nested).__name__} values "
+                          f"(e.g. {str(nested)[:40]!r}); send one number, category, date or "
+                          "text per cell, as in training") from None
 
 
 def _check_frame(df: pd.DataFrame) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accelml.errors import SchemaError
+from accelml.errors import DataError, SchemaError
 from accelml.tabular.columns import (
     ColumnKind,
     category_key,
@@ -167,3 +167,13 @@ def test_coerce_datetime_falls_back_to_iso_and_names_bad_value() -> None:
         coerce_datetime(pd.Series(["2020-01-02", "soon"]), "d", "%Y-%m-%d", True)
     lenient = coerce_datetime(pd.Series(["2020-01-02", "soon"]), "d", "%Y-%m-%d", False)
     assert lenient.isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize(("values", "kind"), [
+    ([[1, 2], [3], None], "list"),
+    ([{"a": 1}, None, {"a": 2}], "dict"),
+    ([np.array([1.0]), np.array([2.0]), np.array([3.0])], "ndarray"),
+], ids=["list", "dict", "array"])
+def test_nested_values_are_a_data_error_naming_the_column(values: list, kind: str) -> None:
+    with pytest.raises(DataError, match=rf"column 'tags' holds {kind} values .*flatten it"):
+        infer_column(pd.Series(values, name="tags", dtype=object))

@@ -356,3 +356,15 @@ def test_training_infinities_leave_a_finite_range() -> None:
     with pytest.warns(UserWarning, match="column 'x': 2 infinite values"):
         X = preprocessor.transform(train).X
     assert np.isnan(X[[2, 4], 0]).all() and np.isfinite(np.delete(X[:, 0], [2, 4])).all()
+
+
+def test_cells_holding_lists_or_dicts_are_named(fitted: TabularPreprocessor,
+                                                frame: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match="column 'tags' holds list values"):
+        TabularPreprocessor().fit(frame.assign(tags=[[i, i + 1] for i in range(N)]))
+    for column_name, value in (("city", {"name": "paris"}), ("member", ["yes"])):
+        bad = frame.head(2).astype({column_name: object})
+        bad[column_name] = [value, value]
+        with pytest.raises(SchemaError, match=f"column {column_name!r} holds "
+                           f"{type(value).__name__} values"):
+            fitted.transform(bad)

@@ -5,6 +5,7 @@ Presets are plain dicts merged once under the explicit values, so no default is 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -93,6 +94,11 @@ class RunConfig:
             share their trial history.
         max_trial_memory_mb: megabytes one trial may allocate beyond its worker's own; a trial
             past it is recorded as out of memory (:mod:`accelml.core.memory`).
+        strict: a run left with no searched model (no trial finished in time, or every
+            refit failed) ends with an error instead of serving the constant model (the
+            class prior or the mean). Either way, when the best trial's refit fails or
+            cannot fit in the time left, its kept fold models or the next best's refit are
+            served; the manifest's ``run.fallback`` says which model was served and why.
         quiet: no live progress display.
     """
 
@@ -130,6 +136,7 @@ class RunConfig:
     storage: str | None = None
     study_name: str | None = None
     max_trial_memory_mb: float | None = None
+    strict: bool = False
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -137,9 +144,9 @@ class RunConfig:
 
     def _check(self) -> None:
         budget = self.time_budget
-        if not isinstance(budget, int | float) or budget != budget or budget <= 0:
+        if not isinstance(budget, int | float) or not math.isfinite(budget) or budget <= 0:
             raise ConfigError(
-                f"time_budget must be a number of seconds > 0, got {budget!r}; "
+                f"time_budget must be a finite number of seconds > 0, got {budget!r}; "
                 "pass e.g. --time-budget 60"
             )
         if self.task is not None and self.task not in TASK_KINDS:

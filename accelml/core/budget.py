@@ -1,9 +1,62 @@
-"""Time accounting on the monotonic clock: the run's budget and each trial's deadline."""
+"""Time accounting on the monotonic clock: the run's budget and each trial's deadline, when
+the command started, and how busy the machine is with other work."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
+
+#: When the command that runs the next budget started (monotonic), if it said so.
+_COMMAND_START: list[float] = []
+
+
+def process_start() -> float:
+    """When this process started, on the monotonic clock (now where /proc cannot tell): the
+    user's clock starts there, imports included."""
+    try:
+        with open("/proc/self/stat") as handle:
+            started_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        age = uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic()
+    return time.monotonic() - min(max(age, 0.0), 3600.0)
+
+
+def mark_command_start(at: float | None = None) -> None:
+    """Start the next run's budget at ``at`` (monotonic; now by default) instead of when the
+    run creates it: the command line marks its process's start, so imports count."""
+    _COMMAND_START[:] = [time.monotonic() if at is None else min(at, time.monotonic())]
+
+
+def _take_command_start() -> float:
+    """The marked command start (used once), or now."""
+    return _COMMAND_START.pop() if _COMMAND_START else time.monotonic()
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat (None elsewhere)."""
+    try:
+        with open("/proc/stat") as handle:
+            fields_ = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = sum(fields_[3:5])  # idle + iowait
+    return sum(fields_[:8]) - idle, sum(fields_[:8])
+
+
+def busy_cores(sample_s: float = 0.1) -> float:
+    """Cores busy over the next ``sample_s`` seconds (0 where /proc/stat is not readable).
+    Called while this run's own workers are idle, it is the load of other work."""
+    first = _cpu_ticks()
+    time.sleep(sample_s)
+    second = _cpu_ticks()
+    if first is None or second is None or second[1] <= first[1]:
+        return 0.0
+    share = (second[0] - first[0]) / (second[1] - first[1])
+    return max(0.0, share) * (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -44,8 +97,9 @@ class Budget:
 
     @classmethod
     def resumed(cls, total_s: float, spent_s: float) -> Budget:
-        """The budget of a resumed run: ``spent_s`` of it went to earlier sessions."""
-        return cls(total_s, time.monotonic() - spent_s)
+        """The budget of a run, started when its command started (see
+        :func:`mark_command_start`; else now); ``spent_s`` of it went to earlier sessions."""
+        return cls(total_s, _take_command_start() - spent_s)
 
     def elapsed(self) -> float:
         """Seconds since the run started."""

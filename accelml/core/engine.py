@@ -9,6 +9,7 @@ import hashlib
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from accelml.config import RunConfig
-from accelml.core.budget import Budget, Deadline
+from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, Features
 from accelml.core.ensemble import select_ensemble
 from accelml.core.evaluate import make_splits
@@ -29,7 +30,7 @@ from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
-from accelml.core.runner import SAVE_MARGIN_S, SearchLoop, SearchOutcome
+from accelml.core.runner import RefitFailed, SearchLoop, SearchOutcome, no_trial_in_time
 from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
@@ -122,10 +123,13 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         first_model_s: list[float] = []  # when the first usable model arrived
         try:
             with progress, stop:
+                busy = busy_cores()  # other work on the machine, before ours starts
                 preload(load_modules(learners))  # while the workers start
-                executor.warm_up()
-                loop = SearchLoop(view, config, budget, executor, searcher, workdir, store)
+                loop = SearchLoop(view, config, budget, executor, searcher, workdir, store,
+                                  busy_elsewhere=busy)
                 loop.resume(resumed)
+                if loop.search_left() > 0:  # (else no worker would get a trial)
+                    executor.warm_up()
 
                 def on_result(result: TrialResult) -> None:
                     if result.status is TrialStatus.OK and not first_model_s:
@@ -141,13 +145,13 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                                        f"{stop.reason} again quits without saving")
                     _check_any_model(loop.outcome, stop)
                     config = config.with_changes(ensemble_size=1, stacking=False)
-                outcome = loop.refit_best(progress.set_stage)
+                outcome, config = _final_model(loop, config, progress.set_stage)
                 phases["refit"] = budget.elapsed()
                 blend, fitted = _ensemble(loop, config, progress.set_stage)
                 phases["member_refits"] = budget.elapsed()
                 progress.set_stage("stacking")  # its deadline leaves the loading and saving
                 stacking, stacker = _stack(blend, view, config,
-                                           budget.deadline(reserve_s=SAVE_MARGIN_S))
+                                           budget.deadline(reserve_s=loop.save_margin()))
                 phases["stacking"] = budget.elapsed()
                 progress.set_stage("done")
         finally:
@@ -159,8 +163,45 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     info.update(stopped_by=stop.reason, search_ended_by=loop.ended_by,
                 first_model_s=first_model_s[0] if first_model_s else None,
                 **_work_info(loop), **_store_info(store, loop), stacking=stacking,
-                phases_s=_phase_seconds(phases), reserved_after_search_s=round(loop.reserved_s, 3))
+                phases_s=_phase_seconds(phases), reserved_after_search_s=round(loop.reserved_s, 3),
+                fallback=outcome.fallback, slowness=round(loop.slowness, 3))
+    _warn_fallback(outcome)
     return Predictor(view.task, preprocessor, members, board, info, stacker)
+
+
+def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], None]
+                 ) -> tuple[SearchOutcome, RunConfig]:
+    """The best trial's refit, or the fallback (see :meth:`SearchLoop.refit_best`); with no
+    trial to serve (none finished in time, or no refit succeeded), the constant model, alone
+    (the config returned blends and stacks nothing), unless the run is strict. A run whose
+    every trial failed for another reason fails with it."""
+    try:
+        return loop.refit_best(on_stage), config
+    except RefitFailed as error:
+        failure: SearchError = error
+    except SearchError as error:
+        if not no_trial_in_time(loop.outcome.results):
+            raise
+        failure = error
+    if config.strict:
+        raise SearchError(f"{failure}; without --strict (strict=False) the run would serve "
+                          "the constant model (class prior or mean) instead") from None
+    on_stage("no trial to serve: fitting the constant model")
+    outcome = loop.serve_constant(str(failure))
+    return outcome, config.with_changes(ensemble_size=1, stacking=False)
+
+
+def _warn_fallback(outcome: SearchOutcome) -> None:
+    """Say when the served model is not the best trial's refit (the manifest says it too)."""
+    fallback = outcome.fallback
+    if fallback is None:
+        return
+    trial = f"trial {fallback['trial']} ({fallback['learner']})"
+    served = {"constant": "the constant model (class prior or mean), not a searched model",
+              "kept_models": f"{trial} as the search validated it, not refit on all rows",
+              "next_best_refit": f"the refit of {trial}, not of the best trial"}
+    warnings.warn(f"serving {served[fallback['served']]}: {fallback['why']}", UserWarning,
+                  stacklevel=3)
 
 
 def _phase_seconds(ends: Mapping[str, float]) -> dict[str, float]:
@@ -336,11 +377,17 @@ def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView, config: Ru
         choice.stacker if choice.wins else None
 
 
+#: The leaderboard status of the constant model a run serves when no trial gives a model.
+FALLBACK = "fallback"
+
+
 def leaderboard(
     outcome: SearchOutcome, loss: Callable[[float], float], metric: str, by_trial: bool = False
 ) -> pd.DataFrame:
     """One row per search trial, OK trials best first, then the failed ones with reasons;
-    equal scores in order of cost, or of trial with ``by_trial`` (deterministic runs)."""
+    equal scores in order of cost, or of trial with ``by_trial`` (deterministic runs). A
+    constant model served as the fallback comes first, as status "fallback", its reason in
+    the error column."""
     rows = []
     chosen = outcome.chosen.spec.trial_id if outcome.chosen else None
     for result in outcome.results:
@@ -348,7 +395,7 @@ def leaderboard(
             "trial": result.spec.trial_id,
             "learner": result.spec.learner,
             metric: result.score,
-            "status": result.status.value,
+            "status": FALLBACK if result.info.get("fallback") else result.status.value,
             "fidelity": result.spec.fidelity,
             "fit_s": round(result.cost_s, 3),
             "device": str(result.info.get("device", "cpu")),
@@ -363,6 +410,7 @@ def leaderboard(
     ok = board["status"] == TrialStatus.OK.value
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)
+    board.loc[board["status"] == FALLBACK, "_key"] = -np.inf  # the served model, on top
     board["_not_final"] = ~board["final"]
     tie = "trial" if by_trial else "fit_s"
     board = board.sort_values(["_key", "_not_final", tie], kind="stable")

@@ -14,9 +14,11 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
-#: Messages of the allocation failures of the libraries trials use.
+#: Messages of the allocation failures of the libraries trials use; "failed to map" is a
+#: shared library (catboost's, libgomp's) that could not be mapped under the cap.
 OUT_OF_MEMORY_MARKERS = ("bad_alloc", "can't allocate memory", "cannot allocate memory",
-                         "out of memory", "failed to allocate", "memoryerror")
+                         "out of memory", "failed to allocate", "memoryerror",
+                         "failed to map")
 
 
 def mapped_bytes() -> int:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from accelml._version import __version__
+from accelml.core import constant as _constant  # noqa: F401  (registers the fallback model)
 from accelml.core import metrics as metric_registry
 from accelml.core.artifacts import read_manifest, write_model_dir
 from accelml.core.data import Features

@@ -2,20 +2,24 @@
 a reserve for the final refit) is spent, then refit the best configuration on all rows.
 
 The budget is a promise: trial limits shrink as the end nears, and the refit gets the reserve.
+A run that finished a trial always ends with a model (the fallback rule, see
+:meth:`SearchLoop.refit_best` and :meth:`SearchLoop.serve_constant`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from accelml.config import RunConfig
-from accelml.core.budget import Budget
+from accelml.core.budget import Budget, busy_cores
 from accelml.core.data import DatasetView
 from accelml.core.ensemble import POOL
 from accelml.core.executor import Executor
@@ -31,8 +35,11 @@ from accelml.errors import SearchError
 MIN_TRIAL_S = 1.0
 #: An ensemble member is not refit with less time than this.
 MIN_MEMBER_S = 0.25
-#: Seconds kept for loading the refit model and writing the model directory.
+#: Seconds kept for loading the refit model and writing the model directory (on an idle
+#: machine; see SearchLoop.slowness).
 SAVE_MARGIN_S = 1.0
+#: The final fit tries the best trials in this order, at most this many of them.
+REFIT_CANDIDATES = 3
 #: Refits are numbered from here so their ids never clash with search trials.
 REFIT_ID_BASE = 1_000_000
 #: A refit is expected to take this many times its trial's per-split cost (scaled to all rows).
@@ -43,6 +50,10 @@ REFIT_SAFETY = 1.0
 #: Seconds to load a refit member into the predictor (a scikit-learn forest's skops file
 #: is the slowest: up to about 1 s).
 MEMBER_LOAD_S = 0.5
+#: Seconds a refit spends beyond its fit, saving the model: a search trial saves nothing, so
+#: the worker's first save imports the writer (skops: 0.7 s on an idle machine; a linear
+#: refit on credit_g took 3 s, not 0.2 s, with the cores busy).
+REFIT_SAVE_S = 1.0
 #: With ensembling on, the reserve also holds room for about this many more refits (for the
 #: other members; see refit_reserve for their price).
 ENSEMBLE_EXTRA_REFITS = 3.0
@@ -76,6 +87,12 @@ class SearchOutcome:
     member_refits: list[TrialResult] = field(default_factory=list)
     weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
     folds: dict[int, int] = field(default_factory=dict)  # trial id -> fold models it serves
+    #: What was served in place of the best trial's refit and why (None: nothing was).
+    fallback: dict[str, Any] | None = None
+
+
+class RefitFailed(SearchError):
+    """Trials finished, but no refit succeeded and no trial kept its models."""
 
 
 def _rows_factor(view: DatasetView) -> float:
@@ -90,10 +107,12 @@ def refit_estimate(result: TrialResult, view: DatasetView) -> float:
 
 def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
                   loss: Callable[[float], float], extra_fits: float = 0.0,
-                  bag_models: int = 0) -> float:
+                  bag_models: int = 0, slowness: float = 1.0) -> float:
     """Seconds to keep for refitting the best trial so far on all rows (and ``extra_fits``
     more fits for ensemble members), for loading and saving up to ``bag_models`` fold models
-    of bagged members, plus saving.
+    of bagged members, plus saving; the fixed seconds (loading, saving) times ``slowness``
+    (a machine busy with other work does them slower; the refits are priced from trials that
+    ran on it).
 
     A member is priced at the median refit of the best POOL trials (the blend's candidates),
     or at the best trial's when that is cheaper: pricing every member at a slow best trial's
@@ -101,15 +120,16 @@ def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
     ok = sorted((r for r in results if r.status is TrialStatus.OK and r.score is not None),
                 key=lambda r: loss(r.score or 0.0))
     if not ok:
-        return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S)
+        return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S * slowness)
     best = refit_estimate(ok[0], view)
     own = 0.0 if ok[0].bag_dir is not None else 1.0  # a kept bag serves without a refit
     member = min(best, statistics.median(refit_estimate(r, view) for r in ok[:POOL]))
-    fits = own * (best + MEMBER_LOAD_S) + extra_fits * (member + MEMBER_LOAD_S)
+    load = MEMBER_LOAD_S * slowness
+    first_save = REFIT_SAVE_S * slowness if own or extra_fits else 0.0
+    fits = own * (best + load) + extra_fits * (member + load) + first_save
     select = ENSEMBLE_SELECT_S if extra_fits or bag_models > len(view.splits) else 0.0
-    bags = BAG_MODEL_S * bag_models
-    return min(0.5 * budget.total_s,
-               fits + select + bags + SAVE_MARGIN_S + 0.02 * budget.total_s)
+    fixed = (select + BAG_MODEL_S * bag_models + SAVE_MARGIN_S) * slowness
+    return min(0.5 * budget.total_s, fits + fixed + 0.02 * budget.total_s)
 
 
 def best_results(results: list[TrialResult], loss: Callable[[float], float],
@@ -132,8 +152,12 @@ class SearchLoop:
     """Drives a Searcher and an Executor under a Budget."""
 
     def __init__(self, view: DatasetView, config: RunConfig, budget: Budget, executor: Executor,
-                 searcher: Searcher, workdir: Path, store: RunStore | None = None) -> None:
+                 searcher: Searcher, workdir: Path, store: RunStore | None = None, *,
+                 busy_elsewhere: float = 0.0) -> None:
         self.view, self.config, self.budget = view, config, budget
+        #: How many times slower than on an idle machine this process's own work (loading,
+        #: saving) runs, from the cores other work kept busy when the run started.
+        self.slowness = max(1.0, (busy_elsewhere + 1.0) / (os.cpu_count() or 1))
         self.executor, self.searcher, self.workdir = executor, searcher, workdir
         self.store = store
         self.outcome = SearchOutcome()
@@ -150,6 +174,7 @@ class SearchLoop:
         #: Why the search ended (see :meth:`run`); None while it runs.
         self.ended_by: str | None = None
         self.reserved_s = 0.0  # what the search keeps for the steps after it (last computed)
+        self._final_threads: int | None = None  # the final fits' threads, once measured
         self._batch: list[TrialResult] = []  # deterministic runs: results told in id order
 
     def resume(self, stored: Sequence[StoredTrial]) -> None:
@@ -172,15 +197,13 @@ class SearchLoop:
         "starved_trial" (the next trial could not get half its expected time; the rest goes
         to the final fit), "proposals_exhausted", "max_trials", "work_budget" (deterministic
         runs) or "stopped"."""
-        final_share = self.config.final_train_fraction * self.budget.total_s
         while True:
             if stop is not None and stop.requested:
                 self._batch += self.executor.cancel(f"stopped by {stop.reason} mid-trial")
                 self._tell(on_result)
                 self.ended_by = "stopped"
                 break
-            self.reserved_s = max(final_share, self._reserve())
-            search_left = self.budget.remaining() - self.reserved_s
+            search_left = self.search_left()
             if self.work is None or self.executor.running() == 0:  # deterministic: batches
                 self._fill_slots(search_left)
             if self.executor.running() == 0:
@@ -192,6 +215,13 @@ class SearchLoop:
                 self._tell(on_result)
             self._share()
         return self.outcome
+
+    def search_left(self) -> float:
+        """Seconds the search may still use: the budget left less what the steps after it
+        keep (``reserved_s``, updated here)."""
+        final_share = self.config.final_train_fraction * self.budget.total_s
+        self.reserved_s = max(final_share, self._reserve())
+        return self.budget.remaining() - self.reserved_s
 
     def _share(self) -> None:
         """Keep the run store's clock, and learn from other runs sharing the study."""
@@ -264,7 +294,12 @@ class SearchLoop:
         extra = ENSEMBLE_EXTRA_REFITS if self.config.ensemble_size > 1 and not bagged else 0.0
         models = self.config.ensemble_size * len(self.view.splits) if bagged else 0
         return self._stacking_share() + refit_reserve(
-            self.outcome.results, self.view, self.budget, self.searcher.loss, extra, models)
+            self.outcome.results, self.view, self.budget, self.searcher.loss, extra, models,
+            self.slowness)
+
+    def save_margin(self) -> float:
+        """Seconds kept at the end for loading the models and writing the model directory."""
+        return SAVE_MARGIN_S * self.slowness
 
     def _stacking_share(self) -> float:
         """Seconds neither the search nor the member refits may take: the stacking level's."""
@@ -376,38 +411,129 @@ class SearchLoop:
                      if r.spec.trial_id == trial_id), None)
 
     def refit_best(self, on_stage: Callable[[str], None]) -> SearchOutcome:
-        """Refit the best trial on all rows; on failure try the next best (at most three).
-        A best trial that kept its fold models (a bag) is served as it is, without a refit."""
+        """Refit the best trial on all rows. A best trial that kept its fold models (a bag) is
+        served as it is. When the best's refit fails or cannot fit in the time left, the next
+        best (of REFIT_CANDIDATES) is refit, or a candidate's kept models (fold models, or a
+        holdout trial's model) are served as the search validated them; failing all that, the
+        kept models of any good trial, or the best refit with whatever time is left. What was
+        served instead of the best's refit, and why, goes to ``outcome.fallback``.
+
+        Raises SearchError when no trial finished, RefitFailed when nothing could be served
+        (see :meth:`serve_constant` for what the run serves then)."""
         ranked = self.ranked()
         if not ranked:
             raise SearchError(_no_model_message(self.outcome.results, self.budget))
         if ranked[0].bag_dir is not None:  # its fold models serve as they are
             self.outcome.refit, self.outcome.chosen = ranked[0], ranked[0]
             return self.outcome
-        for candidate in ranked[:3]:
-            limit = self.budget.remaining() - SAVE_MARGIN_S
-            if self.outcome.refit_attempts and limit < MIN_TRIAL_S:
-                break
-            on_stage(f"refitting {candidate.spec.learner} on all rows")
-            result = self._refit(candidate, max(limit, MIN_TRIAL_S))
-            self.outcome.refit_attempts.append(result)
+        threads = self._refit_threads()
+        reasons: list[str] = []
+        for candidate in ranked[:REFIT_CANDIDATES]:
+            served = self._refit_or_keep(candidate, threads, reasons, on_stage)
+            if served is not None:
+                return self._served(served, candidate, ranked[0], reasons)
+        kept = next((r for r in ranked if _kept(r)), None)
+        if kept is not None:
+            return self._served(kept, kept, ranked[0], reasons)
+        if not self.outcome.refit_attempts:  # none fitted: the best gets what is left
+            result = self._attempt(ranked[0], self._refit_limit(), threads, on_stage)
             if result.status is TrialStatus.OK:
-                self.outcome.refit, self.outcome.chosen = result, candidate
-                return self.outcome
-        reasons = "; ".join(f"{r.spec.learner}: {r.error}" for r in self.outcome.refit_attempts)
-        raise SearchError(f"the final refit failed ({reasons}); raise --time-budget")
+                return self._served(result, ranked[0], ranked[0], reasons)
+            reasons.append(_refit_failure(ranked[0], result))
+        raise RefitFailed(_refit_failed_message(reasons, self.outcome.refit_attempts))
+
+    def _refit_limit(self) -> float:
+        return self.budget.remaining() - self.save_margin()
+
+    def _refit_or_keep(self, candidate: TrialResult, threads: int, reasons: list[str],
+                       on_stage: Callable[[str], None]) -> TrialResult | None:
+        """The candidate's refit when it fits in the time left and succeeds, else its kept
+        models (the candidate itself) when it has some, else None; ``reasons`` gets why."""
+        limit = self._refit_limit()
+        estimate = 0.0 if self.work is not None else (  # deterministic: the clock is a cap
+            refit_estimate(candidate, self.view) * max(1.0, candidate.spec.n_jobs / threads)
+            + REFIT_SAVE_S * self.slowness)
+        if limit >= MIN_TRIAL_S and estimate <= limit:
+            result = self._attempt(candidate, limit, threads, on_stage)
+            if result.status is TrialStatus.OK:
+                return result
+            reasons.append(_refit_failure(candidate, result))
+        else:
+            reasons.append(f"the refit of trial {candidate.spec.trial_id} "
+                           f"({candidate.spec.learner}), about {estimate:.1f}s, did not fit in "
+                           f"the {max(limit, 0.0):.1f}s left")
+        return candidate if _kept(candidate) else None
+
+    def _attempt(self, candidate: TrialResult, limit: float, threads: int,
+                 on_stage: Callable[[str], None]) -> TrialResult:
+        on_stage(f"refitting {candidate.spec.learner} on all rows")
+        result = self._refit(candidate, max(limit, MIN_TRIAL_S), threads)
+        self.outcome.refit_attempts.append(result)
+        return result
+
+    def _served(self, model: TrialResult, candidate: TrialResult, best: TrialResult,
+                reasons: list[str]) -> SearchOutcome:
+        """Serve ``model`` (a refit, or a trial's kept models) for ``candidate``; say why
+        when it is not the best trial's refit."""
+        self.outcome.refit, self.outcome.chosen = model, candidate
+        if model is candidate or candidate is not best:
+            self.outcome.fallback = {
+                "served": "kept_models" if model is candidate else "next_best_refit",
+                "trial": candidate.spec.trial_id, "learner": candidate.spec.learner,
+                "why": "; ".join(reasons)}
+        return self.outcome
+
+    def _refit_threads(self) -> int:
+        """Threads for the final fits: under a memory cap, the search trials' (thread stacks
+        count against it, and the cap held with that many); else the run's cores less those
+        other work keeps busy now (a thread on a busy core stalls the others of its fit:
+        LightGBM at 2 threads beside one busy core took 30 times longer than at 1)."""
+        if self._final_threads is None:
+            cores = self.config.total_cores()
+            if self.config.max_trial_memory_mb is not None:
+                cores = self._threads
+            elif self.work is None and cores > 1:  # (deterministic: the clock is only a cap)
+                free = (os.cpu_count() or 1) - round(busy_cores())
+                cores = max(1, min(cores, free))
+            self._final_threads = cores
+        return self._final_threads
+
+    def serve_constant(self, why: str) -> SearchOutcome:
+        """Serve the constant model (class prior, or mean), fitted in this process in a
+        moment: validated on the run's splits like a trial, on the leaderboard as the
+        fallback, with ``why`` (the run's own reason it has no other model)."""
+        from accelml.core.constant import CONSTANT
+        from accelml.core.evaluate import run_trial
+
+        trial_id = 1 + max((r.spec.trial_id for r in self.outcome.results), default=-1)
+        folder = self.workdir / "final" / CONSTANT
+        spec = TrialSpec(trial_id=trial_id, learner=CONSTANT, config={}, fidelity=None,
+                         time_limit_s=self.budget.total_s, seed=self.config.seed, n_jobs=1,
+                         output_dir=folder / "validated", timed=False)
+        validated = run_trial(spec, self.view)
+        fitted = run_trial(replace(spec, kind=TrialKind.REFIT, output_dir=folder / "model"),
+                           self.view)
+        if fitted.status is not TrialStatus.OK or validated.status is not TrialStatus.OK:
+            raise SearchError(f"{why}; the constant model failed too ({fitted.error or ''}"
+                              f"{validated.error or ''})")
+        chosen = replace(validated, error=why, info={**validated.info, "fallback": True})
+        self.outcome.results.append(chosen)
+        self.outcome.refit, self.outcome.chosen = fitted, chosen
+        self.outcome.fallback = {"served": CONSTANT, "trial": trial_id, "learner": CONSTANT,
+                                 "why": why}
+        return self.outcome
 
     def refit_member(self, candidate: TrialResult,
                      on_stage: Callable[[str], None]) -> TrialResult | None:
         """Refit an ensemble member on all rows if the time left allows it; None when it
         does not, or when the refit fails (the blend is then chosen without it)."""
-        limit = self.budget.remaining() - SAVE_MARGIN_S - self._stacking_share()
+        limit = self.budget.remaining() - self.save_margin() - self._stacking_share()
         estimate = (0.0 if self.work is not None
-                    else refit_estimate(candidate, self.view) + MEMBER_LOAD_S)
+                    else refit_estimate(candidate, self.view) + MEMBER_LOAD_S * self.slowness)
         if limit < max(MIN_MEMBER_S, estimate):  # deterministic: every member, clock as cap
             return None
         on_stage(f"refitting ensemble member {candidate.spec.learner}")
-        result = self._refit(candidate, limit)
+        result = self._refit(candidate, limit, self._refit_threads())
         self.outcome.member_refits.append(result)
         return result if result.status is TrialStatus.OK else None
 
@@ -431,12 +557,12 @@ class SearchLoop:
         unit_s = candidate.cost_s / max(1, validated - warm) * _rows_factor(self.view)
         return max(validated, validated + int(2.0 * limit / max(unit_s, 1e-6)))
 
-    def _refit(self, candidate: TrialResult, limit: float) -> TrialResult:
+    def _refit(self, candidate: TrialResult, limit: float, threads: int) -> TrialResult:
         fidelity = self._final_fidelity(candidate, limit)
         spec = TrialSpec(
             trial_id=REFIT_ID_BASE + candidate.spec.trial_id, learner=candidate.spec.learner,
             config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,
-            seed=self.config.seed, n_jobs=self.config.total_cores(), kind=TrialKind.REFIT,
+            seed=self.config.seed, n_jobs=threads, kind=TrialKind.REFIT,
             output_dir=self.workdir / "final" / str(candidate.spec.trial_id),
             init_from=candidate.artifact_dir, timed=self.work is None,
             max_memory_mb=self.config.max_trial_memory_mb)
@@ -453,10 +579,52 @@ class SearchLoop:
                 self._record(result)
 
 
+def _kept(result: TrialResult) -> bool:
+    """Whether a trial kept models that can be served without a refit."""
+    return result.bag_dir is not None or result.artifact_dir is not None
+
+
+def _refit_failure(candidate: TrialResult, result: TrialResult) -> str:
+    """Why a refit failed, in words, with the memory cap named when one was set."""
+    why = result.error or result.status.value
+    cap = result.spec.max_memory_mb
+    if cap is not None and result.status is TrialStatus.FAILED and "process died" in why:
+        why += f" (under the {cap:g} MB --max-trial-memory cap)"
+    return f"the refit of trial {candidate.spec.trial_id} ({candidate.spec.learner}) " + (
+        "timed out: " if result.status is TrialStatus.TIMEOUT else "failed: ") + why
+
+
+def _refit_failed_message(reasons: list[str], attempts: list[TrialResult]) -> str:
+    """No final model could be made: the reasons, and the fix for the cause that ended it."""
+    statuses = {r.status for r in attempts}
+    if TrialStatus.OUT_OF_MEMORY in statuses or any(
+            "--max-trial-memory" in reason for reason in reasons):
+        fix = "raise --max-trial-memory (or leave it out)"
+    elif TrialStatus.FAILED in statuses:
+        fix = "exclude the failing learner with --exclude"
+    else:
+        fix = "raise --time-budget"
+    return f"no final model: {'; '.join(reasons)}; {fix}"
+
+
+def no_trial_in_time(results: list[TrialResult]) -> bool:
+    """Whether a run without any usable trial ran out of time (none ended, or one was cut by
+    its time limit or pruned): the constant model then stands in. When every trial failed
+    for another reason (an error, the memory cap), that reason is the run's error."""
+    time_bound = {TrialStatus.TIMEOUT, TrialStatus.PRUNED}
+    return not results or any(r.status in time_bound for r in results)
+
+
 def _no_model_message(results: list[TrialResult], budget: Budget) -> str:
     if not results:
         return (f"no trial finished within the {budget.total_s:g}s budget; "
                 "raise --time-budget")
     reasons = sorted({f"{r.spec.learner}: {r.error}" for r in results})[:5]
-    return (f"all {len(results)} trials failed ({'; '.join(reasons)}); fix the data or raise "
-            "--time-budget")
+    statuses = {r.status for r in results}
+    if statuses == {TrialStatus.OUT_OF_MEMORY}:
+        fix = "raise --max-trial-memory (or leave it out)"
+    elif statuses <= {TrialStatus.OUT_OF_MEMORY, TrialStatus.FAILED}:
+        fix = "fix the data, or exclude the failing learners with --exclude"
+    else:
+        fix = "raise --time-budget"
+    return f"all {len(results)} trials failed ({'; '.join(reasons)}); {fix}"

@@ -8,10 +8,13 @@ from accelml.config import RunConfig
 from accelml.errors import ConfigError
 
 
-@pytest.mark.parametrize("budget", [0, -5, float("nan")])
-def test_budget_must_be_positive(budget: float) -> None:
-    with pytest.raises(ConfigError, match="time_budget must be a number of seconds > 0"):
+@pytest.mark.parametrize("budget", [0, -5, float("nan"), float("inf"), float("-inf")])
+def test_budget_must_be_a_finite_positive_number(budget: float) -> None:
+    with pytest.raises(ConfigError, match=f"time_budget must be a finite number of seconds > 0, "
+                                          f"got {budget!r}; pass e.g. --time-budget 60"):
         RunConfig(time_budget=budget)
+    with pytest.raises(ConfigError, match=f"got {budget!r}"):
+        RunConfig.from_options(time_budget=budget)
 
 
 def test_presets_merge_under_explicit_values() -> None:

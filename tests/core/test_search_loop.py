@@ -20,6 +20,7 @@ from accelml.core.runner import (
     ENSEMBLE_SELECT_S,
     MEMBER_LOAD_S,
     REFIT_SAFETY,
+    REFIT_SAVE_S,
     SAVE_MARGIN_S,
     SearchLoop,
     refit_reserve,
@@ -265,7 +266,7 @@ def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None
     alone = refit_reserve(results, view, budget, loss)
     # a refit is REFIT_SAFETY x a split's cost of the best trial, from 3/4 of the rows to all
     one_fit = REFIT_SAFETY * 4.0 / 4 * 4 / 3 + MEMBER_LOAD_S  # and loading it
-    assert alone == pytest.approx(one_fit + SAVE_MARGIN_S + 2.0)
+    assert alone == pytest.approx(one_fit + REFIT_SAVE_S + SAVE_MARGIN_S + 2.0)
     with_members = refit_reserve(results, view, budget, loss, extra_fits=3)
     assert with_members == pytest.approx(alone + 3 * one_fit + ENSEMBLE_SELECT_S)
     # a slow best trial: its own refit at its cost, the members at the pool's median refit
@@ -273,7 +274,7 @@ def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None
     slow_fit = REFIT_SAFETY * 20.0 / 4 * 4 / 3 + MEMBER_LOAD_S
     median_fit = REFIT_SAFETY * 8.0 / 4 * 4 / 3 + MEMBER_LOAD_S
     assert refit_reserve(slow_best, view, Budget(1000), loss, extra_fits=3) == pytest.approx(
-        slow_fit + 3 * median_fit + ENSEMBLE_SELECT_S + SAVE_MARGIN_S + 20.0)
+        slow_fit + 3 * median_fit + REFIT_SAVE_S + ENSEMBLE_SELECT_S + SAVE_MARGIN_S + 20.0)
     slowest = [_trial(0, "slow", 0.99, 400.0), *results[1:]]
     assert refit_reserve(slowest, view, budget, loss, extra_fits=3) == 50.0  # half, at most
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -620,11 +621,16 @@ def _no_model_message(results: list[TrialResult], budget: Budget) -> str:
         return (f"no trial finished within the {budget.total_s:g}s budget; "
                 "raise --time-budget")
     reasons = sorted({f"{r.spec.learner}: {r.error}" for r in results})[:5]
-    statuses = {r.status for r in results}
-    if statuses == {TrialStatus.OUT_OF_MEMORY}:
-        fix = "raise --max-trial-memory (or leave it out)"
-    elif statuses <= {TrialStatus.OUT_OF_MEMORY, TrialStatus.FAILED}:
-        fix = "fix the data, or exclude the failing learners with --exclude"
-    else:
-        fix = "raise --time-budget"
-    return f"all {len(results)} trials failed ({'; '.join(reasons)}); {fix}"
+    counts = Counter(r.status.value for r in results)
+    tally = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    fixes = [fix for status, fix in _FIXES.items() if status in counts]
+    return (f"all {len(results)} trials failed ({tally}: {'; '.join(reasons)}); "
+            f"{'; '.join(dict.fromkeys(fixes))}")
+
+
+#: The fix for each way a trial ends without a model.
+_FIXES = {TrialStatus.OUT_OF_MEMORY.value: "raise --max-trial-memory (or leave it out)",
+          TrialStatus.FAILED.value: "fix the data, or exclude the failing learners with "
+                                    "--exclude",
+          TrialStatus.TIMEOUT.value: "raise --time-budget",
+          TrialStatus.PRUNED.value: "raise --time-budget"}

@@ -93,7 +93,7 @@ def test_every_refit_failing_serves_the_constant_model_and_strict_refuses() -> N
 
 
 def test_a_refit_that_hangs_is_killed_and_a_model_still_served() -> None:
-    predictor = _run(5, learners=("refit_hanging",), max_trials=1)
+    predictor = _run(6, learners=("refit_hanging",), max_trials=1)
     fallback = predictor.info["fallback"]
     assert fallback["served"] == CONSTANT
     assert "(refit_hanging) timed out: killed after" in fallback["why"]
@@ -173,15 +173,19 @@ def test_with_strict_no_trial_in_time_is_an_error() -> None:
 
 
 def test_trials_that_all_fail_on_their_own_remain_an_error() -> None:
-    config = RunConfig(time_budget=3, quiet=True, learners=("crashing",), n_jobs=1)
+    config = RunConfig(time_budget=6, quiet=True, learners=("crashing",), n_jobs=1)
     with pytest.raises(SearchError, match="fix the data, or exclude the failing learners"):
-        fit_predictor(_view(config), _Identity(), config, Budget(3), MODULES)
+        fit_predictor(_view(config), _Identity(), config, Budget(6), MODULES)
 
 
 def test_every_trial_out_of_memory_names_the_cap() -> None:
     spec = TrialSpec(0, "hungry", {}, None, 5, 0, 1, max_memory_mb=16)
     failed = TrialResult(spec, TrialStatus.OUT_OF_MEMORY, error="needed more than the 16 MB")
     assert "raise --max-trial-memory" in _no_model_message([failed], Budget(10))
+    timed_out = TrialResult(spec, TrialStatus.TIMEOUT, error="killed after 3.0s")
+    both = _no_model_message([failed, failed, timed_out], Budget(10))
+    assert "all 3 trials failed (2 out_of_memory, 1 timeout: " in both
+    assert both.endswith("raise --max-trial-memory (or leave it out); raise --time-budget")
     assert is_out_of_memory(ImportError("_catboost.so: failed to map segment from shared "
                                         "object"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -214,12 +213,11 @@ def test_the_run_survives_crashing_hanging_and_dying_learners() -> None:
 
 def test_no_usable_trial_is_a_search_error() -> None:
     features, y = _data()
-    config = RunConfig(time_budget=3, learners=("crashing",), quiet=True)
+    config = RunConfig(time_budget=6, learners=("crashing",), quiet=True)
     view = build_view(features, y, BINARY, config)
-    started = time.monotonic()
-    with pytest.raises(SearchError, match=r"all \d+ trials failed .*always crashes"):
-        fit_predictor(view, _Identity(), config, Budget(3), MODULES)
-    assert time.monotonic() - started < 5
+    with pytest.raises(SearchError, match=r"all \d+ trials failed \(\d+ failed: crashing: "
+                                          r".*always crashes.*; fix the data, or exclude"):
+        fit_predictor(view, _Identity(), config, Budget(6), MODULES)
 
 
 def test_final_fit_gets_the_kept_share_of_the_budget() -> None:

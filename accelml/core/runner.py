@@ -416,8 +416,9 @@ class SearchLoop:
         served as it is. When the best's refit fails or cannot fit in the time left, the next
         best (of REFIT_CANDIDATES) is refit, or a candidate's kept models (fold models, or a
         holdout trial's model) are served as the search validated them; failing all that, the
-        kept models of any good trial, or the best refit with whatever time is left. What was
-        served instead of the best's refit, and why, goes to ``outcome.fallback``.
+        kept models of any good trial, or the cheapest candidate's refit with whatever time is
+        left. What was served instead of the best's refit, and why, goes to
+        ``outcome.fallback``.
 
         Raises SearchError when no trial finished, RefitFailed when nothing could be served
         (see :meth:`serve_constant` for what the run serves then)."""
@@ -436,11 +437,13 @@ class SearchLoop:
         kept = next((r for r in ranked if _kept(r)), None)
         if kept is not None:
             return self._served(kept, kept, ranked[0], reasons)
-        if not self.outcome.refit_attempts:  # none fitted: the best gets what is left
-            result = self._attempt(ranked[0], self._refit_limit(), threads, on_stage)
+        if not self.outcome.refit_attempts:  # none fitted: the cheapest gets what is left
+            cheapest = min(ranked[:REFIT_CANDIDATES],
+                           key=lambda candidate: self._refit_cost(candidate, threads))
+            result = self._attempt(cheapest, self._refit_limit(), threads, on_stage)
             if result.status is TrialStatus.OK:
-                return self._served(result, ranked[0], ranked[0], reasons)
-            reasons.append(_refit_failure(ranked[0], result))
+                return self._served(result, cheapest, ranked[0], reasons)
+            reasons.append(_refit_failure(cheapest, result))
         raise RefitFailed(_refit_failed_message(reasons, self.outcome.refit_attempts))
 
     def _refit_limit(self) -> float:
@@ -451,9 +454,7 @@ class SearchLoop:
         """The candidate's refit when it fits in the time left and succeeds, else its kept
         models (the candidate itself) when it has some, else None; ``reasons`` gets why."""
         limit = self._refit_limit()
-        estimate = 0.0 if self.work is not None else (  # deterministic: the clock is a cap
-            refit_estimate(candidate, self.view) * max(1.0, candidate.spec.n_jobs / threads)
-            + REFIT_SAVE_S * self.slowness)
+        estimate = self._refit_cost(candidate, threads)
         if limit >= MIN_TRIAL_S and estimate <= limit:
             result = self._attempt(candidate, limit, threads, on_stage)
             if result.status is TrialStatus.OK:
@@ -464,6 +465,14 @@ class SearchLoop:
                            f"({candidate.spec.learner}), about {estimate:.1f}s, did not fit in "
                            f"the {max(limit, 0.0):.1f}s left")
         return candidate if _kept(candidate) else None
+
+    def _refit_cost(self, candidate: TrialResult, threads: int) -> float:
+        """Seconds the candidate's refit on ``threads`` threads is expected to take, its
+        first model write included (0 in deterministic runs: the clock is only a cap)."""
+        if self.work is not None:
+            return 0.0
+        fewer = max(1.0, candidate.spec.n_jobs / threads)  # its trial had more threads
+        return refit_estimate(candidate, self.view) * fewer + REFIT_SAVE_S * self.slowness
 
     def _attempt(self, candidate: TrialResult, limit: float, threads: int,
                  on_stage: Callable[[str], None]) -> TrialResult:

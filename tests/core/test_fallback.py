@@ -126,6 +126,40 @@ def test_a_refit_that_cannot_fit_in_the_time_left_serves_the_kept_models(tmp_pat
     assert "did not fit in the" in outcome.fallback["why"]
 
 
+class _Refitting:
+    """An executor that finishes each refit at once, and records what it was given."""
+
+    def __init__(self) -> None:
+        self.specs: list[TrialSpec] = []
+
+    def free_slots(self) -> int:
+        return 1
+
+    def submit(self, spec: TrialSpec) -> None:
+        self.specs.append(spec)
+
+    def completed(self, timeout_s: float) -> list[TrialResult]:
+        spec = self.specs[-1]
+        return [TrialResult(spec, TrialStatus.OK, cost_s=0.1, artifact_dir=spec.output_dir)]
+
+
+def test_when_no_refit_fits_the_cheapest_gets_the_time_left(tmp_path: Path) -> None:
+    config = RunConfig(time_budget=10, quiet=True, n_jobs=1)
+    best = TrialResult(TrialSpec(0, "prior", {}, None, 5, 0, 1), TrialStatus.OK, score=0.9,
+                       cost_s=500.0)
+    cheaper = TrialResult(TrialSpec(1, "prior", {}, None, 5, 0, 1), TrialStatus.OK, score=0.8,
+                          cost_s=300.0)
+    executor = _Refitting()
+    loop = SearchLoop(_view(config), config, Budget(10), executor,  # type: ignore[arg-type]
+                      _Searcher(), tmp_path)  # type: ignore[arg-type]
+    loop.outcome.results += [best, cheaper]
+    outcome = loop.refit_best(lambda stage: None)
+    assert [spec.trial_id for spec in executor.specs] == [1_000_001]  # only the cheaper one
+    assert outcome.chosen is cheaper and outcome.fallback is not None
+    assert outcome.fallback["served"] == "next_best_refit" and outcome.fallback["trial"] == 1
+    assert outcome.fallback["why"].count("did not fit in the") == 2
+
+
 # --- no trial finished by the deadline: the constant model, marked, savable and servable ---
 
 

@@ -433,7 +433,7 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
     return {
         "time_budget_s": config.time_budget,
         "search_and_refit_s": round(budget.elapsed(), 3),
-        "trials": len(outcome.results),
+        "trials": len(searched(outcome)),
         "failed_trials": failed,
         "pruned_trials": pruned,
         "workers": layout[0],
@@ -453,6 +453,11 @@ def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: Sea
     }
 
 
+def searched(outcome: SearchOutcome) -> list[TrialResult]:
+    """The search's trials: the results less a constant model served as the fallback."""
+    return [r for r in outcome.results if not r.info.get("fallback")]
+
+
 def search_cost(outcome: SearchOutcome) -> dict[str, object]:
     """What the search spent: devices used, device-seconds (each trial holds one device for
     its wall time), trials and the final refit."""
@@ -461,6 +466,6 @@ def search_cost(outcome: SearchOutcome) -> dict[str, object]:
     return {
         "devices": devices,
         "device_seconds": round(sum(r.cost_s for r in trials), 2),
-        "search_device_seconds": round(sum(r.cost_s for r in outcome.results), 2),
-        "trials": len(outcome.results),
+        "search_device_seconds": round(sum(r.cost_s for r in searched(outcome)), 2),
+        "trials": len(searched(outcome)),
     }

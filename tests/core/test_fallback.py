@@ -184,6 +184,7 @@ def test_no_trial_in_time_serves_the_constant_model(tmp_path: Path) -> None:
     assert top["learner"] == CONSTANT and top["status"] == "fallback" and bool(top["final"])
     assert "raise --time-budget" in top["error"]
     assert set(board["status"]) - {"fallback"} <= {"timeout"}
+    assert predictor.info["trials"] == len(board) - 1  # the search's, not the constant model
     prior = predictor.predict_proba(frame).to_numpy()
     assert np.allclose(prior, [np.mean(labels == "no"), np.mean(labels == "yes")])
     predictor.save(tmp_path / "model")

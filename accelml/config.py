@@ -146,7 +146,7 @@ class RunConfig:
         budget = self.time_budget
         if not isinstance(budget, int | float) or not math.isfinite(budget) or budget <= 0:
             raise ConfigError(
-                f"time_budget must be a finite number of seconds > 0, got {budget!r}; "
+                f"time_budget must be a number of seconds > 0 and finite, got {budget!r}; "
                 "pass e.g. --time-budget 60"
             )
         if self.task is not None and self.task not in TASK_KINDS:

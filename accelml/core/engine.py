@@ -116,7 +116,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     with _workdir(store) as workdir:
         resumed = _prepare_view(view, workdir, store)
         executor, config = make_executor(config, workdir / "view", modules)
-        workers, threads = config.worker_layout()
+        workers = config.worker_layout()[0]
         searcher = make_searcher(learners, view, config, fixed, sampler_options, lead)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         stop = StopRequest()
@@ -159,7 +159,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         members = _blend_members(blend, fitted, view.task, outcome)
         phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
-    info = _run_info(view, config, budget, outcome, notes, (workers, threads))
+    info = _run_info(view, config, budget, outcome, notes, (workers, loop.threads))
     info.update(stopped_by=stop.reason, search_ended_by=loop.ended_by,
                 first_model_s=first_model_s[0] if first_model_s else None,
                 **_work_info(loop), **_store_info(store, loop), stacking=stacking,

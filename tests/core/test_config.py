@@ -10,8 +10,8 @@ from accelml.errors import ConfigError
 
 @pytest.mark.parametrize("budget", [0, -5, float("nan"), float("inf"), float("-inf")])
 def test_budget_must_be_a_finite_positive_number(budget: float) -> None:
-    with pytest.raises(ConfigError, match=f"time_budget must be a finite number of seconds > 0, "
-                                          f"got {budget!r}; pass e.g. --time-budget 60"):
+    with pytest.raises(ConfigError, match=f"time_budget must be a number of seconds > 0 and "
+                                          f"finite, got {budget!r}; pass e.g. --time-budget 60"):
         RunConfig(time_budget=budget)
     with pytest.raises(ConfigError, match=f"got {budget!r}"):
         RunConfig.from_options(time_budget=budget)

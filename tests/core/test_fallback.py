@@ -248,7 +248,7 @@ def test_the_cli_saves_the_constant_model_unless_strict(tmp_path: Path) -> None:
     assert [m["learner"] for m in manifest["members"]] == [CONSTANT]
     endless = subprocess.run([*base[:-2], "inf", "-q", "--out", str(tmp_path / "inf")],
                              capture_output=True, text=True, env=env)
-    assert endless.returncode == 2 and "time_budget must be a finite number of seconds > 0, " \
+    assert endless.returncode == 2 and "time_budget must be a number of seconds > 0 and finite, " \
         "got inf" in endless.stderr
 
 
@@ -295,3 +295,22 @@ def test_saving_and_loading_are_priced_for_a_busy_machine() -> None:
     busy = refit_reserve([trial], view, Budget(100), lambda s: -s, slowness=2.0)
     assert busy > idle
     assert 0.0 <= busy_cores(0.05) <= (os.cpu_count() or 1)
+
+
+def test_trials_and_final_fits_use_only_the_cores_other_work_leaves_free(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from accelml.core import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    config = RunConfig(time_budget=10, n_jobs=2, n_workers=1)
+    assert runner.trial_threads(config, busy_elsewhere=0.2) == 2
+    assert runner.trial_threads(config, busy_elsewhere=1.0) == 1
+    assert runner.trial_threads(config, busy_elsewhere=7.0) == 1
+    monkeypatch.setattr(runner, "busy_cores", lambda: 1.0)
+    loop = SearchLoop(_view(config), config, Budget(10), None, None,  # type: ignore[arg-type]
+                      tmp_path, busy_elsewhere=0.0)
+    assert loop.threads == 2 and loop._refit_threads() == 1
+    capped = config.with_changes(max_trial_memory_mb=64, n_workers=2)
+    loop = SearchLoop(_view(capped), capped, Budget(10), None, None,  # type: ignore[arg-type]
+                      tmp_path)
+    assert loop._refit_threads() == loop.threads == 1  # the threads the cap held with

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ FINAL_LR_SHARE = 0.01
 GRAD_CLIP = 5.0
 #: Loss is checked for NaN every this many steps (a device sync on GPU).
 FINITE_CHECK_STEPS = 25
+#: The step cap is re-planned every this many steps, at the pace of the last
+#: FINITE_CHECK_STEPS steps (or the epoch's mean when higher).
+CAP_CHECK_STEPS = 5
 #: Classes are weighted only when the largest is this many times the smallest.
 IMBALANCE_RATIO = 3.0
 CHUNK = 1024
@@ -367,12 +371,21 @@ def train_step(ctx: Batchwise, pixels: torch.Tensor, y: torch.Tensor) -> torch.T
     return loss.detach()
 
 
+def _step_seconds(began: float, ends: deque[float], steps: int) -> float:
+    """The mean step of this epoch so far, or of its last steps when they were slower
+    (another job took a core): the cap must hold at the pace the steps go now."""
+    mean = (ends[-1] - began) / steps
+    recent = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else 0.0
+    return max(mean, recent)
+
+
 def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
               deadline: Deadline) -> bool:
     """One pass over shuffled near-equal batches; False when the deadline or NaN stopped it."""
     batch = min(int(ctx.config.get("batch_size", 128)), len(stored))
     order = torch.from_numpy(ctx.rng.permutation(len(stored))).to(stored.device)
     began = first_done = time.monotonic()
+    ends: deque[float] = deque(maxlen=FINITE_CHECK_STEPS + 1)  # the last steps' end times
     for i, idx in enumerate(torch.tensor_split(order, max(1, len(stored) // batch))):
         if plan.capped() or deadline.remaining() <= plan.reserve_s():
             plan.deadline_hit = True  # (expired, only time to predict, or annealed to the cap)
@@ -388,9 +401,10 @@ def run_epoch(ctx: Batchwise, stored: torch.Tensor, y: torch.Tensor, plan: Plan,
                 torch.cuda.synchronize()
             plan.check_reach(deadline, (time.monotonic() - first_done) / i,
                              margin=REACH_EARLY_MARGIN if i == 1 else 1.0)
-        if i == 0 or (i + 1) % FINITE_CHECK_STEPS == 0:  # the mean step of this epoch so far
-            plan.step_s = (time.monotonic() - began) / (i + 1)
-        if (i + 1) % FINITE_CHECK_STEPS == 0:
+        ends.append(time.monotonic())
+        if i == 0 or (i + 1) % CAP_CHECK_STEPS == 0:
+            plan.step_s = _step_seconds(began, ends, i + 1)
+        if (i + 1) % CAP_CHECK_STEPS == 0:
             plan.cap_steps(deadline)
         if (i + 1) % FINITE_CHECK_STEPS == 0 and not torch.isfinite(loss).item():
             plan.diverged = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from accelml.core.budget import Deadline
 from accelml.core.learner import FidelityOutOfReach, get_learner
 from accelml.errors import ConfigError, DataError
 from accelml.testing.learner_checks import check_learner
+from accelml.testing.timing import Stopwatch
 from accelml.vision.learners.cnn import CNN, training_macs
 from accelml.vision.network import build_network, count_macs, count_params
 from accelml.vision.space import image_shape_from, image_space, resolutions, seed_architectures
@@ -24,7 +24,7 @@ from tests.vision._digits import BINARY, MULTICLASS, SHAPE, digits, features, la
 
 
 def _fit(rows: slice, config: dict | None = None, **kwargs: object):  # noqa: ANN202
-    settings = {"task": MULTICLASS, "fidelity": 1, "deadline": Deadline.never(), "n_jobs": 2,
+    settings = {"task": MULTICLASS, "fidelity": 1, "deadline": Deadline.never(), "n_jobs": 1,
                 "seed": 0, **kwargs}
     return CNN().fit(features(rows), labels(rows), config or {}, **settings)
 
@@ -33,7 +33,7 @@ def _fit(rows: slice, config: dict | None = None, **kwargs: object):  # noqa: AN
 def test_cnn_conforms(task, tmp_path: Path) -> None:  # noqa: ANN001
     rows = slice(0, 300)
     y = labels(rows) if task is MULTICLASS else labels(rows) % 2
-    check_learner(get_learner("cnn"), task, features(rows), y, tmp_path=tmp_path, n_jobs=2)
+    check_learner(get_learner("cnn"), task, features(rows), y, tmp_path=tmp_path, n_jobs=1)
 
 
 def test_space_is_torch_free_and_flat() -> None:
@@ -105,33 +105,33 @@ def test_param_count_matches_the_architecture() -> None:
 
 
 def test_a_few_epochs_learn_held_out_digits() -> None:
-    started = time.monotonic()
-    fitted = _fit(slice(0, 1200), seed_architectures(SHAPE)[0], fidelity=5)
+    with Stopwatch() as watch:
+        fitted = _fit(slice(0, 1200), seed_architectures(SHAPE)[0], fidelity=5)
     accuracy = np.mean(CNN().predict(fitted, features(slice(1200, None))).argmax(axis=1)
                        == labels(slice(1200, None)))
     assert accuracy > 0.8, accuracy
-    assert time.monotonic() - started < 20
+    assert watch.seconds < 20
     info = fitted.info
     assert info["epochs"] == info["epochs_done"] == 5 and info["deadline_hit"] is False
     assert info["device"] == "cpu" and info["params"] > 0 and len(info["mean"]) == 1
 
 
 def test_deadline_shortens_the_schedule_and_stops() -> None:
-    started = time.monotonic()
-    fitted = _fit(slice(0, 600), {"resolution": 8}, fidelity=1000,
-                  deadline=Deadline.in_seconds(1.5))
-    assert time.monotonic() - started < 3.5
+    with Stopwatch() as watch:
+        fitted = _fit(slice(0, 600), {"resolution": 8}, fidelity=1000,
+                      deadline=Deadline.in_seconds(1.5))
+    assert watch.seconds < 3.5
     assert fitted.info["deadline_hit"] is True and 1 <= fitted.info["epochs"] < 1000
 
 
 def test_a_rung_out_of_reach_stops_after_its_first_steps() -> None:
     valid = (features(slice(600, 800)), labels(slice(600, 800)))
-    started = time.monotonic()
-    with pytest.raises(FidelityOutOfReach, match=r"out of reach: 1000 epochs take about .* "
-                       r"leaves room for \d+ of the \d+ steps; stopped after 2"):  # clear miss
+    with Stopwatch() as watch, pytest.raises(
+            FidelityOutOfReach, match=r"out of reach: 1000 epochs take about .* "
+            r"leaves room for \d+ of the \d+ steps; stopped after 2"):  # clear miss
         _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=1000,
              deadline=Deadline.in_seconds(20), valid=valid, reach_fidelity=True)
-    assert time.monotonic() - started < 5  # not the 20 s the trial had
+    assert watch.seconds < 5  # not the 20 s the trial had
     many = (features(slice(600, None)), labels(slice(600, None)))  # long to predict
     with pytest.raises(FidelityOutOfReach, match=r"stopped after [1-5]$"):  # before the check
         _fit(slice(0, 600), {"resolution": 8, "batch_size": 32}, fidelity=1000,
@@ -314,15 +314,15 @@ def test_a_cut_inside_an_epoch_caps_the_steps_so_the_schedule_anneals() -> None:
 
 
 def test_a_trial_cut_before_its_first_epoch_ends_still_anneals() -> None:
-    from accelml.vision.train import train_network
+    from accelml.vision.train import CAP_CHECK_STEPS, train_network
 
     x, y = digits()
     images, y = np.tile(x.reshape(-1, 8, 8, 1), (4, 1, 1, 1)), np.tile(y, 4)  # 449 steps
     config = {**seed_architectures()[0], "resolution": 16, "batch_size": 16}
     net = build_network(config, 1, 10)
     info = train_network(net, images, y, config, epochs=3, deadline=Deadline.in_seconds(5.0),
-                         n_jobs=2, seed=0)
+                         n_jobs=1, seed=0)  # one thread: the other core may be busy
     assert info["deadline_hit"] and info["epochs_done"] == 0
-    assert 25 <= info["steps"] < len(images) // 16
+    assert CAP_CHECK_STEPS <= info["steps"] < len(images) // 16  # the cap was planned
     assert info["images_seen"] == 16 * info["steps"]  # throughput counts the partial epoch
     assert info["final_lr_share"] < 0.05, info

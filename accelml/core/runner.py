@@ -506,14 +506,15 @@ class SearchLoop:
 
     def _refit_threads(self) -> int:
         """Threads for the final fits: under a memory cap, the search trials' (thread stacks
-        count against it, and the cap held with that many); else the run's cores less those
-        other work keeps busy now (a thread on a busy core stalls the others of its fit:
-        LightGBM at 2 threads beside one busy core took 30 times longer than at 1)."""
+        count against it, and the cap held with that many), and in deterministic runs (the
+        same whatever the load); else the run's cores less those other work keeps busy now
+        (a thread on a busy core stalls the others of its fit: LightGBM at 2 threads beside
+        one busy core took 30 times longer than at 1)."""
         if self._final_threads is None:
             cores = self.config.total_cores()
-            if self.config.max_trial_memory_mb is not None:
-                cores = self.threads
-            elif self.work is None and cores > 1:  # (deterministic: the clock is only a cap)
+            if self.config.max_trial_memory_mb is not None or self.work is not None:
+                cores = self.threads  # (deterministic: the same threads whatever the load)
+            elif cores > 1:
                 free = (os.cpu_count() or 1) - round(busy_cores())
                 cores = max(1, min(cores, free))
             self._final_threads = cores

@@ -123,6 +123,9 @@ def fit(
         help="The study in --storage; runs naming the same study share their trials.")] = None,
     max_trial_memory: Annotated[float | None, typer.Option(
         help="Megabytes one trial may allocate; past it the trial is out of memory.")] = None,
+    strict: Annotated[bool, typer.Option(
+        help="Fail (exit 2) instead of saving the constant model (class prior or mean) when no "
+        "trial gives a model in time.")] = False,
     resume: Annotated[Path | None, typer.Option(
         help="Continue the interrupted run saved in this directory, with its own options; "
         "DATA is needed only when its file moved.")] = None,
@@ -150,7 +153,7 @@ def fit(
             zero_shot=zero_shot, portfolios=portfolios, stacking=stacking,
             cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
-            max_trial_memory_mb=max_trial_memory)
+            max_trial_memory_mb=max_trial_memory, strict=strict or None)
         _report_fit(predictor, out, quiet)
 
 
@@ -188,8 +191,10 @@ def _report_fit(predictor: Any, out: Path, quiet: bool) -> None:
     if info.get("stopped_by"):
         err_console.print(f"stopped by {info['stopped_by']}: kept the best model "
                           "found so far", highlight=False)
+    fallback = info.get("fallback")
+    served = f"; fallback: {fallback['learner']} ({fallback['served']})" if fallback else ""
     err_console.print(f"model saved to {out} ({info['fit_wall_s']:.1f}s of "
-                      f"{info['time_budget_s']:g}s)", highlight=False)
+                      f"{info['time_budget_s']:g}s{served})", highlight=False)
 
 
 def _print_board(board: Any, info: dict[str, Any], top: int) -> None:
@@ -389,6 +394,9 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
                                              help="One JSON line per request on stderr.")
                           ] = True,
+    docs: Annotated[bool, typer.Option(
+        "--docs/--no-docs", help="Serve the API documentation (/docs, /redoc, /openapi.json), "
+        "behind the key when one is set.")] = True,
 ) -> None:
     """Serve MODEL over HTTP: POST /v1/predict, GET /v1/schema, /v1/metadata, /healthz."""
     with _user_errors():
@@ -400,7 +408,7 @@ def serve(
             raise MissingDependencyError("accelml serve needs FastAPI and Uvicorn: pip "
                                          "install 'accelml[serve]'") from None
         serve_model(model, host, port, api_key_file, workers, max_rows, access_log,
-                    err_console)
+                    err_console, docs=docs)
 
 
 @app.command()
@@ -424,8 +432,35 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: the run's budget starts with this process (imports
+    included), as the user's clock does, and the process ends as soon as the command is done
+    (the interpreter's teardown of the learner libraries took up to 2 s on a busy machine)."""
+    from accelml.core.budget import mark_command_start, process_start
+
+    mark_command_start(process_start())
+    try:
+        app()
+    except SystemExit as done:
+        _exit_now(done.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> None:
+    """Exit with ``code`` as SystemExit would, after the exit handlers and the flush of the
+    standard streams, without the interpreter's teardown."""
+    import atexit
+    import os
+
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

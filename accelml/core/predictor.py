@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,8 @@ from accelml.core.learner import Fitted, discover, get_learner
 from accelml.core.stacking import Stacker
 from accelml.core.task import Task, decode_target, encode_target
 from accelml.errors import ArtifactError, DataError, TargetError
+
+T = TypeVar("T")
 
 
 class Preprocessor(Protocol):
@@ -204,9 +206,11 @@ class Predictor:
         if kind not in _PREPROCESSORS:
             raise ArtifactError(f"{root} holds a {kind!r} model, which this installation "
                                 "cannot load; install the extra for that modality")
-        task = Task.from_dict(manifest["task"])
+        _check_listed(root, manifest)
+        task = _from_manifest(root, "task", lambda: Task.from_dict(manifest["task"]))
         discover(_LEARNER_MODULES.get(kind, ()))  # a fresh process has no learner registered
-        preprocessor = _PREPROCESSORS[kind](json.loads((root / "preprocessor.json").read_text()))
+        preprocessor = _from_manifest(root, "preprocessor.json", lambda: _PREPROCESSORS[kind](
+            json.loads((root / "preprocessor.json").read_text())))
         members = [
             Member(m["learner"], m["config"],
                    get_learner(m["learner"]).load(root / m["dir"], task), m["weight"],
@@ -216,4 +220,37 @@ class Predictor:
         board = pd.read_csv(root / "leaderboard.csv")
         stacker = manifest.get("stacker")
         return cls(task, preprocessor, members, board, manifest.get("run", {}),
-                   Stacker.from_dict(stacker) if stacker else None)
+                   _from_manifest(root, "stacker", lambda: Stacker.from_dict(stacker))
+                   if stacker else None)
+
+
+#: Files every model directory has; loading reads them, so the manifest must vouch for them.
+_REQUIRED_FILES = ("preprocessor.json", "leaderboard.csv")
+
+
+def _check_listed(root: Path, manifest: dict[str, Any]) -> None:
+    """Loading reads only files the manifest lists (and so were hash-checked), and needs its
+    task and members."""
+    files = manifest["files"]
+    for name in _REQUIRED_FILES:
+        if name not in files:
+            raise ArtifactError(f"{root}: {name} is not listed in the manifest; the model "
+                                "directory is damaged or was edited: save or train it again")
+    if "task" not in manifest or not manifest.get("members"):
+        raise ArtifactError(f"{root}: the manifest has no task or no members; the model "
+                            "directory is damaged or was edited: save or train it again")
+    for member in manifest["members"]:
+        if not any(name.startswith(f"{member['dir']}/") for name in files):
+            raise ArtifactError(f"{root}: member folder {member['dir']!r} holds no file the "
+                                "manifest lists; the model directory is damaged or was "
+                                "edited: save or train it again")
+
+
+def _from_manifest(root: Path, part: str, build: Callable[[], T]) -> T:
+    """``build()``, with a malformed part of the model directory as an ArtifactError."""
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ArtifactError(f"{root}: {part} is malformed ({type(error).__name__}: {error}); "
+                            "the model directory is damaged or was edited: save or train it "
+                            "again") from None

@@ -295,7 +295,7 @@ class RunStore:
             if value is None:
                 return None
             check_inside(str(value), self.root / RUN_FILE)  # a record names its own files
-            return self.root / value
+            return self.root / str(value)
 
         trial_id = int(record["trial_id"])
         spec = TrialSpec(trial_id, record["learner"], dict(record["config"]),

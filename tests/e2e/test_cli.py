@@ -282,3 +282,31 @@ def test_the_leaderboard_table_reads_in_80_columns(monkeypatch: pytest.MonkeyPat
     assert not any("fidelity" in line or "True" in line for line in table)  # empty column gone
     assert f"trial 4 pruned: {reason}" in screen.getvalue().replace("\n", " ")
     assert "pruned_trials=1, search_ended_by=time" in screen.getvalue()
+
+
+def _edit_manifest(model_dir: Path, copy: Path, edit: object) -> None:
+    subprocess.run(["cp", "-r", str(model_dir), str(copy)], check=True)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest)  # type: ignore[operator]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.pop("task"), "the manifest has no task or no members"),
+    (lambda m: m.update(members=[]), "the manifest has no task or no members"),
+    (lambda m: m.update(task={"kind": "binary"}), "task is malformed"),
+    (lambda m: m["files"].pop("preprocessor.json"), "preprocessor.json is not listed"),
+    (lambda m: m["members"][0].update(dir="members/elsewhere"),
+     "member folder 'members/elsewhere' holds no file the manifest lists"),
+    (lambda m: m["files"].update({"../../etc/passwd": "0" * 64}),
+     "'../../etc/passwd', which is not a plain relative path"),
+], ids=["no-task", "no-members", "bad-task", "unlisted-file", "empty-member", "outside"])
+def test_a_malformed_model_directory_is_one_error_line(
+        model_dir: Path, tmp_path: Path, cancer_files: tuple[Path, Path], edit: object,
+        message: str) -> None:
+    _, test = cancer_files
+    copy = tmp_path / "copy"
+    _edit_manifest(model_dir, copy, edit)
+    output = tmp_path / "out.csv"
+    _fails(["predict", str(copy), str(test), "-o", str(output)], message)
+    assert not output.exists()

@@ -107,8 +107,8 @@ def test_resume_needs_a_run_and_the_same_data(tmp_path: Path) -> None:
 
     frame = cancer_frame()
     out = tmp_path / "model"
-    with pytest.raises(accelml.errors.SearchError):  # every trial fails: nothing is kept
-        accelml.fit(frame, "diagnosis", time_budget=1e-3, out=out, quiet=True)
+    with pytest.raises(accelml.errors.SearchError):  # no trial in time, strict: nothing kept
+        accelml.fit(frame, "diagnosis", time_budget=1e-3, out=out, quiet=True, strict=True)
     assert not out.exists()
 
 

@@ -96,7 +96,8 @@ def test_npz_arrays_with_the_python_api(tmp_path: Path) -> None:
     path = tmp_path / "digits.npz"
     np.savez(path, x=images, y=labels)
     predictor = accelml.fit(path, time_budget=15, quiet=True)
-    assert set(predictor.leaderboard()["learner"]) == {"cnn"}  # no backbone: nothing to tune
+    learners = set(predictor.leaderboard()["learner"]) - {"constant"}  # a fallback if late
+    assert learners == {"cnn"}  # no backbone: nothing to tune
     assert predictor.task.kind == "binary"
     assert set(predictor.predict(images[:5]).tolist()) <= {3, 8}
     assert list(predictor.predict_proba(images[:5]).columns) == [3, 8]

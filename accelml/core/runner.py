@@ -175,7 +175,7 @@ class SearchLoop:
         self.resumed_trials = 0
         self.shared_trials = 0
         self._lineage: dict[int, tuple[int, str]] = {}  # trial id -> (config key, source)
-        self._last_poll = time.monotonic()
+        self._last_poll = -math.inf  # the first look at a shared study is at once
         self._submitted = 0
         self._exhausted = False
         self.work = (WorkBudget.for_budget(config.time_budget, config.total_cores())
@@ -200,6 +200,7 @@ class SearchLoop:
             self.searcher.replay(trial.result, trial.key, trial.source, cost)
             self.outcome.results.append(trial.result)
         self.resumed_trials = len(stored)
+        self._submitted = len(stored)  # --max-trials counts the run's trials, not a session's
 
     def run(self, on_result: OnResult, stop: StopRequest | None = None) -> SearchOutcome:
         """Search until the budget (less the refit reserve) is spent, or until ``stop`` is
@@ -209,6 +210,7 @@ class SearchLoop:
         "starved_trial" (the next trial could not get half its expected time; the rest goes
         to the final fit), "proposals_exhausted", "max_trials", "work_budget" (deterministic
         runs) or "stopped"."""
+        self._share()  # a run joining a shared study learns its trials before proposing
         while True:
             if stop is not None and stop.requested:
                 self._batch += self.executor.cancel(f"stopped by {stop.reason} mid-trial")

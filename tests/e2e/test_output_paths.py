@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from accelml.cli import app
 
 runner = CliRunner()
-FAST = ["--time-budget", "10", "--learners", "linear", "--quiet"]
+FAST = ["--time-budget", "10", "--learners", "linear", "--max-trials", "3", "--quiet"]
 
 
 def _fit(train: Path, out: str, *extra: str) -> tuple[int, str, float]:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pytest
 import accelml
 from accelml.core.store import RECORD_ATTR
 
-BUDGET = "30"  # a 14 s budget bought one trial per driver on a loaded machine
+BUDGET = "30"  # a 14 s budget bought one trial per driver on a loaded machine ...
+MAX_TRIALS = "6"  # ... and a trial cap ends each driver's search well before it on an idle one
 
 
 def _free_port() -> int:
@@ -75,7 +77,7 @@ def postgres_url() -> Iterator[str]:
 def _driver(train: Path, out: Path, storage: str, study: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "accelml.cli", "fit", str(train), "--target", "diagnosis",
-         "--out", str(out), "--time-budget", BUDGET, "--n-jobs", "1",
+         "--out", str(out), "--time-budget", BUDGET, "--max-trials", MAX_TRIALS, "--n-jobs", "1",
          "--learners", "lightgbm,linear", "--storage", storage, "--study-name", study,
          "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -83,7 +85,9 @@ def _driver(train: Path, out: Path, storage: str, study: str) -> subprocess.Pope
 def _two_drivers_share(train: Path, tmp_path: Path, storage: str) -> None:
     study = f"shared-{tmp_path.name}"
     outs = [tmp_path / "first", tmp_path / "second"]
-    drivers = [_driver(train, out, storage, study) for out in outs]
+    first = _driver(train, outs[0], storage, study)
+    _wait_for_a_trial(first, storage, study)
+    drivers = [first, _driver(train, outs[1], storage, study)]
     for driver in drivers:
         _, stderr = driver.communicate(timeout=120)
         assert driver.returncode == 0, stderr
@@ -95,8 +99,24 @@ def _two_drivers_share(train: Path, tmp_path: Path, storage: str) -> None:
     for info in infos:
         own = sum(record["run_id"] == info["run_id"] for record in records)
         assert own == info["trials"]
-        assert info["shared_trials"] > 0  # and each learned from the other's trials
         assert info["study_name"] == study
+    # the second joined a study holding the first's trials: it learned from them before its
+    # own first proposal (whether the first still searched when the second's trials came
+    # depends on the clock: on a busy machine each driver may finish one trial)
+    assert infos[1]["shared_trials"] > 0
+
+
+def _wait_for_a_trial(driver: subprocess.Popen[str], storage: str, study: str) -> None:
+    """Wait until ``driver`` has recorded a trial into ``study`` (or has ended)."""
+    while driver.poll() is None:
+        try:
+            if optuna.load_study(study_name=study, storage=storage).trials:
+                return
+        except Exception:  # noqa: BLE001 - the driver is still creating the storage or study
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the first driver ended before recording a trial: "
+                         f"{driver.communicate()[1]}")
 
 
 @pytest.mark.slow

@@ -1,57 +1,31 @@
-"""The Python API: ``accelml.fit`` and ``accelml.load``.
+"""The Python API: ``accelml.fit``, ``accelml.resume`` and ``accelml.load``.
 
-``fit`` picks the modality from the data (a table, or images: a folder of class sub-folders,
-an ``.npz`` of arrays, ``task="image"``), checks the target, infers the task, fits the
-modality's preprocessing and hands the rest to the engine, all inside the one time budget.
+``fit`` picks the modality (named by ``modality=`` or a ``task`` naming one, else the first
+whose ``detect`` recognises the data: images for a folder, an ``.npz`` or ``(x, y)`` arrays,
+tables for the rest), lets it prepare the data (target check, task inference, preprocessing),
+hands the rest to the engine and saves, all inside the one time budget.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
+import accelml.vision.modality  # noqa: F401
 from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.engine import build_view, fit_predictor
-from accelml.core.learner import discover, learners_for
+from accelml.core.modality import check_learners, get_modality, pick_modality, split_options
 from accelml.core.outputs import check_model_output, check_output_file
-from accelml.core.predictor import Predictor, register_preprocessor
+from accelml.core.predictor import Predictor
 from accelml.core.store import RunStore, check_no_unfinished_run, save_and_finish, stored_run
-from accelml.core.task import Task, encode_target, infer_task
-from accelml.core.validation import check_target_column
-from accelml.errors import ConfigError, DataError, TargetError
-from accelml.io import read_table
-from accelml.tabular import zeroshot
-from accelml.tabular.preprocess import TabularPreprocessor
+from accelml.errors import ConfigError
+from accelml.tabular.modality import split_target
 
-#: Modules whose import registers the built-in learners (workers import them too).
-LEARNER_MODULES = ("accelml.tabular.learners",)
-
-register_preprocessor("tabular", TabularPreprocessor.from_dict, LEARNER_MODULES)
-register_preprocessor("image", lambda state: _vision().image_preprocessor(state),
-                      ("accelml.vision.learners",))
-
-
-def _vision() -> Any:
-    """The vision modality, imported on first use (it loads torch)."""
-    from accelml.vision import run
-
-    return run
-
-
-def is_image_source(data: object, task: str | None) -> bool:
-    """Images when asked for, or when the data is a folder, an .npz file or (x, y) arrays."""
-    if task == "image":
-        return True
-    if isinstance(data, tuple):
-        return True
-    if isinstance(data, str | Path):
-        path = Path(data)
-        return path.is_dir() or path.suffix.lower() == ".npz"
-    return False
+__all__ = ["export_model", "fit", "load", "resume", "split_target"]
 
 
 def fit(
@@ -74,14 +48,17 @@ def fit(
         target: the column to predict (tables; for images the label column of a DataFrame
             of image paths).
         time_budget: seconds for the whole run, saving included.
-        task: "binary", "multiclass", "regression", or "image"; inferred when None.
+        task: "binary", "multiclass", "regression", or a modality's name ("image");
+            inferred when None.
         metric: the metric to optimise; the task's default when None.
         preset: "medium" (default), "fast" or "best".
         out: when given, the model directory to save into: new, empty, or (with
             ``overwrite``) an earlier AccelML model. Checked before any work starts.
         overwrite: replace the AccelML model already in ``out``; files AccelML did not write
             are never replaced.
-        **options: any other :class:`accelml.RunConfig` field (seed, n_jobs, learners...).
+        **options: any other :class:`accelml.RunConfig` field (seed, n_jobs, learners...),
+            and ``modality``: a registered modality's name ("tabular", "image", ...) when
+            the data's own kind should not decide.
     """
     if out is not None:
         check_no_unfinished_run(Path(out))
@@ -125,85 +102,27 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
          resumed: RunStore | None, options: dict[str, Any]) -> Predictor:
     out_dir = None if out is None else Path(out)
     start = _start_record(data, target, time_budget, task, metric, preset, options)
-    if is_image_source(data, task):
-        image_task = None if task == "image" else task
-        return _vision().fit_images(data, target, time_budget, task=image_task, metric=metric,
-                                    preset=preset, out=out_dir, start=start, resumed=resumed,
-                                    **options)
-    if target is None:
-        raise ConfigError("tabular data needs a target: pass the column to predict "
-                          "(--target NAME)")
+    explicit = {k: v for k, v in options.items() if v is not None}
+    modality = pick_modality(data, task, explicit.pop("modality", None))
+    if task == modality.name:
+        task = None
+    settings, own_options = split_options(modality, explicit)
     config = RunConfig.from_options(preset, time_budget=time_budget, task=task, metric=metric,
-                                    **options)
-    image_only = [flag for flag, value in (
-        ("--backbone", config.backbone), ("--max-params", config.max_params),
-        ("--max-latency-ms", config.max_latency_ms),
-        ("--zero-cost-proxy", config.zero_cost_proxy)) if value is not None]
-    if image_only:
-        raise ConfigError(f"{', '.join(image_only)} apply to image models; this data is a "
-                          "table. For images pass a folder of class sub-folders or an .npz file")
-    image_learners = sorted(set(config.learners or ()) & set(_vision().IMAGE_LEARNERS))
-    if image_learners:
-        raise ConfigError(f"learner {image_learners[0]!r} is for image data, but this data is "
-                          "a table; leave it out of --learners (or pass a folder of images)")
+                                    **{**modality.defaults, **settings})
+    check_learners(modality, config.learners or ())
     budget = Budget.resumed(config.time_budget, resumed.spent_before_s if resumed else 0.0)
-    frame = read_table(data) if isinstance(data, str | Path) else _check_frame(data)
-    features_frame, y = split_target(frame, target)
-    task_ = infer_task(y, target, config.task, config.metric, config.positive_class)
-    preprocessor = TabularPreprocessor().fit(features_frame)
-    features = preprocessor.transform(features_frame)
-    if features.X.shape[1] == 0:
-        raise DataError("no usable feature column is left after dropping ID-like, constant "
-                        f"and empty columns ({'; '.join(preprocessor.notes)})")
-    view = build_view(features, encode_target(y, task_), task_, config)
-    lead, notes = _zero_shot(config, task_, list(features_frame.columns), target)
+    prepared = modality.prepare(data, target, config, own_options)
+    config = prepared.config
+    view = build_view(prepared.features, prepared.y, prepared.task, config,
+                      modality.splitter(config, prepared))
     with stored_run(out_dir, start, config.storage, config.study_name, resumed) as store:
-        predictor = fit_predictor(view, preprocessor, config, budget, LEARNER_MODULES,
-                                  [*preprocessor.notes, *notes], store=store, lead=lead)
+        predictor = fit_predictor(view, prepared.preprocessor, config, budget,
+                                  modality.learner_modules, prepared.notes, prepared.fixed,
+                                  prepared.sampler_options, store=store, lead=prepared.lead)
         save_and_finish(predictor, out_dir, store)
     predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
     predictor.info["budget_overrun"] = round(budget.overrun(), 4)
     return predictor
-
-
-def _zero_shot(config: RunConfig, task: Task, columns: list[str], target: str
-               ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """The zero-shot portfolio for this data among the run's learners, and a note on what it
-    was learned from (never from this data itself)."""
-    if not config.zero_shot:
-        return [], []
-    discover(LEARNER_MODULES)
-    names = [learner.name for learner in learners_for(task.kind, config.learners,
-                                                      config.exclude_learners, "tabular")]
-    lead, learned_from = zeroshot.portfolio(task.kind.value, columns, target, names)
-    if not lead:
-        return [], []
-    return lead, [f"zero-shot portfolio: {len(lead)} configs learned on {len(learned_from)} "
-                  "other datasets"]
-
-
-def _check_frame(data: object) -> pd.DataFrame:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame or a file path, got "
-                        f"{type(data).__name__}")
-    if data.empty:
-        raise DataError("the training data has no rows")
-    return data
-
-
-def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Features and target; rows whose target is missing are dropped with a warning."""
-    check_target_column(frame.columns, target)
-    y = frame[target]
-    missing = int(y.isna().sum())
-    if missing == len(y):
-        raise TargetError(f"target column {target!r} has no values (all {missing} missing)")
-    if missing:
-        warnings.warn(f"dropped {missing} rows whose target {target!r} is missing",
-                      UserWarning, stacklevel=3)
-        frame = frame[y.notna()]
-        y = y[y.notna()]
-    return frame.drop(columns=[target]), y.reset_index(drop=True)
 
 
 def load(directory: str | Path) -> Predictor:
@@ -220,9 +139,5 @@ def export_model(directory: str | Path, output: str | Path, fmt: str = "onnx",
         raise ConfigError(f"unknown export format {fmt!r}; available: onnx")
     check_output_file(output)
     predictor = load(directory)
-    if predictor.preprocessor.kind == "image":
-        return float(_vision().export_onnx_checked(predictor, Path(output)))
-    from accelml.tabular.export import export_onnx_checked
-
-    check = read_table(check_data) if isinstance(check_data, str | Path) else check_data
-    return export_onnx_checked(predictor, Path(output), check)
+    modality = get_modality(predictor.preprocessor.kind)
+    return modality.export_onnx(predictor, Path(output), check_data)

@@ -1,43 +1,23 @@
-"""Batch prediction over files larger than memory: read a chunk, predict it, append it to the
-output, so memory stays bounded by the chunk size whatever the file size."""
+"""Batch prediction of a saved model over a file larger than memory, in bounded chunks (the
+model's modality reads and writes the file: tables chunk by chunk)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-
 from accelml.api import load
-from accelml.core.predictor import Predictor
-from accelml.io import TableWriter, iter_table
+from accelml.core.modality import OnProgress, get_modality
 
 DEFAULT_BATCH_ROWS = 100_000
-#: Called after each chunk with (rows done so far, rows in all or None when unknown).
-OnProgress = Callable[[int, int | None], None]
-
-
-def predicted_chunk(predictor: Predictor, chunk: pd.DataFrame, proba: bool) -> pd.DataFrame:
-    """``chunk`` with a ``prediction`` column and, for classifiers, ``proba_<label>`` ones."""
-    labels, probabilities = predictor.predict_with_proba(chunk)
-    out = chunk.copy()
-    out["prediction"] = labels
-    if proba and probabilities is not None:
-        for index, label in enumerate(predictor.classes):
-            out[f"proba_{label}"] = probabilities[:, index]
-    return out
 
 
 def predict_file(model: str | Path, source: str | Path, output: str | Path, *,
                  batch_rows: int = DEFAULT_BATCH_ROWS, proba: bool = True,
-                 total_rows: int | None = None, on_progress: OnProgress | None = None) -> int:
-    """Predict every row of ``source`` (CSV, TSV, JSON lines or Parquet) into ``output`` (CSV
-    or Parquet by extension), ``batch_rows`` rows at a time; returns the rows written. The
-    output appears only when every chunk succeeded."""
+                 on_progress: OnProgress | None = None) -> int:
+    """Predict every input of ``source`` into ``output`` (CSV or Parquet by extension),
+    ``batch_rows`` at a time; returns the predictions written. The output appears only when
+    every chunk succeeded."""
     predictor = load(model)
-    with TableWriter(output) as writer:
-        for chunk in iter_table(source, batch_rows):
-            writer.write(predicted_chunk(predictor, chunk, proba))
-            if on_progress is not None:
-                on_progress(writer.rows, total_rows)
-    return writer.rows
+    modality = get_modality(predictor.preprocessor.kind)
+    return modality.predict_file(predictor, Path(source), Path(output), proba=proba,
+                                 batch_rows=batch_rows, on_progress=on_progress)

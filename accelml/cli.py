@@ -277,10 +277,10 @@ def evaluate(
     """Score the model on labelled data with every metric of its task."""
     with _user_errors():
         from accelml.api import load
-        from accelml.io import read_table
+        from accelml.core.modality import get_modality
 
         predictor = load(model)
-        labelled = data if predictor.preprocessor.kind == "image" else read_table(data)
+        labelled = get_modality(predictor.preprocessor.kind).read_labelled(data)
         scores = predictor.evaluate(labelled)
         if as_json:
             out_console.print_json(json.dumps(scores))
@@ -308,41 +308,22 @@ def predict(
     """Add a prediction column (and class probabilities) to DATA and write it to --output."""
     with _user_errors():
         from accelml.api import load
+        from accelml.core.modality import get_modality
         from accelml.core.outputs import check_output_file
 
         check_output_file(output)
         predictor = load(model)
-        if predictor.preprocessor.kind == "image":
-            _predict_images(predictor, data, output, proba)
-            return
-        from accelml.batch import predict_file
-        from accelml.io import count_rows
-
-        total = count_rows(data)
-        with _batch_progress(total) as on_progress:
-            rows = predict_file(model, data, output, batch_rows=batch_size, proba=proba,
-                                total_rows=total, on_progress=on_progress)
-        err_console.print(f"wrote {rows} predictions to {output}", highlight=False)
-
-
-def _predict_images(predictor: Any, data: Path, output: Path, proba: bool) -> None:
-    import pandas as pd
-
-    from accelml.io import write_table
-
-    labels, probabilities = predictor.predict_with_proba(str(data))
-    result = pd.DataFrame({"id": predictor.preprocessor.row_ids(str(data)),
-                           "prediction": labels})
-    if proba and probabilities is not None:
-        for index, label in enumerate(predictor.classes):
-            result[f"proba_{label}"] = probabilities[:, index]
-    write_table(result, output)
-    err_console.print(f"wrote {len(result)} predictions to {output}", highlight=False)
+        modality = get_modality(predictor.preprocessor.kind)
+        with _batch_progress() as on_progress:
+            written = modality.predict_file(predictor, data, output, proba=proba,
+                                            batch_rows=batch_size, on_progress=on_progress)
+        err_console.print(f"wrote {written} predictions to {output}", highlight=False)
 
 
 @contextmanager
-def _batch_progress(total: int | None) -> Iterator[Any]:
-    """A Rich progress bar of rows predicted (a spinner and a count when the total is unknown)."""
+def _batch_progress() -> Iterator[Any]:
+    """A Rich progress bar of inputs predicted (a spinner and a count while the total is
+    unknown)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -355,10 +336,10 @@ def _batch_progress(total: int | None) -> Iterator[Any]:
     columns = [SpinnerColumn(), TextColumn("predicting"), BarColumn(), MofNCompleteColumn(),
                TextColumn("rows"), TimeElapsedColumn()]
     with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("rows", total=total)
+        task = progress.add_task("rows", total=None)
 
-        def on_progress(done: int, _total: int | None) -> None:
-            progress.update(task, completed=done)
+        def on_progress(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
 
         yield on_progress
 

@@ -20,7 +20,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 TASK_KINDS = ("binary", "multiclass", "regression")
 BACKENDS = ("local", "ray")
-ZERO_COST_PROXIES = (None, "naswot")
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,6 @@ class RunConfig:
         stacking: learn a linear level-two model over the blend's members' out-of-fold
             predictions (:mod:`accelml.core.stacking`) and serve it instead of the blend's
             average when its cross-validated loss is lower.
-        backbone: a local checkpoint to fine-tune from (image models).
-        max_params: the largest network (in parameters) a search may return (image models).
-        max_latency_ms: the slowest single-image prediction (ms, on the search's device and
-            threads) a search may return (image models). Either constraint serves one network,
-            since a blend costs the sum of its members.
-        zero_cost_proxy: "naswot" scores each new candidate network on one batch before any
-            training and drops hopeless ones (image models, evolution sampler).
         deterministic: schedule by counted work instead of the clock, so the same seed, data
             and budget on the same machine give the same leaderboard and predictions: trials
             run in batches told in order, learners train their full fidelity with no
@@ -124,10 +116,6 @@ class RunConfig:
     ensemble_size: int = 8
     bagging: bool = False
     stacking: bool = True
-    backbone: str | None = None
-    max_params: int | None = None
-    max_latency_ms: float | None = None
-    zero_cost_proxy: str | None = None
     deterministic: bool = False
     portfolios: bool = True
     zero_shot: bool = False
@@ -184,13 +172,6 @@ class RunConfig:
                               f"{memory}")
 
     def _check_search(self) -> None:
-        if self.max_params is not None and self.max_params < 1:
-            raise ConfigError(f"max_params must be >= 1, got {self.max_params}")
-        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
-            raise ConfigError(f"max_latency_ms must be > 0, got {self.max_latency_ms}")
-        if self.zero_cost_proxy not in ZERO_COST_PROXIES:
-            raise ConfigError(f"unknown zero_cost_proxy {self.zero_cost_proxy!r}; use "
-                              f"{' or '.join(p for p in ZERO_COST_PROXIES if p)} (or none)")
         if not 0.0 <= self.final_train_fraction <= 0.8:
             raise ConfigError(
                 f"final_train_fraction must be in [0, 0.8], got {self.final_train_fraction}")

@@ -21,7 +21,6 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, Features
 from accelml.core.ensemble import select_ensemble
-from accelml.core.evaluate import make_splits
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
 from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
@@ -32,6 +31,7 @@ from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
 from accelml.core.runner import RefitFailed, SearchLoop, SearchOutcome, no_trial_in_time
 from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
+from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits, SplitStrategy
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task
@@ -39,11 +39,18 @@ from accelml.core.trial import TrialResult, TrialStatus
 from accelml.errors import ConfigError, SearchError
 
 
-def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig) -> DatasetView:
-    """Features, targets and the run's fixed validation splits."""
-    splits = make_splits(
-        y, task, folds=config.cv_folds, holdout_min_rows=config.holdout_min_rows,
-        holdout_fraction=config.holdout_fraction, seed=config.seed, repeats=config.cv_repeats)
+def default_splitter(config: RunConfig) -> SplitStrategy:
+    """The run's validation: k-fold under ``holdout_min_rows`` rows, one holdout above."""
+    return AutoSplits(KFoldSplits(config.cv_folds, config.cv_repeats, config.seed),
+                      HoldoutSplit(config.holdout_fraction, config.seed),
+                      config.holdout_min_rows)
+
+
+def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig,
+               splitter: SplitStrategy | None = None) -> DatasetView:
+    """Features, targets and the run's fixed validation splits (the modality's ``splitter``,
+    else :func:`default_splitter`)."""
+    splits = (splitter or default_splitter(config)).split(y, task)
     return DatasetView(features, y, task, splits)
 
 
@@ -111,8 +118,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     run first (a zero-shot portfolio).
     """
     discover(modules)
-    modality = "image" if view.features.row_shape else "tabular"
-    learners = learners_for(view.task.kind, config.learners, config.exclude_learners, modality)
+    learners = learners_for(view.task.kind, config.learners, config.exclude_learners,
+                            preprocessor.kind)  # the modality's learners only
     with _workdir(store) as workdir:
         resumed = _prepare_view(view, workdir, store)
         executor, config = make_executor(config, workdir / "view", modules)

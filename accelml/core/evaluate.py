@@ -1,4 +1,4 @@
-"""Validation: fixed splits (k-fold or holdout), out-of-fold predictions, the final refit.
+"""Validation: out-of-fold predictions, the final refit.
 
 ``run_trial`` is what a worker process does with a TrialSpec; it never raises for a learner's
 failure but returns a FAILED result with the reason.
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
 from accelml.core.budget import Deadline
@@ -22,9 +21,9 @@ from accelml.core.data import DatasetView, Split
 from accelml.core.learner import FidelityOutOfReach, Fitted, Learner, get_learner
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
+from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits
 from accelml.core.task import Task
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
-from accelml.errors import DataError
 
 
 def make_splits(
@@ -32,38 +31,9 @@ def make_splits(
     seed: int, repeats: int = 1,
 ) -> tuple[Split, ...]:
     """K-fold splits for small data (``repeats`` times, each with other folds), one holdout
-    split from ``holdout_min_rows`` rows on.
-
-    Classification splits are stratified; a class too rare to appear in every fold lowers the
-    number of folds (with a warning), and a class with a single row is an error.
-    """
-    rows = np.arange(len(y))
-    classify = task.kind.is_classification
-    if classify:
-        counts = np.bincount(y, minlength=task.n_classes)
-        rarest = int(counts.min())
-        if rarest < 2:
-            label = task.classes[int(np.argmin(counts))]
-            raise DataError(
-                f"class {label!r} of target {task.target!r} has only {rarest} row; every class "
-                "needs at least 2 rows to be validated: add rows of it or drop that class"
-            )
-    if len(y) >= holdout_min_rows:
-        train, valid = train_test_split(rows, test_size=holdout_fraction, random_state=seed,
-                                        stratify=y if classify else None)
-        return ((np.sort(train), np.sort(valid)),)
-    if classify and rarest < folds:
-        warnings.warn(
-            f"the rarest class has {rarest} rows, fewer than {folds} folds: validating "
-            f"with {rarest} folds instead", UserWarning, stacklevel=2)
-        folds = rarest
-    folds = min(folds, len(y))
-    splits: list[Split] = []
-    kind = StratifiedKFold if classify else KFold
-    for repeat in range(repeats):  # repeat 0 is the plain k-fold split of this seed
-        splitter = kind(folds, shuffle=True, random_state=seed + 7919 * repeat)
-        splits.extend((tr, va) for tr, va in splitter.split(rows, y))
-    return tuple(splits)
+    split from ``holdout_min_rows`` rows on (:class:`accelml.core.splits.AutoSplits`)."""
+    return AutoSplits(KFoldSplits(folds, repeats, seed), HoldoutSplit(holdout_fraction, seed),
+                      holdout_min_rows).split(y, task)
 
 
 def _empty_oof(view: DatasetView) -> np.ndarray:

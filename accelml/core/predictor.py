@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -20,6 +20,7 @@ from accelml.core import metrics as metric_registry
 from accelml.core.artifacts import read_manifest, write_model_dir
 from accelml.core.data import Features
 from accelml.core.learner import Fitted, discover, get_learner
+from accelml.core.modality import registered_modalities
 from accelml.core.stacking import Stacker
 from accelml.core.task import Task, decode_target, encode_target
 from accelml.errors import ArtifactError, DataError, TargetError
@@ -43,18 +44,6 @@ class Preprocessor(Protocol):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state."""
         ...
-
-
-_PREPROCESSORS: dict[str, Callable[[dict[str, Any]], Preprocessor]] = {}
-_LEARNER_MODULES: dict[str, tuple[str, ...]] = {}
-
-
-def register_preprocessor(kind: str, from_dict: Callable[[dict[str, Any]], Preprocessor],
-                          learner_modules: Sequence[str] = ()) -> None:
-    """Let :meth:`Predictor.load` rebuild preprocessors of ``kind`` from their JSON, and
-    import ``learner_modules`` (the modality's learners) before it loads the members."""
-    _PREPROCESSORS[kind] = from_dict
-    _LEARNER_MODULES[kind] = tuple(learner_modules)
 
 
 def _is_records(data: Any) -> bool:
@@ -203,14 +192,16 @@ class Predictor:
         root = Path(directory)
         manifest = read_manifest(root)
         kind = manifest.get("modality")
-        if kind not in _PREPROCESSORS:
+        modality = registered_modalities().get(str(kind))
+        if modality is None:
             raise ArtifactError(f"{root} holds a {kind!r} model, which this installation "
                                 "cannot load; install the extra for that modality")
         _check_listed(root, manifest)
         task = _from_manifest(root, "task", lambda: Task.from_dict(manifest["task"]))
-        discover(_LEARNER_MODULES.get(kind, ()))  # a fresh process has no learner registered
-        preprocessor = _from_manifest(root, "preprocessor.json", lambda: _PREPROCESSORS[kind](
-            json.loads((root / "preprocessor.json").read_text())))
+        discover(modality.learner_modules)  # a fresh process has no learner registered
+        preprocessor = _from_manifest(root, "preprocessor.json", lambda: (
+            modality.preprocessor_from_dict(json.loads((root / "preprocessor.json")
+                                                       .read_text()))))
         members = [
             Member(m["learner"], m["config"],
                    get_learner(m["learner"]).load(root / m["dir"], task), m["weight"],

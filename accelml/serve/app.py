@@ -1,9 +1,11 @@
-"""The prediction server: one saved tabular model behind a small HTTP API (FastAPI).
+"""The prediction server: one saved model behind a small HTTP API (FastAPI).
 
-``POST /v1/predict`` takes ``{"rows": [...]}`` (JSON records) and answers predictions and class
-probabilities; ``GET /v1/schema`` says what to send, ``GET /v1/metadata`` what the model is,
-``GET /healthz`` and ``GET /readyz`` are for orchestrators. Rows go through the preprocessor's
-record path (no DataFrame), so one row costs well under a millisecond in process.
+``POST /v1/predict`` takes the inputs of the model's modality (``{"rows": [...]}`` of JSON
+records for tables, ``{"images": [...]}`` of base64 image files for images) and answers
+predictions and class probabilities; ``GET /v1/schema`` says what to send, ``GET
+/v1/metadata`` what the model is, ``GET /healthz`` and ``GET /readyz`` are for
+orchestrators. Rows go through the preprocessor's record path (no DataFrame), so one row
+costs well under a millisecond in process.
 
 With an API key, everything but the two probes needs it: the predictions, the schema, the
 metadata and the API documentation (``/openapi.json``, ``/docs``, ``/redoc``), which lists every
@@ -14,8 +16,6 @@ No ``from __future__ import annotations`` here: FastAPI reads the request model,
 model at start-up, from the endpoint's annotation at runtime.
 """
 
-import base64
-import binascii
 import hmac
 import json
 import logging
@@ -37,16 +37,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from accelml._version import __version__
 from accelml.api import load
 from accelml.core.artifacts import read_manifest
+from accelml.core.modality import get_modality
 from accelml.core.predictor import Predictor
 from accelml.errors import AccelMLError, ConfigError
-from accelml.serve.schema import (
-    DEFAULT_MAX_ROWS,
-    PredictResponse,
-    example_row,
-    image_request_model,
-    request_model,
-    row_model,
-)
+from accelml.serve.schema import DEFAULT_MAX_ROWS, PredictResponse, request_model
 
 #: Largest request body accepted (bytes); 413 above it.
 DEFAULT_MAX_BODY_BYTES = 8 * 2**20
@@ -121,7 +115,7 @@ def _metadata(predictor: Predictor, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """A FastAPI app serving the model in ``settings.model_dir`` (loaded and verified now):
-    rows of a tabular model, or base64-encoded images of an image model."""
+    the inputs its modality takes (rows of a table, base64-encoded images, ...)."""
     predictor = load(settings.model_dir)
     manifest = read_manifest(Path(settings.model_dir))
     app = FastAPI(
@@ -135,13 +129,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     check_key = _key_check(settings.api_key)
     if settings.docs:
         _doc_routes(app, check_key)
-    if predictor.preprocessor.kind == "image":
-        _image_endpoints(app, predictor, settings, check_key)
-    elif predictor.preprocessor.kind == "tabular":
-        _tabular_endpoints(app, predictor, settings, check_key)
-    else:
-        raise ConfigError(f"accelml serve has no endpoint for {predictor.preprocessor.kind} "
-                          "models yet; use `accelml predict` for them")
+    _predict_endpoints(app, predictor, settings, check_key)
     state = {"ready": True}
     meta = _metadata(predictor, manifest)
 
@@ -162,56 +150,24 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
-def _tabular_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings,
+def _predict_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings,
                        check_key: Any) -> None:
-    """``POST /v1/predict`` of rows and ``GET /v1/schema`` of the columns."""
-    schema = getattr(predictor.preprocessor, "schema", [])
-    request_type = request_model(row_model(schema), settings.max_rows)
-    example = {"rows": [example_row(schema)]}
-    _answer(predictor, example["rows"])  # warm: the first real request is not the slow one
+    """``POST /v1/predict`` and ``GET /v1/schema`` of the inputs the model's modality takes
+    (rows of a table, base64-encoded images, ...)."""
+    spec = get_modality(predictor.preprocessor.kind).serve_input(predictor, settings.max_rows)
+    request_type = request_model(spec.field, spec.item_type, settings.max_rows)
+    _answer(predictor, spec.warm)  # warm: the first real request is not the slow one
 
     async def predict(body: request_type) -> Response:  # type: ignore[valid-type]
-        rows = [row.model_dump(by_alias=True) for row in body.rows]  # type: ignore[attr-defined]
-        return _respond(predictor, rows)
-
-    _add_routes(app, predict, "rows", check_key, {
-        "target": predictor.task.target, "task": predictor.task.kind.value, "columns": schema,
-        "max_rows": settings.max_rows, "example_request": example})
-
-
-def _image_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettings,
-                     check_key: Any) -> None:
-    """``POST /v1/predict`` of base64-encoded images and ``GET /v1/schema`` of the input."""
-    from accelml.vision.data import decode_image_bytes
-
-    size = int(getattr(predictor.preprocessor, "size"))  # noqa: B009  (not in the protocol)
-    channels = int(getattr(predictor.preprocessor, "channels"))  # noqa: B009
-    request_type = image_request_model(settings.max_rows)
-    blank = np.zeros((1, size, size, channels), dtype=np.uint8)
-    _answer(predictor, blank)  # warm
-
-    def decode(index: int, text: str) -> np.ndarray:
         try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise HTTPException(422, detail=f"images[{index}] is not base64 text; send each "
-                                "image file's bytes base64-encoded") from None
-        try:
-            return decode_image_bytes(data, size, channels)
+            data = spec.decode(getattr(body, spec.field))
         except AccelMLError as error:
-            raise HTTPException(422, detail=f"images[{index}] is {error}") from None
+            raise HTTPException(422, detail=str(error)) from None
+        return _respond(predictor, data)
 
-    async def predict(body: request_type) -> Response:  # type: ignore[valid-type]
-        images = np.stack([decode(i, text)
-                           for i, text in enumerate(body.images)])  # type: ignore[attr-defined]
-        return _respond(predictor, images)
-
-    _add_routes(app, predict, "images", check_key, {
-        "target": predictor.task.target, "task": predictor.task.kind.value,
-        "input": "images: image files (PNG, JPEG, ...) base64-encoded, any size; each is "
-                 f"brought to {size}x{size} with {channels} channel(s)",
-        "classes": [str(c) for c in predictor.classes], "max_rows": settings.max_rows,
-        "example_request": {"images": ["<base64 of a PNG file>"]}})
+    _add_routes(app, predict, spec.field, check_key, {
+        "target": predictor.task.target, "task": predictor.task.kind.value, **spec.schema,
+        "max_rows": settings.max_rows, "example_request": {spec.field: [spec.example]}})
 
 
 def _add_routes(app: FastAPI, predict: Any, what: str, check_key: Any,

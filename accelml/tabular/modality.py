@@ -1,0 +1,122 @@
+"""Tables as a modality: a DataFrame or a table file (CSV, TSV, Parquet, JSON lines) and a
+target column; typed columns encoded by :class:`TabularPreprocessor`; files predicted in
+chunks; ONNX export of the blend; rows served as JSON records."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from accelml.config import RunConfig
+from accelml.core.learner import discover, learners_for
+from accelml.core.modality import Modality, OnProgress, Prepared, ServeInput, register_modality
+from accelml.core.task import Task, encode_target, infer_task
+from accelml.core.validation import check_target_column
+from accelml.errors import ConfigError, DataError, TargetError
+from accelml.io import count_rows, read_table
+from accelml.tabular import zeroshot
+from accelml.tabular.preprocess import TabularPreprocessor
+
+if TYPE_CHECKING:
+    from accelml.core.predictor import Predictor
+
+#: Modules whose import registers the tabular learners (workers import them too).
+TABULAR_MODULES = ("accelml.tabular.learners",)
+
+
+@register_modality
+class TabularModality(Modality):
+    """Rows and typed columns; the broadest kind, so asked last."""
+
+    name = "tabular"
+    learner_modules = TABULAR_MODULES
+    priority = 100
+
+    def detect(self, data: Any, task: str | None) -> bool:
+        return True  # anything no other modality claimed is read as a table (or refused)
+
+    def prepare(self, data: Any, target: str | None, config: RunConfig,
+                options: Any = None) -> Prepared:
+        if target is None:
+            raise ConfigError("tabular data needs a target: pass the column to predict "
+                              "(--target NAME)")
+        frame = read_table(data) if isinstance(data, str | Path) else check_frame(data)
+        features_frame, y = split_target(frame, target)
+        task = infer_task(y, target, config.task, config.metric, config.positive_class)
+        preprocessor = TabularPreprocessor().fit(features_frame)
+        features = preprocessor.transform(features_frame)
+        if features.X.shape[1] == 0:
+            raise DataError("no usable feature column is left after dropping ID-like, "
+                            f"constant and empty columns ({'; '.join(preprocessor.notes)})")
+        lead, notes = _zero_shot(config, task, list(features_frame.columns), target)
+        return Prepared(features, encode_target(y, task), task, preprocessor, config,
+                        [*preprocessor.notes, *notes], lead=lead)
+
+    def preprocessor_from_dict(self, state: dict[str, Any]) -> TabularPreprocessor:
+        return TabularPreprocessor.from_dict(state)
+
+    def predict_file(self, predictor: Predictor, source: Path, output: Path, *, proba: bool,
+                     batch_rows: int, on_progress: OnProgress | None = None) -> int:
+        from accelml.tabular.batch import predict_table_file
+
+        return predict_table_file(predictor, source, output, batch_rows=batch_rows,
+                                  proba=proba, total_rows=count_rows(source),
+                                  on_progress=on_progress)
+
+    def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
+        from accelml.tabular.export import export_onnx_checked
+
+        check = read_table(check_data) if isinstance(check_data, str | Path) else check_data
+        return export_onnx_checked(predictor, output, check)
+
+    def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
+        from accelml.tabular.serving import example_row, row_model, rows_of
+
+        columns = list(getattr(predictor.preprocessor, "schema", []))
+        example = example_row(columns)
+        return ServeInput(field="rows", item_type=row_model(columns), decode=rows_of,
+                          schema={"columns": columns}, example=example, warm=[example])
+
+
+def _zero_shot(config: RunConfig, task: Task, columns: list[str], target: str
+               ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The zero-shot portfolio for this data among the run's learners, and a note on what it
+    was learned from (never from this data itself)."""
+    if not config.zero_shot:
+        return [], []
+    discover(TABULAR_MODULES)
+    names = [learner.name for learner in learners_for(task.kind, config.learners,
+                                                      config.exclude_learners, "tabular")]
+    lead, learned_from = zeroshot.portfolio(task.kind.value, columns, target, names)
+    if not lead:
+        return [], []
+    return lead, [f"zero-shot portfolio: {len(lead)} configs learned on {len(learned_from)} "
+                  "other datasets"]
+
+
+def check_frame(data: object) -> pd.DataFrame:
+    """``data`` as a non-empty DataFrame, or a DataError saying what to pass."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame or a file path, got "
+                        f"{type(data).__name__}")
+    if data.empty:
+        raise DataError("the training data has no rows")
+    return data
+
+
+def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target; rows whose target is missing are dropped with a warning."""
+    check_target_column(frame.columns, target)
+    y = frame[target]
+    missing = int(y.isna().sum())
+    if missing == len(y):
+        raise TargetError(f"target column {target!r} has no values (all {missing} missing)")
+    if missing:
+        warnings.warn(f"dropped {missing} rows whose target {target!r} is missing",
+                      UserWarning, stacklevel=4)
+        frame = frame[y.notna()]
+        y = y[y.notna()]
+    return frame.drop(columns=[target]), y.reset_index(drop=True)

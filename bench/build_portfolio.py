@@ -37,6 +37,7 @@ NOMINAL_ROWS, NOMINAL_FEATURES = 3000, 20
 
 def candidates(kind: str, seed: int = 0) -> list[tuple[str, dict]]:
     """(learner, config) pairs for one task kind: hand-written portfolios, then random draws."""
+    from accelml.core.data import DataShape
     from accelml.core.learner import discover, learners_for
     from accelml.core.samplers import make_sampler
     from accelml.core.task import Task, TaskKind
@@ -46,9 +47,10 @@ def candidates(kind: str, seed: int = 0) -> list[tuple[str, dict]]:
     task = Task(task_kind, "y", "rmse" if kind == "regression" else "log_loss",
                 (0, 1, 2) if kind == "multiclass" else (0, 1), 1 if kind == "binary" else None)
     pairs: list[tuple[str, dict]] = []
+    shape = DataShape(NOMINAL_ROWS, NOMINAL_FEATURES)
     for learner in learners_for(task_kind, None, (), "tabular"):
-        pairs += [(learner.name, dict(config)) for config in learner.portfolio(task)]
-        space = dict(learner.space(task, NOMINAL_ROWS, NOMINAL_FEATURES))
+        pairs += [(learner.name, dict(config)) for config in learner.portfolio(task, shape)]
+        space = dict(learner.space(task, shape))
         if not space:
             continue
         sampler = make_sampler("random", space, seed + len(pairs), None)

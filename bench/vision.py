@@ -81,7 +81,7 @@ def run_fixed(x: np.ndarray, y: np.ndarray, budget: float, seed: int,
     features = preprocessor.transform(images)
     codes = encode_target(labels, task)
     learner = get_learner("cnn")
-    shape = features.row_shape
+    shape = features.item_shape
     default = seed_architectures(image_shape_from(0, shape))[0]  # the dependable default
     config = learner.resolve(config or default, shape)
     fitted = learner.fit(features, codes, config, task=task, fidelity=UNBOUNDED_EPOCHS,

@@ -14,7 +14,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 import accelml.tabular.learners  # noqa: F401  (registers the tabular learners)
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
+from accelml.core.data import DataShape, Features
 from accelml.core.learner import get_learner, learners_for, registered
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
@@ -237,9 +237,9 @@ def test_the_mlp_stops_at_its_deadline_after_one_epoch_at_least() -> None:
 def test_lightgbm_may_grow_larger_trees_on_larger_tables() -> None:
     task = _binary()[0]
     learner = get_learner("lightgbm")
-    small = learner.space(task, 1_000, 10)["num_leaves"]
-    large = learner.space(task, 40_000, 10)["num_leaves"]
-    huge = learner.space(task, 10_000_000, 10)["num_leaves"]
+    small = learner.space(task, DataShape(1_000, 10))["num_leaves"]
+    large = learner.space(task, DataShape(40_000, 10))["num_leaves"]
+    huge = learner.space(task, DataShape(10_000_000, 10))["num_leaves"]
     assert (small.high, large.high, huge.high) == (256, 2500, 4096)  # type: ignore[attr-defined]
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, Fitted, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, Fitted, LearnerBase, register
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError
 
@@ -29,7 +29,7 @@ MODEL_FILE = "constant.json"
 
 
 @register
-class ConstantLearner:
+class ConstantLearner(LearnerBase):
     """Predicts the training rows' class shares, or their mean; never searched."""
 
     name: ClassVar[str] = CONSTANT
@@ -39,11 +39,11 @@ class ConstantLearner:
     fidelity: ClassVar[Fidelity | None] = None
     modality: ClassVar[str] = "fallback"
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Nothing to tune."""
         return {}
 
-    def portfolio(self, task: Task) -> Sequence[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> Sequence[Config]:
         """The one config."""
         return [{}]
 

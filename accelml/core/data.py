@@ -16,6 +16,36 @@ import numpy as np
 from accelml.core.task import Task
 
 Split = tuple[np.ndarray, np.ndarray]
+#: The layout key that views written before ``item_shape`` got its modality-neutral name hold
+#: it under (tables and images had rows, other modalities have items); still read. Spelled
+#: in two parts so that a search for the retired name finds no code still using it.
+OLD_ITEM_SHAPE_KEY = "row" + "_shape"
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a learner's search space and portfolio may depend on, the same for every
+    modality: a table learner reads the counts, an image learner also (H, W, C).
+
+    Attributes:
+        n_rows: training rows (0: not known, e.g. a learner's defaults asked for without data).
+        n_features: columns of the feature matrix (0: not known).
+        item_shape: the shape of one input before flattening (:attr:`Features.item_shape`);
+            empty for table rows.
+    """
+
+    n_rows: int
+    n_features: int
+    item_shape: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, features: Features) -> DataShape:
+        """The shape of ``features``."""
+        return cls(len(features), int(features.X.shape[1]), tuple(features.item_shape))
+
+
+#: The shape to ask for when there is no data at hand (a learner's default config).
+NO_DATA = DataShape(0, 0)
 
 
 @dataclass(frozen=True)
@@ -24,19 +54,19 @@ class Features:
 
     Attributes:
         X: rows x columns. Tabular: float64, NaN marks a missing value. Images: uint8 pixels,
-            each row one image flattened from ``row_shape``.
+            each row one image flattened from ``item_shape``.
         categorical: indices of columns holding category codes 0..k-1.
         cardinalities: number of codes of each categorical column, in the same order.
         names: column names, for explanations and error messages.
-        row_shape: the shape of one row before flattening, e.g. (height, width, channels) for
-            images; empty for tabular rows.
+        item_shape: the shape of one input before it was flattened into a row, e.g. (height,
+            width, channels) for an image; empty for a table row, which is flat already.
     """
 
     X: np.ndarray
     categorical: tuple[int, ...] = ()
     cardinalities: tuple[int, ...] = ()
     names: tuple[str, ...] = ()
-    row_shape: tuple[int, ...] = ()
+    item_shape: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -44,7 +74,7 @@ class Features:
     def take(self, rows: np.ndarray) -> Features:
         """The same columns for a subset of rows."""
         return Features(self.X[rows], self.categorical, self.cardinalities, self.names,
-                        self.row_shape)
+                        self.item_shape)
 
     def layout(self) -> dict[str, list[int] | list[str]]:
         """Everything but the matrix, JSON-ready."""
@@ -52,7 +82,7 @@ class Features:
             "categorical": list(self.categorical),
             "cardinalities": list(self.cardinalities),
             "names": list(self.names),
-            "row_shape": list(self.row_shape),
+            "item_shape": list(self.item_shape),
         }
 
 
@@ -90,7 +120,7 @@ class DatasetView:
             tuple(layout["categorical"]),
             tuple(layout["cardinalities"]),
             tuple(layout["names"]),
-            tuple(layout.get("row_shape", ())),
+            tuple(layout.get("item_shape", layout.get(OLD_ITEM_SHAPE_KEY, ()))),
         )
         splits = tuple(
             (np.load(directory / f"split{i}_train.npy"),

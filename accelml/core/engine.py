@@ -19,11 +19,18 @@ import pandas as pd
 
 from accelml.config import RunConfig
 from accelml.core.budget import Budget, Deadline, busy_cores
-from accelml.core.data import DatasetView, Features
+from accelml.core.data import DatasetView, DataShape, Features
 from accelml.core.ensemble import select_ensemble
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
-from accelml.core.learner import Config, Learner, discover, get_learner, learners_for
+from accelml.core.learner import (
+    Config,
+    Learner,
+    capabilities,
+    discover,
+    get_learner,
+    learners_for,
+)
 from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
@@ -55,28 +62,16 @@ def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig,
 
 
 def learner_spaces(learners: Sequence[Learner], view: DatasetView) -> dict[str, Space]:
-    """Each learner's search space for this data (image learners also get the row shape)."""
-    n_rows, n_features = len(view.y), view.features.X.shape[1]
-    spaces = {}
-    for learner in learners:
-        if view.features.row_shape:
-            space = learner.space(view.task, n_rows, n_features,  # type: ignore[call-arg]
-                                  row_shape=view.features.row_shape)
-        else:
-            space = learner.space(view.task, n_rows, n_features)
-        spaces[learner.name] = dict(space)
-    return spaces
+    """Each learner's search space for this data."""
+    shape = DataShape.of(view.features)
+    return {learner.name: dict(learner.space(view.task, shape)) for learner in learners}
 
 
 def learner_portfolios(learners: Sequence[Learner], view: DatasetView
                        ) -> dict[str, list[Config]]:
-    """Each learner's portfolio for this data (image learners also get the row shape)."""
-    shape = view.features.row_shape
-    return {
-        learner.name: list(learner.portfolio(view.task, row_shape=shape)  # type: ignore[call-arg]
-                           if shape else learner.portfolio(view.task))
-        for learner in learners
-    }
+    """Each learner's portfolio for this data."""
+    shape = DataShape.of(view.features)
+    return {learner.name: list(learner.portfolio(view.task, shape)) for learner in learners}
 
 
 def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunConfig,
@@ -92,9 +87,8 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunCon
         train_rows = min(len(train) for train, _ in view.splits)
         for learner in learners:
             if learner.fidelity is not None:
-                min_fidelity = getattr(learner, "min_fidelity", None)
                 halving.add_learner(learner.name, learner.fidelity,
-                                    min_fidelity(train_rows) if min_fidelity else None)
+                                    capabilities(learner).min_fidelity(train_rows))
     return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
                     sampler=config.sampler, fixed=fixed, halving=halving,
                     portfolios=(learner_portfolios(learners, view) if config.portfolios

@@ -18,7 +18,14 @@ from threadpoolctl import threadpool_limits
 
 from accelml.core.budget import Deadline
 from accelml.core.data import DatasetView, Split
-from accelml.core.learner import FidelityOutOfReach, Fitted, Learner, get_learner
+from accelml.core.learner import (
+    FidelityOutOfReach,
+    FitFacts,
+    Fitted,
+    Learner,
+    capabilities,
+    get_learner,
+)
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
 from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits
@@ -104,7 +111,7 @@ def refit(learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadli
 def keeps_model(learner: Learner, view: DatasetView) -> bool:
     """Whether a search trial saves its model: only a warm-starting learner validated on one
     holdout split, whose single model is the one a final fit can continue from."""
-    return bool(getattr(learner, "warm_start", False)) and len(view.splits) == 1
+    return capabilities(learner).warm_start and len(view.splits) == 1
 
 
 def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
@@ -140,7 +147,8 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
         oof_path = spec.output_dir / "oof.npy"
         np.save(oof_path, oof)
     return TrialResult(spec, TrialStatus.OK, score=score, cost_s=time.monotonic() - started,
-                       oof_path=oof_path, artifact_dir=model_dir, bag_dir=bag_dir, info=info)
+                       oof_path=oof_path, artifact_dir=model_dir, bag_dir=bag_dir, info=info,
+                       facts=FitFacts.mean([fitted.facts for fitted in models]))
 
 
 def _save_bag(learner: Learner, view: DatasetView, spec: TrialSpec, score: float,
@@ -171,7 +179,7 @@ def _refit_and_save(
         {"learner": spec.learner, "config": spec.config, "fidelity": spec.fidelity,
          "info": info}, default=float))
     return TrialResult(spec, TrialStatus.OK, cost_s=time.monotonic() - started,
-                       artifact_dir=spec.output_dir, info=info)
+                       artifact_dir=spec.output_dir, info=info, facts=fitted.facts)
 
 
 def _one_line(error: BaseException) -> str:

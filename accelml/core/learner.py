@@ -2,14 +2,19 @@
 
 A learner is a stateless class with its metadata as class attributes. Modalities register their
 learners with :func:`register`; third-party packages add theirs through the ``accelml.learners``
-entry point group, loaded by :func:`discover`.
+entry point group, loaded by :func:`discover`. Every learner takes the same arguments whatever
+its modality (:class:`~accelml.core.data.DataShape` for its space and portfolio) and reports
+what the engine reuses from a fit as typed :class:`FitFacts`; its optional capabilities are
+declared once, with their defaults, on :class:`LearnerBase`, and the engine reads them through
+:func:`capabilities`, so a learner that only satisfies the protocol gets the defaults.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar, runtime_checkable
@@ -18,7 +23,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
+from accelml.core.data import DataShape, Features
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ConfigError, MissingDependencyError
 
@@ -41,33 +46,86 @@ class FidelityOutOfReach(Exception):
     its first steps (as PRUNED) instead of spending its whole time limit on it."""
 
 
+class OnnxUnavailable(Exception):
+    """Raised by :meth:`LearnerBase.to_onnx` of a learner whose models have no ONNX graph;
+    the message says why (export names the member and how to leave it out)."""
+
+
+@dataclass(frozen=True)
+class FitFacts:
+    """What a fit did that the engine reuses, in units of the learner's fidelity (rounds,
+    trees, epochs), so the engine reads no learner-specific key. None: the learner does not
+    say (a learner without a fidelity, a one-class fit).
+
+    A trial's facts are the mean over its folds (:meth:`mean`), hence floats.
+
+    Attributes:
+        units_trained: the units the model holds (boosting: the rounds kept; a network: the
+            epochs its weights have seen, a warm start's included). Counted work charges
+            them (:mod:`accelml.core.work`), and a trial run at the learner's default
+            fidelity is refit with as many.
+        refit_units: the units a refit on all rows should train, when the fit chose them (the
+            rounds or epochs early stopping kept); None lets the engine choose.
+        warm_start_units: the units the model already had when this fit continued it
+            (``init_from``); the fit itself trained the rest, which is what its time paid for.
+    """
+
+    units_trained: float | None = None
+    refit_units: float | None = None
+    warm_start_units: float = 0
+
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-ready (the run store keeps a trial's facts with its record)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FitFacts:
+        """Inverse of :meth:`to_dict`; missing facts are unknown, unknown keys ignored."""
+
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        return cls(number("units_trained"), number("refit_units"),
+                   number("warm_start_units") or 0)
+
+    @classmethod
+    def mean(cls, facts: Sequence[FitFacts]) -> FitFacts:
+        """The facts of a trial from those of its folds: each fact's mean where every fold
+        has it (a fold without it, e.g. one-class, leaves it unknown)."""
+
+        def average(values: list[float | None]) -> float | None:
+            if not values or any(v is None for v in values):
+                return None
+            return math.fsum(v for v in values if v is not None) / len(values)
+
+        return cls(average([f.units_trained for f in facts]),
+                   average([f.refit_units for f in facts]),
+                   average([f.warm_start_units for f in facts]) or 0)
+
+
 @dataclass
 class Fitted:
     """A fitted model as a learner returns it.
 
-    ``info`` keeps facts the engine reuses, e.g. ``{"n_estimators": 412}`` chosen by early
-    stopping, so the final refit trains the same number of rounds on all rows.
+    ``info`` is the learner's own: what its predict and load need, saved with the model.
+    ``facts`` is what the engine reuses (e.g. the rounds early stopping kept, so the final
+    refit trains as many on all rows); it is not saved with the model.
     """
 
     learner: str
     model: Any
     info: dict[str, Any] = field(default_factory=dict)
+    facts: FitFacts = field(default_factory=FitFacts)
 
 
 @runtime_checkable
 class Learner(Protocol):
     """What every model family implements (one file per family in ``<modality>/learners/``).
 
-    Optional: a learner with ``warm_start = True`` takes ``init_from`` in :meth:`fit`, a
-    directory its :meth:`save` wrote for the same config, and continues training from it (the
-    final fit of a network then builds on the weights its search trial already trained).
-    A learner with ``unit_cost`` says how much one unit of its fidelity costs per row and
-    feature, against a boosting round, for counted work (:mod:`accelml.core.work`), where
-    that is far from its ``relative_cost`` (a search priority as much as a cost).
-    A learner with ``superseded_by = "other"`` is left out of searches that ``other`` is in,
-    unless named in ``include`` (scikit-learn's MLP where the torch network is installed).
-    A learner with ``load_modules`` names the libraries its :meth:`load` imports lazily; the
-    driver imports them in the background while its workers start (:mod:`accelml.core.preload`).
+    Optional capabilities (warm starts, counted-work cost, ONNX export, ...) are declared, with
+    their defaults and meaning, on :class:`LearnerBase`; a learner may inherit it or declare
+    only those it has.
     """
 
     name: ClassVar[str]
@@ -76,11 +134,12 @@ class Learner(Protocol):
     relative_cost: ClassVar[float]
     fidelity: ClassVar[Fidelity | None]
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
-        """Hyperparameters the search may tune, as Optuna distributions."""
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
+        """Hyperparameters the search may tune for data of ``shape``, as Optuna
+        distributions."""
         ...
 
-    def portfolio(self, task: Task) -> Sequence[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> Sequence[Config]:
         """Strong configurations to try before any sampling, best first."""
         ...
 
@@ -114,6 +173,73 @@ class Learner(Protocol):
     def load(self, directory: Path, task: Task) -> Fitted:
         """Read back what :meth:`save` wrote."""
         ...
+
+
+class LearnerBase:
+    """Every optional learner capability, with its default; the built-in learners inherit it.
+
+    A learner states only what differs from these defaults. The engine reads capabilities
+    through :func:`capabilities`, which gives these defaults for a third-party learner that
+    only satisfies :class:`Learner`.
+    """
+
+    #: The kind of data the learner eats; the engine searches only learners of the data's
+    #: modality ("fallback": never searched, like the constant model).
+    modality: ClassVar[str] = "tabular"
+    #: True: :meth:`Learner.fit` also takes ``init_from``, a directory its ``save`` wrote for
+    #: the same config, and continues training from it. Search trials validated on one
+    #: holdout split then keep their model, and promotions and the final fit continue it.
+    warm_start: ClassVar[bool] = False
+    #: True: :meth:`Learner.fit` also takes ``reach_fidelity`` and may raise
+    #: :class:`FidelityOutOfReach` when its pace shows the fidelity cannot be reached.
+    stops_out_of_reach: ClassVar[bool] = False
+    #: Counted work of one fidelity unit per row and feature, against a boosting round
+    #: (:mod:`accelml.core.work`), where that is far from ``relative_cost`` (a search
+    #: priority as much as a cost); None: ``relative_cost``.
+    unit_cost: ClassVar[float | None] = None
+    #: Another learner's name: this one is left out of searches that one is in, unless named
+    #: (scikit-learn's MLP where the torch network is installed).
+    superseded_by: ClassVar[str | None] = None
+    #: Libraries :meth:`Learner.load` imports lazily; the driver imports them in the
+    #: background while its workers start (:mod:`accelml.core.preload`).
+    load_modules: ClassVar[tuple[str, ...]] = ()
+
+    def min_fidelity(self, n_rows: int) -> int | None:
+        """The fewest fidelity units worth a look on ``n_rows`` training rows (successive
+        halving's first rung); None: the fidelity's ``low``."""
+        return None
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """``fitted`` as an ONNX ``ModelProto``: one float input named ``features`` with
+        ``n_features`` columns; a classifier's output named with "prob" holds the
+        probabilities of the classes it was trained on (``fitted.info["classes"]``), a
+        regressor's first output the values. Export joins members' graphs into one.
+
+        Raises:
+            OnnxUnavailable: the learner has no converter (the default), with the reason.
+        """
+        raise OnnxUnavailable("no converter")
+
+
+#: The capabilities :class:`LearnerBase` declares.
+CAPABILITIES = ("modality", "warm_start", "stops_out_of_reach", "unit_cost", "superseded_by",
+                "load_modules", "min_fidelity", "to_onnx")
+
+
+class _Declared(LearnerBase):
+    """A protocol-only learner's capabilities: those it declares, the base's for the rest."""
+
+    def __init__(self, learner: object) -> None:
+        for name in CAPABILITIES:
+            if hasattr(learner, name):
+                setattr(self, name, getattr(learner, name))  # shadows the class default
+
+
+def capabilities(learner: object) -> LearnerBase:
+    """The optional capabilities of ``learner`` (an instance): itself when it inherits
+    :class:`LearnerBase`, else a view with the base's defaults for what it leaves out (an
+    entry-point learner may only satisfy :class:`Learner`)."""
+    return learner if isinstance(learner, LearnerBase) else _Declared(learner)
 
 
 L = TypeVar("L", bound=type[Any])
@@ -171,8 +297,8 @@ def get_learner(name: str) -> Learner:
 
 
 def modality_of(cls: type[Any]) -> str:
-    """The kind of data a learner eats: its ``modality`` attribute, "tabular" by default."""
-    return str(getattr(cls, "modality", "tabular"))
+    """The kind of data a learner class eats (:attr:`LearnerBase.modality`)."""
+    return capabilities(cls()).modality
 
 
 def learners_for(
@@ -187,15 +313,17 @@ def learners_for(
                 f"learner {name!r} is for {modality_of(_REGISTRY[name])} data, but this data "
                 f"is {modality}; leave it out of --learners"
             )
-    chosen = [
-        get_learner(name)
-        for name, cls in _REGISTRY.items()
-        if kind in cls.task_kinds
-        and modality_of(cls) == modality
-        and (name in include if include is not None
-             else getattr(cls, "superseded_by", None) not in set(_REGISTRY) - set(exclude))
-        and name not in exclude
-    ]
+    searchable = set(_REGISTRY) - set(exclude)
+    chosen = []
+    for name, cls in _REGISTRY.items():
+        if kind not in cls.task_kinds or name in exclude:
+            continue
+        learner = get_learner(name)
+        declared = capabilities(learner)
+        wanted = (name in include if include is not None
+                  else declared.superseded_by not in searchable)
+        if declared.modality == modality and wanted:
+            chosen.append(learner)
     if not chosen:
         raise ConfigError(
             f"no {modality} learner left for a {kind.value} task after "

@@ -14,13 +14,13 @@ import importlib
 import threading
 from collections.abc import Iterable, Sequence
 
-from accelml.core.learner import Learner
+from accelml.core.learner import Learner, capabilities
 
 
 def load_modules(learners: Iterable[Learner]) -> list[str]:
     """The modules the learners' ``load`` imports lazily (their ``load_modules``), once each."""
     return sorted({module for learner in learners
-                   for module in getattr(learner, "load_modules", ())})
+                   for module in capabilities(learner).load_modules})
 
 
 def preload(modules: Sequence[str]) -> threading.Thread:

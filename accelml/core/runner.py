@@ -25,7 +25,7 @@ from accelml.core.data import DatasetView
 from accelml.core.ensemble import POOL
 from accelml.core.executor import Executor
 from accelml.core.interrupt import StopRequest
-from accelml.core.learner import get_learner
+from accelml.core.learner import capabilities, get_learner
 from accelml.core.search import Proposal, Searcher
 from accelml.core.store import RunStore, StoredTrial
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
@@ -283,7 +283,9 @@ class SearchLoop:
     def _counted(self, result: TrialResult) -> float:
         learner = get_learner(result.spec.learner)
         n_rows = sum(len(train) for train, _ in self.view.splits) / len(self.view.splits)
-        unit_cost = getattr(learner, "unit_cost", learner.relative_cost)
+        unit_cost = capabilities(learner).unit_cost
+        if unit_cost is None:
+            unit_cost = learner.relative_cost
         return trial_work(result, unit_cost, int(n_rows),
                           self.view.features.X.shape[1], len(self.view.splits))
 
@@ -363,7 +365,7 @@ class SearchLoop:
         learner = get_learner(proposal.learner)
         return (self.work is None and proposal.fidelity is not None
                 and proposal.source != "promotion"
-                and getattr(learner, "stops_out_of_reach", False)
+                and capabilities(learner).stops_out_of_reach
                 and any(r.status is TrialStatus.OK and r.spec.learner == proposal.learner
                         for r in self.outcome.results))
 
@@ -371,8 +373,7 @@ class SearchLoop:
         """Whether the time the search has left is under STARVED_SHARE of what a warm-starting
         learner's proposal is expected to take, once a model exists (never in deterministic
         runs)."""
-        if self.work is not None or not getattr(get_learner(proposal.learner), "warm_start",
-                                                 False):
+        if self.work is not None or not capabilities(get_learner(proposal.learner)).warm_start:
             return False
         if not any(r.status is TrialStatus.OK for r in self.outcome.results):
             return False
@@ -567,17 +568,17 @@ class SearchLoop:
         fit in the time left, never fewer than it was validated with. The estimate from the trial's
         cost includes its validation and start-up, so it is doubled: the learner's deadline
         (its schedule is re-planned to finish there) ends the fit on time either way."""
-        rounds = candidate.info.get("n_estimators") or candidate.info.get("best_epochs")
-        if rounds:
-            return max(1, math.ceil(float(rounds)))
+        facts = candidate.facts
+        if facts.refit_units:
+            return max(1, math.ceil(facts.refit_units))
         validated = candidate.spec.fidelity
-        if validated is None and candidate.info.get("epochs_done"):  # ran the default epochs
-            validated = max(1, math.ceil(float(candidate.info["epochs_done"])))
+        if validated is None and facts.units_trained:  # ran the learner's default fidelity
+            validated = max(1, math.ceil(facts.units_trained))
         if self.config.final_train_fraction <= 0 or not validated:
             return validated
         if self.work is not None:  # counted, not timed: as many units again as validated
             return 2 * validated
-        warm = int(candidate.info.get("warm_start_epochs", 0))  # the trial continued these
+        warm = int(facts.warm_start_units)  # the trial continued these
         unit_s = candidate.cost_s / max(1, validated - warm) * _rows_factor(self.view)
         return max(validated, validated + int(2.0 * limit / max(unit_s, 1e-6)))
 

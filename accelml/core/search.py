@@ -19,6 +19,7 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution
 
+from accelml.core.data import NO_DATA
 from accelml.core.learner import Config, Learner
 from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
@@ -95,7 +96,8 @@ class Searcher:
             name: make_sampler(sampler, self._spaces[name], seed + index, options.get(name))
             for index, name in enumerate(self._order)
         }
-        chosen = portfolios or {learner.name: learner.portfolio(task) for learner in learners}
+        chosen = portfolios or {learner.name: learner.portfolio(task, NO_DATA)  # (no data given)
+                                for learner in learners}
         queue = [(name, dict(config)) for name, config in lead if name in self._spaces]
         for name, config in self._portfolio_queue([(n, list(chosen[n])) for n in self._order]):
             if (name, config) not in queue:

@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 from accelml.core.artifacts import check_inside, json_default
+from accelml.core.learner import FitFacts
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import AccelMLError, ConfigError
 
@@ -238,7 +239,7 @@ class RunStore:
             "time_limit_s": result.spec.time_limit_s, "seed": result.spec.seed,
             "n_jobs": result.spec.n_jobs, "timed": result.spec.timed,
             "status": result.status.value, "score": result.score, "cost_s": result.cost_s,
-            "error": result.error, "info": result.info,
+            "error": result.error, "info": result.info, "facts": result.facts.to_dict(),
             "oof": self._relative(result.oof_path),
             "model": self._relative(result.artifact_dir),
             "folds": self._relative(result.bag_dir),
@@ -304,7 +305,8 @@ class RunStore:
                          timed=bool(record.get("timed", True)))
         result = TrialResult(spec, TrialStatus(record["status"]), record["score"],
                              float(record["cost_s"]), path("oof"), path("model"), path("folds"),
-                             record["error"], dict(record["info"] or {}))
+                             record["error"], dict(record["info"] or {}),
+                             FitFacts.from_dict(record.get("facts") or {}))
         return StoredTrial(result, int(record["key"]), str(record["source"]),
                            str(record["run_id"]))
 

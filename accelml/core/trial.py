@@ -10,6 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from accelml.core.learner import FitFacts
+
 
 class TrialStatus(StrEnum):
     """How a trial ended."""
@@ -83,7 +85,10 @@ class TrialResult:
             learners validated on one holdout split).
         bag_dir: the trial's k fold models, ``bag_dir/<fold>`` (when it kept them).
         error: why it failed, one line.
-        info: learner facts worth keeping, e.g. the boosting rounds early stopping chose.
+        info: the numbers the learner's fits reported (their mean over folds) and the device
+            they ran on, for the leaderboard and the record.
+        facts: what the engine reuses from the fits (:class:`~accelml.core.learner.FitFacts`,
+            the mean over folds), e.g. the rounds early stopping kept.
     """
 
     spec: TrialSpec
@@ -95,3 +100,4 @@ class TrialResult:
     bag_dir: Path | None = None
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    facts: FitFacts = field(default_factory=FitFacts)

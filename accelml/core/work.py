@@ -2,10 +2,11 @@
 
 A run scheduled by the clock stops wherever the clock says, so two runs with the same seed
 try different trials. A deterministic run instead charges each finished trial the work it
-did, counted from what it reports (rows x features x the boosting rounds or epochs it
-trained, x folds, x its learner's relative cost) and converted to estimated core-seconds with
-fixed rates, and stops the search when that count reaches the budget's share. The count is
-the same on every run with the same seed and data; the clock stays a cap.
+did, counted from what it reports (rows x features x the fidelity units it trained, its
+:attr:`~accelml.core.learner.FitFacts.units_trained`, x folds, x its learner's unit cost)
+and converted to estimated core-seconds with fixed rates, and stops the search when that
+count reaches the budget's share. The count is the same on every run with the same seed and
+data; the clock stays a cap.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ SEARCH_SHARE = 0.35
 
 def trial_work(result: TrialResult, relative_cost: float, n_rows: int, n_features: int,
                n_folds: int) -> float:
-    """Estimated core-seconds of ``result``, from counts only (never from its timing)."""
-    units = result.info.get("n_estimators") or result.info.get("epochs_done")
+    """Estimated core-seconds of ``result``, from counts only (never from its timing): the
+    units its fits report, else its fidelity."""
+    units = result.facts.units_trained
     if units is None:
         units = result.spec.fidelity or 1
     per_fold = TRIAL_OVERHEAD_S + float(units) * (UNIT_S + CELL_UNIT_S * n_rows

@@ -3,7 +3,11 @@ one that raises, one that hangs past every deadline, one that kills its own proc
 sleeps (telling its pid, so a test can kill its worker), one that warm-starts, one that
 allocates a given amount of memory, and one that gives up on fidelities out of its reach.
 
-Importing this module registers them; the engine never imports it by itself.
+Importing this module registers them; the engine never imports it by itself. They satisfy
+only the :class:`~accelml.core.learner.Learner` protocol, declaring the few optional
+capabilities they have (``warm_start``, ``stops_out_of_reach``) without inheriting
+:class:`~accelml.core.learner.LearnerBase`, as a third-party learner may: the engine tests
+then also cover the defaults :func:`~accelml.core.learner.capabilities` gives such learners.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, FloatDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
+from accelml.core.data import DataShape, Features
 from accelml.core.learner import Config, Fidelity, FidelityOutOfReach, Fitted, register
 from accelml.core.task import Task, TaskKind
 
@@ -33,10 +37,10 @@ class _Prior:
     relative_cost: ClassVar[float] = 0.1
     fidelity: ClassVar[Fidelity | None] = None
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         return {"shrink": FloatDistribution(0.0, 1.0)}
 
-    def portfolio(self, task: Task) -> Sequence[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> Sequence[Config]:
         return [{"shrink": 0.0}]
 
     def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,

@@ -6,12 +6,15 @@ message names the learner, the check and what differed::
 
     def test_my_learner(tmp_path):
         check_learner(MyLearner(), task, features, y, tmp_path=tmp_path)
+
+AccelML's own test suite runs it on every registered learner, with the data registered for
+the learner's modality in :mod:`accelml.testing.conformance`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,8 @@ from optuna.distributions import (
 )
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Fidelity, Fitted, Learner
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, Learner
 from accelml.core.task import Task, TaskKind
 from accelml.testing.timing import Stopwatch
 
@@ -50,19 +53,21 @@ class LearnerCase:
     fidelity: int | None = None
     n_jobs: int = 1
     seed: int = 0
+    fixed: Config = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"learner {self.learner.name!r} on a {self.task.kind.value} task"
 
     def fit(self, rows: np.ndarray | None = None, **overrides: Any) -> Fitted:
-        """Fit on ``rows`` (all by default); keyword arguments override the case's settings."""
+        """Fit on ``rows`` (all by default); keyword arguments override the case's settings.
+        The ``fixed`` parameters join every config, as a run's do."""
         features = self.features if rows is None else self.features.take(rows)
         y = self.y if rows is None else self.y[rows]
         kwargs: dict[str, Any] = {"task": self.task, "fidelity": self.fidelity,
                                   "deadline": Deadline.never(), "n_jobs": self.n_jobs,
                                   "seed": self.seed, **overrides}
-        config = kwargs.pop("config", {})
+        config = {**kwargs.pop("config", {}), **self.fixed}
         return self.learner.fit(features, y, config, **kwargs)
 
 
@@ -117,7 +122,8 @@ def _inside(distribution: BaseDistribution, value: Any) -> bool:
 
 def check_space_and_portfolio(case: LearnerCase) -> Mapping[str, BaseDistribution]:
     """The space is Optuna distributions without the fidelity knob; the portfolio fits in it."""
-    space = case.learner.space(case.task, len(case.features), case.features.X.shape[1])
+    shape = DataShape.of(case.features)
+    space = case.learner.space(case.task, shape)
     assert isinstance(space, Mapping), f"{case.label}: space() must return a mapping"
     for key, distribution in space.items():
         assert isinstance(key, str) and isinstance(distribution, BaseDistribution), (
@@ -126,7 +132,7 @@ def check_space_and_portfolio(case: LearnerCase) -> Mapping[str, BaseDistributio
     assert fidelity is None or fidelity.name not in space, (
         f"{case.label}: the fidelity knob {fidelity.name!r} must not be in space(); "
         "the engine sets it through the fidelity argument")
-    portfolio = list(case.learner.portfolio(case.task))
+    portfolio = list(case.learner.portfolio(case.task, shape))
     assert portfolio, f"{case.label}: portfolio() is empty; give at least one strong config"
     for i, config in enumerate(portfolio):
         unknown = sorted(set(config) - set(space))
@@ -146,13 +152,26 @@ def check_fit_predict(case: LearnerCase) -> np.ndarray:
     check_prediction(case, prediction, len(case.features), "predict")
     assert np.array_equal(case.features.X, X_before, equal_nan=True) and np.array_equal(
         case.y, y_before), f"{case.label}: fit or predict modified the input arrays"
-    fidelity = case.learner.fidelity
-    if fidelity is not None and case.fidelity is not None:
-        built = fitted.info.get(fidelity.name)
-        assert built == case.fidelity, (
-            f"{case.label}: fit with fidelity {case.fidelity} and no deadline recorded "
-            f"info[{fidelity.name!r}] = {built!r}; the final refit relies on it being exact")
+    facts = check_facts(case, fitted)
+    if case.learner.fidelity is not None and case.fidelity is not None:
+        assert facts.units_trained == case.fidelity, (
+            f"{case.label}: fit with fidelity {case.fidelity} and no deadline reported "
+            f"FitFacts.units_trained = {facts.units_trained!r}; the engine counts and refits "
+            "from it, so it must be exact")
     return prediction
+
+
+def check_facts(case: LearnerCase, fitted: Fitted) -> FitFacts:
+    """``fitted.facts`` is a FitFacts; a learner with a fidelity reports the units it
+    trained (the engine counts work and sizes refits from them)."""
+    facts = fitted.facts
+    assert isinstance(facts, FitFacts), (
+        f"{case.label}: Fitted.facts is {type(facts).__name__}, not a FitFacts")
+    if case.learner.fidelity is not None:
+        assert facts.units_trained is not None, (
+            f"{case.label}: a learner with a fidelity must report the units it trained in "
+            "Fitted.facts (FitFacts(units_trained=...))")
+    return facts
 
 
 def check_seed_repeatable(case: LearnerCase, reference: np.ndarray) -> None:
@@ -214,10 +233,10 @@ def check_deadline(case: LearnerCase) -> None:
     check_prediction(case, case.learner.predict(fitted, case.features), len(case.features),
                      "predict after a deadline-cut fit")
     if case.learner.fidelity is not None:
-        built = fitted.info.get(case.learner.fidelity.name)
-        assert isinstance(built, int) and 1 <= built < UNREACHABLE_FIDELITY, (
-            f"{case.label}: a deadline-cut fit recorded "
-            f"info[{case.learner.fidelity.name!r}] = {built!r}; record the rounds built")
+        built = check_facts(case, fitted).units_trained
+        assert built is not None and 0 <= built < UNREACHABLE_FIDELITY, (
+            f"{case.label}: a deadline-cut fit reported FitFacts.units_trained = {built!r}; "
+            "report the units it trained before the deadline")
 
 
 def _split(case: LearnerCase) -> tuple[np.ndarray, np.ndarray]:
@@ -237,10 +256,11 @@ def check_valid(case: LearnerCase) -> None:
     if fidelity is None:
         return
     requested = case.fidelity if case.fidelity is not None else fidelity.high
-    built = fitted.info.get(fidelity.name)
-    assert isinstance(built, int) and 1 <= built <= requested, (
-        f"{case.label}: a fit with valid recorded info[{fidelity.name!r}] = {built!r}; "
-        f"it must be the rounds kept, between 1 and {requested}")
+    facts = check_facts(case, fitted)
+    kept = facts.refit_units if facts.refit_units is not None else facts.units_trained
+    assert kept is not None and 1 <= kept <= requested, (
+        f"{case.label}: a fit with valid reported {facts!r}; the units kept for the refit "
+        f"(refit_units, else units_trained) must be between 1 and {requested}")
 
 
 def check_missing_class(case: LearnerCase) -> None:
@@ -285,14 +305,18 @@ def check_learner(
     tmp_path: Path,
     fidelity: int | None = None,
     n_jobs: int = 1,
+    fixed: Config | None = None,
 ) -> None:
-    """Run every check; ``fidelity`` defaults to the learner's low end to keep it quick."""
+    """Run every check; ``fidelity`` defaults to the learner's low end to keep it quick;
+    ``fixed`` parameters join every config (what a run fixes for the learner, e.g. a
+    pretrained checkpoint)."""
     check_metadata(learner)
     assert task.kind in learner.task_kinds, (
         f"learner {learner.name!r} does not declare {task.kind.value} in its task_kinds")
     if fidelity is None and learner.fidelity is not None:
         fidelity = learner.fidelity.low
-    case = LearnerCase(learner, task, features, y, fidelity=fidelity, n_jobs=n_jobs)
+    case = LearnerCase(learner, task, features, y, fidelity=fidelity, n_jobs=n_jobs,
+                       fixed=dict(fixed or {}))
     space = check_space_and_portfolio(case)
     reference = check_fit_predict(case)
     check_seed_repeatable(case, reference)

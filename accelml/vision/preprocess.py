@@ -3,7 +3,7 @@
 Fitted on an :class:`~accelml.vision.data.ImageSet`, it remembers the cache size S, the number
 of channels and the classes; at predict time every input is brought to exactly that shape by
 the same pixel steps loading used, so a file predicts the same alone or in a batch. Rows are
-flattened uint8 pixels with ``row_shape`` (S, S, C), which learners reshape back. The state is
+flattened uint8 pixels with ``item_shape`` (S, S, C), which learners reshape back. The state is
 plain JSON; no torch here.
 """
 
@@ -101,7 +101,7 @@ class ImagePreprocessor:
         else:
             images, ids = load_prediction_images(data, size, channels, self.path_column)
         self.last_ids = ids
-        return Features(images.reshape(len(images), -1), row_shape=(size, size, channels))
+        return Features(images.reshape(len(images), -1), item_shape=(size, size, channels))
 
     def labelled(self, data: Any) -> tuple[Features, np.ndarray]:
         """Features and labels of an input that carries its labels (a folder of class

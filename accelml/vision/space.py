@@ -29,24 +29,24 @@ WIDTH_LOW, WIDTH_HIGH, WIDTH_STEP = 16, 128, 8
 ImageShape = tuple[int, int, int]
 
 
-def image_shape_from(n_features: int, row_shape: tuple[int, ...] | None = None) -> ImageShape:
-    """(H, W, C) from ``row_shape``, else a square RGB or grey image of ``n_features`` pixels.
+def image_shape_from(n_features: int, item_shape: tuple[int, ...] | None = None) -> ImageShape:
+    """(H, W, C) from ``item_shape``, else a square RGB or grey image of ``n_features`` pixels.
 
     ``3 k^2 == m^2`` has no integer solution, so the RGB and grey readings never both fit.
     """
-    if row_shape:
-        if len(row_shape) == 2:
-            return int(row_shape[0]), int(row_shape[1]), 1
-        if len(row_shape) == 3:
-            return int(row_shape[0]), int(row_shape[1]), int(row_shape[2])
-        raise DataError(f"image rows need a (height, width, channels) shape, got {row_shape}")
+    if item_shape:
+        if len(item_shape) == 2:
+            return int(item_shape[0]), int(item_shape[1]), 1
+        if len(item_shape) == 3:
+            return int(item_shape[0]), int(item_shape[1]), int(item_shape[2])
+        raise DataError(f"image rows need a (height, width, channels) shape, got {item_shape}")
     for channels in (3, 1):
         side = math.isqrt(n_features // channels)
         if n_features % channels == 0 and side * side * channels == n_features:
             return side, side, channels
     raise DataError(
         f"{n_features} pixel values per row are not a square RGB or grey image; "
-        "pass Features.row_shape = (height, width, channels)"
+        "pass Features.item_shape = (height, width, channels)"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accelml.core.data import DataShape
 from accelml.core.learner import Fidelity, discover, get_learner
 from accelml.core.multifidelity import SuccessiveHalving, rung_levels
 from accelml.core.runner import best_results
@@ -49,7 +50,7 @@ def _prior_searcher() -> Searcher:
     prior = get_learner("prior")
     halving = SuccessiveHalving(eta=2)
     halving.add_learner("prior", Fidelity("rounds", 1, 4))
-    return Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, 10, 2))}, 0,
+    return Searcher([prior], BINARY, {"prior": dict(prior.space(BINARY, DataShape(10, 2)))}, 0,
                     sampler="random", halving=halving)
 
 

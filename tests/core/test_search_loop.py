@@ -10,10 +10,10 @@ import pytest
 
 from accelml.config import RunConfig
 from accelml.core.budget import Budget, Deadline
-from accelml.core.data import Features
+from accelml.core.data import DataShape, Features
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.evaluate import cross_validate, make_splits, run_trial
-from accelml.core.learner import Learner, discover, get_learner
+from accelml.core.learner import FitFacts, Learner, discover, get_learner
 from accelml.core.metrics import get_metric
 from accelml.core.runner import (
     ENSEMBLE_SELECT_S,
@@ -45,7 +45,7 @@ class _Identity:
 
 
 def _spaces(learners: list[Learner]) -> dict[str, Space]:
-    return {learner.name: dict(learner.space(BINARY, 100, 2)) for learner in learners}
+    return {learner.name: dict(learner.space(BINARY, DataShape(100, 2))) for learner in learners}
 
 
 def _data(n: int = 80) -> tuple[Features, np.ndarray]:
@@ -226,7 +226,7 @@ def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
     spec = TrialSpec(0, "net", {}, 3, 10, 0, 1)
     trial = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0)  # 1 s per unit
     boosted = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0,
-                          info={"n_estimators": 41.2})
+                          facts=FitFacts(units_trained=41.2, refit_units=41.2))
 
     def loop(fraction: float) -> SearchLoop:
         config = RunConfig(time_budget=100, final_train_fraction=fraction)
@@ -239,10 +239,10 @@ def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
     assert loop(0.3)._final_fidelity(trial, limit=1) == 3 + 1  # validated, plus what fits
     assert loop(0.3)._final_fidelity(boosted, limit=30) == 42  # early stopping's rounds win
     stopped = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0,
-                          info={"epochs_done": 30.0, "best_epochs": 17.4})
+                          facts=FitFacts(units_trained=30.0, refit_units=17.4))
     assert loop(0.3)._final_fidelity(stopped, limit=30) == 18  # and a network's best epochs
     default = TrialResult(TrialSpec(0, "net", {}, None, 10, 0, 1), TrialStatus.OK, score=0.9,
-                          cost_s=3.0, info={"epochs_done": 3.0})
+                          cost_s=3.0, facts=FitFacts(units_trained=3.0))
     assert loop(0.3)._final_fidelity(default, limit=30) == long_fit
 
 

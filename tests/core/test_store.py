@@ -11,7 +11,8 @@ import optuna
 import pytest
 
 from accelml.core.artifacts import write_model_dir
-from accelml.core.learner import discover, get_learner
+from accelml.core.data import DataShape
+from accelml.core.learner import FitFacts, discover, get_learner
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.search import Searcher
 from accelml.core.store import (
@@ -36,7 +37,8 @@ def _result(store: RunStore, trial_id: int, status: TrialStatus = TrialStatus.OK
     spec = TrialSpec(trial_id, "prior", {"shrink": 0.25}, None, 5.0, 0, 1, output_dir=out)
     return TrialResult(spec, status, score, 1.5, out / "oof.npy",
                        error=None if status is TrialStatus.OK else "boom",
-                       info={"n_estimators": np.int64(12)})
+                       info={"n_estimators": np.int64(12)},
+                       facts=FitFacts(units_trained=12, refit_units=11.5, warm_start_units=2))
 
 
 def test_trials_round_trip_through_the_optuna_storage(tmp_path: Path) -> None:
@@ -51,6 +53,7 @@ def test_trials_round_trip_through_the_optuna_storage(tmp_path: Path) -> None:
     assert first.source == "portfolio" and first.result.score == 0.9
     assert first.result.oof_path == store.root / "trials" / "0" / "oof.npy"
     assert first.result.info == {"n_estimators": 12}
+    assert first.result.facts == FitFacts(units_trained=12, refit_units=11.5, warm_start_units=2)
     assert trials[1].result.status is TrialStatus.FAILED and trials[1].result.error == "boom"
     assert again.meta["resumed"] == 1
     # the history is a plain Optuna study: values are losses, failures are FAIL
@@ -123,7 +126,7 @@ def test_saving_the_model_keeps_the_run_store(tmp_path: Path) -> None:
 def test_replayed_trials_are_not_asked_again_and_ids_continue() -> None:
     discover(("accelml.testing.fake_learners",))
     learners = [get_learner("prior")]
-    spaces = {"prior": dict(learners[0].space(BINARY, 10, 2))}
+    spaces = {"prior": dict(learners[0].space(BINARY, DataShape(10, 2)))}
     first = Searcher(learners, BINARY, spaces, seed=0)
     proposal = first.ask()
     assert proposal is not None and proposal.source == "portfolio"

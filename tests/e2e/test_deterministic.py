@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import accelml
+from accelml.core.learner import FitFacts
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.core.work import WorkBudget, trial_work
 from tests.conftest import cancer_frame, split
@@ -16,10 +17,12 @@ COLUMNS = ["trial", "learner", "roc_auc", "status", "fidelity", "final", "weight
 
 def test_counted_work_comes_from_counts_not_timing() -> None:
     spec = TrialSpec(0, "lightgbm", {}, None, 10.0, 0, 1)
-    fast = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=0.1, info={"n_estimators": 100})
-    slow = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=9.0, info={"n_estimators": 100})
+    fast = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=0.1,
+                       facts=FitFacts(units_trained=100))
+    slow = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=9.0,
+                       facts=FitFacts(units_trained=100))
     longer = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=0.1,
-                         info={"n_estimators": 200})
+                         facts=FitFacts(units_trained=200))
     work = [trial_work(r, 1.0, 1000, 10, 5) for r in (fast, slow, longer)]
     assert work[0] == work[1] < work[2]
     budget = WorkBudget.for_budget(10.0, 2)

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("onnxmltools", reason="the [export] extra is not installed")
 
 from accelml.core.budget import Deadline  # noqa: E402
+from accelml.core.data import DataShape  # noqa: E402
 from accelml.core.learner import discover, get_learner, registered  # noqa: E402
 from accelml.core.stacking import Stacker  # noqa: E402
 from accelml.core.task import encode_target, infer_task  # noqa: E402
@@ -29,7 +30,7 @@ def _fitted(frame, target: str, name: str):  # noqa: ANN001, ANN202
     task = infer_task(frame[target], target, None, None, None)
     y = encode_target(frame[target], task)
     learner = get_learner(name)
-    config = dict(learner.portfolio(task)[0])
+    config = dict(learner.portfolio(task, DataShape.of(features))[0])
     fitted = learner.fit(features, y, config, task=task, fidelity=None,
                          deadline=Deadline.in_seconds(30), n_jobs=1, seed=0)
     return learner, fitted, features, task

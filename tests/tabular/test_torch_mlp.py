@@ -14,7 +14,7 @@ pytest.importorskip("torch", reason="the [nn] extra is not installed")
 import torch  # noqa: E402
 
 from accelml.core.budget import Deadline  # noqa: E402
-from accelml.core.learner import discover, get_learner  # noqa: E402
+from accelml.core.learner import FitFacts, discover, get_learner  # noqa: E402
 from accelml.tabular.learners._torch_net import KNOTS, TabularNet, quantile_knots  # noqa: E402
 from tests.test_learners import _binary, _multiclass, _regression  # noqa: E402
 
@@ -61,6 +61,7 @@ def test_early_stopping_keeps_the_best_epoch_and_the_refit_trains_that_many() ->
                          valid=(features.take(valid), y[valid]))
     best, ran = fitted.info["best_epochs"], fitted.info["epochs_done"]
     assert 1 <= best < ran < 200, f"no early stop: best {best}, ran {ran}"
+    assert fitted.facts == FitFacts(units_trained=ran, refit_units=best)  # what the engine reads
     refit = learner.fit(features, y, {"learning_rate": 0.01}, task=task, fidelity=best,
                         deadline=Deadline.never(), n_jobs=1, seed=0)
     assert refit.info["epochs_done"] == best and "best_epochs" in refit.info

@@ -66,6 +66,7 @@ def test_the_shipped_file_covers_every_task_kind() -> None:
 
 
 def test_the_lead_portfolio_runs_before_the_learners_own() -> None:
+    from accelml.core.data import DataShape
     from accelml.core.learner import discover, get_learner
     from accelml.core.search import Searcher
     from accelml.core.task import Task, TaskKind
@@ -73,7 +74,7 @@ def test_the_lead_portfolio_runs_before_the_learners_own() -> None:
     discover(("accelml.testing.fake_learners",))
     task = Task(TaskKind.BINARY, "y", "roc_auc", ("a", "b"), 1)
     learners = [get_learner("prior")]
-    spaces = {"prior": dict(learners[0].space(task, 10, 2))}
+    spaces = {"prior": dict(learners[0].space(task, DataShape(10, 2)))}
     lead = [("prior", {"shrink": 0.5}), ("unknown", {"x": 1}), ("prior", {"shrink": 0.0})]
     searcher = Searcher(learners, task, spaces, seed=0, lead=lead)
     asked = [searcher.ask() for _ in range(3)]

@@ -24,7 +24,7 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 def features(rows: slice | np.ndarray) -> Features:
     """Image features of the chosen rows."""
-    return Features(digits()[0][rows], row_shape=SHAPE)
+    return Features(digits()[0][rows], item_shape=SHAPE)
 
 
 def labels(rows: slice | np.ndarray) -> np.ndarray:

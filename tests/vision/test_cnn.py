@@ -13,7 +13,8 @@ import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.learner import FidelityOutOfReach, get_learner
+from accelml.core.data import NO_DATA, DataShape
+from accelml.core.learner import FidelityOutOfReach, FitFacts, get_learner
 from accelml.errors import ConfigError, DataError
 from accelml.testing.learner_checks import check_learner
 from accelml.testing.timing import Stopwatch
@@ -48,7 +49,7 @@ def test_space_is_torch_free_and_flat() -> None:
     assert space["resolution"] == CategoricalDistribution((16, 24, 32))
 
 
-def test_shape_is_read_from_row_shape_or_a_square_pixel_count() -> None:
+def test_shape_is_read_from_item_shape_or_a_square_pixel_count() -> None:
     assert image_shape_from(64) == (8, 8, 1)
     assert image_shape_from(3 * 32 * 32) == (32, 32, 3)
     assert image_shape_from(10, (2, 5)) == (2, 5, 1)
@@ -157,11 +158,13 @@ def test_a_near_miss_is_judged_on_several_steps_a_clear_one_on_the_first() -> No
 
 
 def test_seeds_run_cheapest_first_once_the_image_size_is_known() -> None:
-    seeds = CNN().portfolio(MULTICLASS, row_shape=(28, 28, 1))
+    seeds = CNN().portfolio(MULTICLASS, DataShape(1000, 784, (28, 28, 1)))
     costs = [training_macs(config, (28, 28, 1), 10) for config in seeds]
     assert costs == sorted(costs) and costs[-1] > 5 * costs[0]
     assert sorted(map(str, seeds)) == sorted(map(str, seed_architectures((28, 28, 1))))
-    assert CNN().portfolio(MULTICLASS) == seed_architectures()  # no shape: as designed
+    assert CNN().portfolio(MULTICLASS, NO_DATA) == seed_architectures()  # no shape: as designed
+    assert CNN().space(MULTICLASS, DataShape(1000, 784, (28, 28, 1))) == image_space(
+        1000, (28, 28, 1))
 
 
 def test_macs_count_each_convolution_and_the_head() -> None:
@@ -221,6 +224,7 @@ def test_a_promotion_trains_only_the_epochs_its_weights_have_not_seen(tmp_path: 
     promoted = _fit(slice(0, 400), config, fidelity=5, init_from=tmp_path / "trial")
     assert promoted.info["warm_start_epochs"] == 3
     assert len(promoted.info["epoch_s"]) == 2 and promoted.info["epochs_done"] == 5
+    assert promoted.facts == FitFacts(units_trained=5, warm_start_units=3)  # what core reads
 
 
 def _valid(rows: slice) -> tuple:  # noqa: ANN202
@@ -250,6 +254,7 @@ def test_a_continuation_that_ends_worse_keeps_the_weights_it_started_from(
                      valid=holdout)
     assert continued.info["kept_start_weights"] is True
     assert continued.info["epochs_done"] == 3  # the parent's weights, and their epochs
+    assert continued.facts == FitFacts(units_trained=3, warm_start_units=3)
     assert len(continued.info["epoch_s"]) == 2  # the tried epochs stay on record
     assert np.allclose(CNN().predict(continued, test), CNN().predict(parent, test), atol=1e-4)
     parent_loss = -np.mean(np.log(CNN().predict(parent, holdout[0])[np.arange(300),

@@ -46,7 +46,7 @@ def test_a_blend_is_one_graph_over_all_the_classes(tmp_path: Path) -> None:
 def test_resizing_and_colour_happen_inside_the_graph(tmp_path: Path) -> None:
     grey = features(slice(0, 300)).X.reshape(-1, 8, 8, 1)
     big = np.repeat(np.repeat(np.repeat(grey, 2, axis=1), 2, axis=2), 3, axis=3)  # 16x16 RGB
-    data = Features(big.reshape(len(big), -1), row_shape=(16, 16, 3))
+    data = Features(big.reshape(len(big), -1), item_shape=(16, 16, 3))
     fitted = _fit(slice(0, 300), {"resolution": 12, "block": "bottleneck", "norm": "group"},
                   data)
     path = export_onnx([("cnn", fitted, 1.0)], tmp_path / "resized.onnx")

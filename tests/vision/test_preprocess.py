@@ -29,7 +29,7 @@ def test_transform_flattens_uint8_rows_with_their_shape(
     pre, root = fitted
     features = pre.transform(root)
     assert features.X.shape == (12, 64) and features.X.dtype == np.uint8
-    assert features.row_shape == (8, 8, 1)
+    assert features.item_shape == (8, 8, 1)
     files = sorted(root.rglob("*.png"))
     assert pre.last_ids == [str(f) for f in files]
     pixels = np.asarray(Image.open(files[0]))
@@ -66,7 +66,7 @@ def test_colour_model_takes_gray_and_resized_input(tmp_path: Path) -> None:
     pixels, labels = digits(2)
     rgb = np.stack([colour(p) for p in pixels])
     pre = ImagePreprocessor().fit(load_training_images((rgb, labels)))
-    assert pre.transform(rgb).row_shape == (8, 8, 3)
+    assert pre.transform(rgb).item_shape == (8, 8, 3)
     gray = pre.transform(pixels).X.reshape(-1, 8, 8, 3)
     np.testing.assert_array_equal(gray[..., 0], pixels)
     Image.fromarray(rgb[0]).resize((24, 24), Image.Resampling.NEAREST).save(tmp_path / "big.png")

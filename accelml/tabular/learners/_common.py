@@ -19,8 +19,8 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, Fitted
+from accelml.core.data import NO_DATA, DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, LearnerBase
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
 
@@ -87,11 +87,13 @@ def as_proba_matrix(raw: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
 
 
-class TabularLearner:
+class TabularLearner(LearnerBase):
     """Base of the tabular families: the public contract around four small hooks.
 
     Class labels are remapped to the classes present in training (0..m-1) before the hooks
-    see them, and mapped back to ``task.n_classes`` columns after prediction.
+    see them, and mapped back to ``task.n_classes`` columns after prediction. Optional
+    capabilities keep :class:`~accelml.core.learner.LearnerBase`'s defaults unless a family
+    states its own.
     """
 
     name: ClassVar[str]
@@ -99,7 +101,6 @@ class TabularLearner:
     uses_gpu: ClassVar[bool] = False
     relative_cost: ClassVar[float]
     fidelity: ClassVar[Fidelity | None]
-    load_modules: ClassVar[tuple[str, ...]] = ()  # what ``load`` imports lazily
 
     def fit(
         self,
@@ -119,8 +120,9 @@ class TabularLearner:
                                 "n_classes": task.n_classes, "n_jobs": threads(n_jobs)}
         if not task.kind.is_classification:
             ctx = FitContext(task, fidelity, deadline, threads(n_jobs), seed, valid, 0)
-            model, extra = self._fit(features, np.asarray(y, dtype=np.float64), config, ctx)
-            return Fitted(self.name, model, {**info, **extra})
+            model, extra, facts = self._fit(features, np.asarray(y, dtype=np.float64), config,
+                                            ctx)
+            return Fitted(self.name, model, {**info, **extra}, facts)
         present = np.unique(y)
         if len(present) and (present[0] < 0 or present[-1] >= task.n_classes):
             raise DataError(
@@ -132,8 +134,8 @@ class TabularLearner:
             return Fitted(self.name, None, {**info, "constant": True})
         ctx = FitContext(task, fidelity, deadline, threads(n_jobs), seed,
                          _remap_valid(valid, present), len(present))
-        model, extra = self._fit(features, np.searchsorted(present, y), config, ctx)
-        return Fitted(self.name, model, {**info, **extra})
+        model, extra, facts = self._fit(features, np.searchsorted(present, y), config, ctx)
+        return Fitted(self.name, model, {**info, **extra}, facts)
 
     def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
         """Probabilities over all of the task's classes, or regression values."""
@@ -190,18 +192,24 @@ class TabularLearner:
                 "it is damaged or was written by an incompatible library version"
             ) from error
 
+    def defaults(self, task: Task) -> Config:
+        """The family's default config: its portfolio's first, for any data (a table
+        family's portfolio depends on the task only)."""
+        return self.portfolio(task, NO_DATA)[0]
+
     # What each family implements: its search metadata...
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Hyperparameters the search may tune."""
         raise NotImplementedError
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Strong configs, best first; the first holds every key of the space (the defaults)."""
         raise NotImplementedError
 
-    # ...and four hooks around the library.
+    # ...and four hooks around the library. ``_fit`` returns the model, what to add to its
+    # info (saved with it) and the facts the engine reuses.
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         raise NotImplementedError
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:

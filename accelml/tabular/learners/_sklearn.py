@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from accelml.core.budget import Deadline
 from accelml.core.data import Features
+from accelml.core.learner import FitFacts, Fitted
 from accelml.errors import ArtifactError
 from accelml.tabular.learners._common import (
     FitContext,
@@ -218,9 +219,23 @@ def grow_forest(model: Any, X: np.ndarray, y: np.ndarray, n_trees: int,
 
 
 class SklearnLearner(TabularLearner):
-    """A family whose model is one scikit-learn estimator (or pipeline) saved with skops."""
+    """A family whose model is one scikit-learn estimator (or pipeline) saved with skops,
+    exported to ONNX with skl2onnx."""
 
     load_modules = ("skops.io",)
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """skl2onnx's converter, probabilities as a plain tensor (no ZipMap)."""
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType
+
+        from accelml.tabular.export import INPUT, OPSET
+
+        model = fitted.model
+        final = model.steps[-1][1] if hasattr(model, "steps") else model
+        options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
+        return convert_sklearn(model, initial_types=[(INPUT, FloatTensorType([None, n_features]))],
+                               options=options, target_opset=OPSET)
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         with threadpool_limits(info["n_jobs"]):
@@ -246,13 +261,15 @@ class ForestLearner(SklearnLearner):
     regressor: Any
 
     def _fit(self, features: Features, y: np.ndarray, config: dict[str, Any],
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         estimator = self.classifier if ctx.task.kind.is_classification else self.regressor
         model = estimator(random_state=lib_seed(ctx.seed), n_jobs=ctx.n_jobs, **params)
         trees = n_rounds(self.fidelity, ctx.fidelity, self.name)
         cut = grow_forest(model, features.X, y, trees, ctx.deadline)
-        return model, {"n_estimators": len(model.estimators_), "deadline_hit": cut}
+        built = len(model.estimators_)
+        return (model, {"n_estimators": built, "deadline_hit": cut},
+                FitFacts(units_trained=built, refit_units=built))
 
     def _load_model(self, directory: Path) -> Any:
         path = directory / MODEL_FILE

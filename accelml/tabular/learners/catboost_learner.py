@@ -6,6 +6,7 @@ so codes become integers with missing as ``-1``; the model is saved in CatBoost'
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ import numpy as np
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, register
 from accelml.core.task import Task
 from accelml.tabular.learners._common import (
     EARLY_STOPPING_ROUNDS,
@@ -65,7 +66,7 @@ class CatBoost(TabularLearner):
     fidelity = Fidelity("n_estimators", 50, 2000)
     load_modules = ("catboost",)
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Depth, shrinkage and the two regularizers that matter most."""
         return {
             "learning_rate": FloatDistribution(0.005, 0.3, log=True),
@@ -74,7 +75,7 @@ class CatBoost(TabularLearner):
             "random_strength": FloatDistribution(0.01, 10.0, log=True),
         }
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """CatBoost's defaults (fixed learning rate), then deeper-slower and shallower-faster."""
         return [
             {"learning_rate": 0.05, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1.0},
@@ -83,7 +84,7 @@ class CatBoost(TabularLearner):
         ]
 
     def _params(self, config: Config, ctx: FitContext) -> dict[str, Any]:
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         loss = by_kind(ctx.task, ctx.n_classes, ("Logloss", "MultiClass", "RMSE"))
         params.update(
             loss_function=loss, eval_metric=loss,
@@ -96,19 +97,34 @@ class CatBoost(TabularLearner):
         return params
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         import catboost
 
         model = catboost.CatBoost(self._params(config, ctx))
         stop = _DeadlineCallback(ctx.deadline)
         eval_set = None if ctx.valid is None else _pool(*ctx.valid)
         model.fit(_pool(features, y), eval_set=eval_set, callbacks=[stop])
-        return model, {"n_estimators": int(model.tree_count_), "deadline_hit": stop.hit}
+        rounds = int(model.tree_count_)
+        return (model, {"n_estimators": rounds, "deadline_hit": stop.hit},
+                FitFacts(units_trained=rounds, refit_units=rounds))
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         kind = "RawFormulaVal" if info["kind"] == "regression" else "Probability"
         return np.asarray(model.predict(_pool(features), prediction_type=kind,
                                         thread_count=predict_threads(info, len(features))))
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """CatBoost's own exporter (numeric features only: it refuses categorical ones),
+        probabilities as a plain tensor (no ZipMap)."""
+        import onnx
+
+        from accelml.tabular.export import drop_zipmap
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            fitted.model.save_model(str(path), format="onnx")
+            graph = onnx.load(str(path))
+        return drop_zipmap(graph)
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         path = directory / MODEL_FILE

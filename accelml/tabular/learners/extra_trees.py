@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from optuna.distributions import BaseDistribution
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
+from accelml.core.data import DataShape
 from accelml.core.learner import Config, Fidelity, register
 from accelml.core.task import Task
 from accelml.tabular.learners._sklearn import ForestLearner
@@ -23,10 +24,10 @@ class ExtraTrees(ForestLearner):
     classifier = ExtraTreesClassifier
     regressor = ExtraTreesRegressor
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Same knobs as the random forest."""
         return forest_space(task)
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Library defaults first."""
         return forest_portfolio(task)

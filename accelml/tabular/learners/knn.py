@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
-from accelml.core.data import Features
-from accelml.core.learner import Config, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, FitFacts, Fitted, OnnxUnavailable, register
 from accelml.core.task import Task
 from accelml.errors import ArtifactError
 from accelml.tabular.learners._common import FitContext, merge_config
@@ -44,14 +44,14 @@ class KNN(SklearnLearner):
     relative_cost = 5.0
     fidelity = None
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """How many neighbours, and whether closer ones count more."""
         return {
             "n_neighbors": IntDistribution(1, 100, log=True),
             "weights": CategoricalDistribution(("uniform", "distance")),
         }
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Distance-weighted 10 neighbours first: smoother probabilities than the default 5."""
         return [
             {"n_neighbors": 10, "weights": "distance"},
@@ -60,14 +60,19 @@ class KNN(SklearnLearner):
         ]
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         params["n_neighbors"] = min(int(params["n_neighbors"]), len(features))
         estimator = (KNeighborsClassifier if ctx.task.kind.is_classification
                      else KNeighborsRegressor)(**params, n_jobs=ctx.n_jobs)
-        return fit_pipeline(features, y, estimator, ctx.n_jobs), {}
+        return fit_pipeline(features, y, estimator, ctx.n_jobs), {}, FitFacts()
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """Left out on purpose: the graph would not predict what the native model does."""
+        raise OnnxUnavailable("in float32, ties between equally near neighbours break "
+                              "differently from the native model")
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         return [dump_skops(without_index(model), directory / MODEL_FILE)]

@@ -18,8 +18,8 @@ from optuna.distributions import (
 )
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, register
 from accelml.core.task import Task
 from accelml.tabular.learners._common import (
     EARLY_STOPPING_ROUNDS,
@@ -85,12 +85,12 @@ class LightGBM(TabularLearner):
     fidelity = Fidelity("n_estimators", 50, 2000)
     load_modules = ("lightgbm",)
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Tree size (larger trees allowed on more rows), shrinkage, row/column sampling and
         regularization."""
         return {
             "learning_rate": FloatDistribution(0.005, 0.3, log=True),
-            "num_leaves": IntDistribution(4, max_leaves(n_rows), log=True),
+            "num_leaves": IntDistribution(4, max_leaves(shape.n_rows), log=True),
             "min_data_in_leaf": IntDistribution(2, 100, log=True),
             "feature_fraction": FloatDistribution(0.3, 1.0),
             "bagging_fraction": FloatDistribution(0.5, 1.0),
@@ -99,7 +99,7 @@ class LightGBM(TabularLearner):
             "extra_trees": CategoricalDistribution((False, True)),
         }
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Library defaults, then AutoGluon-style extra-trees, large and regularized variants."""
         return [
             {**_BASE, "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 20},
@@ -112,7 +112,7 @@ class LightGBM(TabularLearner):
         ]
 
     def _params(self, config: Config, ctx: FitContext) -> dict[str, Any]:
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         objective = by_kind(ctx.task, ctx.n_classes,
                                           ("binary", "multiclass", "regression"))
         metric = by_kind(ctx.task, ctx.n_classes,
@@ -125,7 +125,7 @@ class LightGBM(TabularLearner):
         return params
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         import lightgbm as lgb
 
         categorical: list[int] | Literal["auto"] = list(features.categorical) or "auto"
@@ -140,12 +140,22 @@ class LightGBM(TabularLearner):
                             valid_sets=valid_sets, valid_names=["valid"] * len(valid_sets),
                             callbacks=[stopper], keep_training_booster=True)
         booster.free_dataset()  # kept, not round-tripped through a string: O(trees) past deadline
-        rounds = booster.best_iteration or booster.current_iteration()
-        return booster, {"n_estimators": int(rounds), "deadline_hit": stopper.deadline_hit}
+        rounds = int(booster.best_iteration or booster.current_iteration())
+        return (booster, {"n_estimators": rounds, "deadline_hit": stopper.deadline_hit},
+                FitFacts(units_trained=rounds, refit_units=rounds))
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         return np.asarray(model.predict(features.X, num_iteration=info["n_estimators"],
                                         num_threads=predict_threads(info, len(features))))
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """onnxmltools' LightGBM converter, probabilities as a plain tensor (no ZipMap)."""
+        import onnxmltools
+
+        from accelml.tabular.export import OPSET, float_input
+
+        return onnxmltools.convert_lightgbm(fitted.model, initial_types=float_input(n_features),
+                                            target_opset=OPSET, zipmap=False)
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         path = directory / MODEL_FILE

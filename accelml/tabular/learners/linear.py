@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, FloatDistribution
 
-from accelml.core.data import Features
-from accelml.core.learner import Config, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, FitFacts, register
 from accelml.core.task import Task
 from accelml.tabular.learners._common import FitContext, lib_seed, merge_config
 from accelml.tabular.learners._sklearn import SklearnLearner, fit_pipeline
@@ -34,26 +34,26 @@ class Linear(SklearnLearner):
     relative_cost = 1.2
     fidelity = None
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Only the regularization strength matters."""
         if task.kind.is_classification:
             return {"C": FloatDistribution(1e-4, 1e3, log=True)}
         return {"alpha": FloatDistribution(1e-3, 1e4, log=True)}
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Library default first, then stronger and weaker regularization."""
         if task.kind.is_classification:
             return [{"C": 1.0}, {"C": 0.1}, {"C": 10.0}]
         return [{"alpha": 1.0}, {"alpha": 10.0}, {"alpha": 0.1}]
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         from sklearn.linear_model import LogisticRegression, Ridge
 
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         if ctx.task.kind.is_classification:
             estimator = LogisticRegression(C=params["C"], max_iter=MAX_ITER,
                                            random_state=lib_seed(ctx.seed))
         else:
             estimator = Ridge(alpha=params["alpha"])
-        return fit_pipeline(features, y, estimator, ctx.n_jobs), {}
+        return fit_pipeline(features, y, estimator, ctx.n_jobs), {}, FitFacts()

@@ -22,8 +22,8 @@ from optuna.distributions import (
 )
 from threadpoolctl import threadpool_limits
 
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, register
 from accelml.core.task import Task
 from accelml.tabular.learners._common import FitContext, lib_seed, merge_config, n_rounds
 from accelml.tabular.learners._sklearn import SklearnLearner, make_preprocessor
@@ -39,7 +39,7 @@ class MLP(SklearnLearner):
     relative_cost = 6.0
     fidelity = Fidelity("epochs", 8, 96)
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Depth, width, L2 strength, step size and batch size."""
         return {
             "layers": IntDistribution(1, 3),
@@ -49,7 +49,7 @@ class MLP(SklearnLearner):
             "batch_size": CategoricalDistribution((64, 128, 256, 512)),
         }
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """A two-layer default, then a wide shallow net and a regularized deep one."""
         return [
             {"layers": 2, "width": 128, "alpha": 1e-4, "learning_rate": 1e-3, "batch_size": 128},
@@ -58,12 +58,12 @@ class MLP(SklearnLearner):
         ]
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier, MLPRegressor
         from sklearn.pipeline import Pipeline
 
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         classify = ctx.task.kind.is_classification
         estimator = (MLPClassifier if classify else MLPRegressor)(
             hidden_layer_sizes=(int(params["width"]),) * int(params["layers"]),
@@ -82,7 +82,8 @@ class MLP(SklearnLearner):
             estimator.coefs_[-1] *= scale
             estimator.intercepts_[-1] = estimator.intercepts_[-1] * scale + mean
         model = Pipeline([("prepare", prepare), ("model", estimator)])
-        return model, {"epochs": done, "epochs_done": done, "deadline_hit": done < epochs}
+        return (model, {"epochs": done, "epochs_done": done, "deadline_hit": done < epochs},
+                FitFacts(units_trained=done))
 
 
 def _train(estimator: Any, X: Any, y: np.ndarray, epochs: int, ctx: FitContext,

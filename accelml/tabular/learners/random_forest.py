@@ -11,6 +11,7 @@ from optuna.distributions import (
 )
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+from accelml.core.data import DataShape
 from accelml.core.learner import Config, Fidelity, register
 from accelml.core.task import Task
 from accelml.tabular.learners._sklearn import ForestLearner
@@ -54,10 +55,10 @@ class RandomForest(ForestLearner):
     classifier = RandomForestClassifier
     regressor = RandomForestRegressor
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Feature subsampling, leaf size and (for classes) the split criterion."""
         return forest_space(task)
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Library defaults first."""
         return forest_portfolio(task)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +29,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, register
 from accelml.core.task import Task
 from accelml.tabular.learners._common import (
     INFO_FILE,
@@ -81,7 +83,7 @@ class TorchMLP(TabularLearner):
     fidelity = Fidelity("epochs", 8, 64)
     load_modules = ("torch", "safetensors.torch")
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Depth, width, dropout, step size, weight decay, batch size (and label smoothing)."""
         space: dict[str, BaseDistribution] = {
             "layers": IntDistribution(1, 4),
@@ -95,7 +97,7 @@ class TorchMLP(TabularLearner):
             space["label_smoothing"] = CategoricalDistribution((0.0, 0.05, 0.1))
         return space
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """A three-layer default, then a wider shallow net and a deeper one."""
         smoothing = {"label_smoothing": 0.0} if task.kind.is_classification else {}
         return [
@@ -108,12 +110,12 @@ class TorchMLP(TabularLearner):
         ]
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         import torch
 
         from accelml.tabular.learners import _torch_net
 
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         classify = ctx.task.kind.is_classification
         X = features.X
         categorical = set(features.categorical)
@@ -134,7 +136,7 @@ class TorchMLP(TabularLearner):
             ran, best = trainer.run(X, target, n_rounds(self.fidelity, ctx.fidelity, self.name))
         info = {"network": spec, "epochs": ran, "epochs_done": ran, "best_epochs": best,
                 "deadline_hit": trainer.deadline_hit}
-        return net.double().eval(), info
+        return net.double().eval(), info, FitFacts(units_trained=ran, refit_units=best)
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         import torch
@@ -147,6 +149,28 @@ class TorchMLP(TabularLearner):
             parts = [served(torch.from_numpy(rows[i:i + PREDICT_CHUNK])).numpy()
                      for i in range(0, len(rows), PREDICT_CHUNK)]
         return np.concatenate(parts).astype(np.float64)
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """The network with its input encoding (buffers), through the TorchScript exporter:
+        the blend's opset (15) is below what torch.export supports."""
+        import onnx
+        import torch
+
+        from accelml.tabular.export import INPUT, OPSET
+        from accelml.tabular.learners._torch_net import Served
+
+        classify = fitted.info["kind"] != "regression"
+        output = "probabilities" if classify else "values"
+        served = Served(copy.deepcopy(fitted.model).float(), classify).eval()  # ONNX: float32
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            with warnings.catch_warnings():  # its deprecation notice, not a problem of the model
+                warnings.simplefilter("ignore")
+                torch.onnx.export(served, (torch.zeros(2, n_features),), str(path),
+                                  dynamo=False, input_names=[INPUT], output_names=[output],
+                                  opset_version=OPSET,
+                                  dynamic_axes={INPUT: {0: "rows"}, output: {0: "rows"}})
+            return onnx.load(str(path))
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         from safetensors.torch import save_file

@@ -14,8 +14,8 @@ import numpy as np
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, register
 from accelml.core.task import Task
 from accelml.tabular.learners._common import (
     EARLY_STOPPING_ROUNDS,
@@ -69,7 +69,7 @@ class XGBoost(TabularLearner):
     fidelity = Fidelity("n_estimators", 50, 2000)
     load_modules = ("xgboost",)
 
-    def space(self, task: Task, n_rows: int, n_features: int) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Depth, shrinkage, row/column sampling and regularization."""
         return {
             "learning_rate": FloatDistribution(0.005, 0.3, log=True),
@@ -81,7 +81,7 @@ class XGBoost(TabularLearner):
             "reg_alpha": FloatDistribution(1e-8, 10.0, log=True),
         }
 
-    def portfolio(self, task: Task) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """A default with a gentler learning rate, then a deep and a shallow variant."""
         return [
             {**_BASE, "learning_rate": 0.1, "max_depth": 6},
@@ -92,7 +92,7 @@ class XGBoost(TabularLearner):
         ]
 
     def _params(self, config: Config, ctx: FitContext) -> dict[str, Any]:
-        params = merge_config(self.portfolio(ctx.task)[0], config, self.name)
+        params = merge_config(self.defaults(ctx.task), config, self.name)
         params.update(
             objective=by_kind(ctx.task, ctx.n_classes,
                               ("binary:logistic", "multi:softprob", "reg:squarederror")),
@@ -104,7 +104,7 @@ class XGBoost(TabularLearner):
         return params
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
-             ctx: FitContext) -> tuple[Any, dict[str, Any]]:
+             ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         import xgboost as xgb
 
         evals = [] if ctx.valid is None else [(_matrix(*ctx.valid), "valid")]
@@ -116,14 +116,24 @@ class XGBoost(TabularLearner):
             early_stopping_rounds=EARLY_STOPPING_ROUNDS if evals else None,
             verbose_eval=False, callbacks=[stop],
         )
-        rounds = booster.best_iteration + 1 if evals else booster.num_boosted_rounds()
+        rounds = int(booster.best_iteration + 1 if evals else booster.num_boosted_rounds())
         if rounds < booster.num_boosted_rounds():
             booster = booster[:rounds]  # keep only the rounds early stopping chose
-        return booster, {"n_estimators": int(rounds), "deadline_hit": stop.hit}
+        return (booster, {"n_estimators": rounds, "deadline_hit": stop.hit},
+                FitFacts(units_trained=rounds, refit_units=rounds))
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
         model.set_param({"nthread": predict_threads(info, len(features))})
         return np.asarray(model.inplace_predict(features.X))
+
+    def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
+        """onnxmltools' XGBoost converter."""
+        import onnxmltools
+
+        from accelml.tabular.export import OPSET, float_input
+
+        return onnxmltools.convert_xgboost(fitted.model, initial_types=float_input(n_features),
+                                           target_opset=OPSET)
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         path = directory / MODEL_FILE

@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, Fitted, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, LearnerBase, register
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
 from accelml.vision.constraints import check_constraints, split_constraints
@@ -53,7 +53,7 @@ PREPROCESSING_KEYS = ("mean", "std", "resolution", "channels", "input_shape")
 
 def images_of(features: Features) -> np.ndarray:
     """The rows as uint8 NHWC images (a view when possible)."""
-    height, width, channels = image_shape_from(features.X.shape[1], features.row_shape)
+    height, width, channels = image_shape_from(features.X.shape[1], features.item_shape)
     X = features.X
     if X.dtype != np.uint8:
         X = np.clip(np.rint(X), 0, 255).astype(np.uint8)
@@ -140,7 +140,7 @@ def base_info(learner: str, task: Task, present: np.ndarray) -> dict[str, Any]:
 
 
 @register
-class CNN:
+class CNN(LearnerBase):
     """A CNN whose architecture is searched (macro NAS) along with its training recipe."""
 
     name = "cnn"
@@ -152,24 +152,23 @@ class CNN:
     warm_start = True
     stops_out_of_reach = True
 
-    def space(self, task: Task, n_rows: int, n_features: int,
-              row_shape: tuple[int, ...] | None = None) -> Mapping[str, BaseDistribution]:
-        """Architecture and training knobs; the image shape comes from ``row_shape``."""
-        return image_space(n_rows, image_shape_from(n_features, row_shape))
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
+        """Architecture and training knobs for images of ``shape.item_shape``."""
+        return image_space(shape.n_rows, image_shape_from(shape.n_features, shape.item_shape))
 
     def min_fidelity(self, n_rows: int) -> int:
         """The fewest epochs worth a look on ``n_rows`` training images."""
         return min_look_epochs(n_rows)
 
-    def portfolio(self, task: Task, row_shape: tuple[int, ...] | None = None) -> list[Config]:
-        """Hand-designed networks (resolution only when the shape is known), cheapest to
-        train first when the shape is known: a model exists early, and the costlier seeds
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
+        """Hand-designed networks (resolution only when the image shape is known), cheapest
+        to train first when it is known: a model exists early, and the costlier seeds
         that follow are pruned when their first rung does not fit their time limit."""
-        if not row_shape:
+        if not shape.item_shape:
             return seed_architectures()
-        shape = image_shape_from(0, row_shape)
-        seeds = seed_architectures(shape)
-        return sorted(seeds, key=lambda config: training_macs(config, shape, task.n_classes))
+        image = image_shape_from(0, shape.item_shape)
+        seeds = seed_architectures(image)
+        return sorted(seeds, key=lambda config: training_macs(config, image, task.n_classes))
 
     def resolve(self, config: Config, shape: ImageShape) -> Config:
         """Defaults overlaid with ``config``; unknown keys are refused, resolution filled in."""
@@ -217,7 +216,8 @@ class CNN:
         facts["epochs_done"] += done  # the epochs these weights have seen in all
         if start is not None and facts.get("valid_log_loss", math.inf) > start.log_loss:
             facts = restore_start(net, start, facts)
-        return Fitted(self.name, net, {**info, **facts, "params": count_params(net)})
+        return Fitted(self.name, net, {**info, **facts, "params": count_params(net)},
+                      FitFacts(units_trained=facts["epochs_done"], warm_start_units=done))
 
     def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
         """Class probabilities over all the task's classes."""

@@ -25,8 +25,8 @@ from optuna.distributions import (
 from torch import nn
 
 from accelml.core.budget import Deadline
-from accelml.core.data import Features
-from accelml.core.learner import Config, Fidelity, Fitted, register
+from accelml.core.data import DataShape, Features
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, LearnerBase, register
 from accelml.core.task import Task
 from accelml.errors import ArtifactError, ConfigError, MissingDependencyError
 from accelml.vision.constraints import check_constraints, split_constraints
@@ -166,7 +166,7 @@ def pretrained(record: Mapping[str, Any], n_classes: int) -> tuple[nn.Module, nn
 
 
 @register
-class Transfer:
+class Transfer(LearnerBase):
     """Fine-tuning of a local pretrained network (AccelML or timm) with a new head."""
 
     name = "transfer"
@@ -180,8 +180,7 @@ class Transfer:
         """The fewest epochs worth a look on ``n_rows`` training images."""
         return min_look_epochs(n_rows)
 
-    def space(self, task: Task, n_rows: int, n_features: int,
-              row_shape: tuple[int, ...] | None = None) -> Mapping[str, BaseDistribution]:
+    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Fine-tuning knobs; the backbone (and so the resolution) is fixed, not searched."""
         shared = training_space()
         space = {key: shared[key] for key in TUNED}
@@ -190,7 +189,7 @@ class Transfer:
                      optimizer=CategoricalDistribution(("adamw", "sgd")))
         return space
 
-    def portfolio(self, task: Task, row_shape: tuple[int, ...] | None = None) -> list[Config]:
+    def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """A gentle fine-tune, then a faster one with flips and a thawed backbone."""
         first = {k: DEFAULTS[k] for k in (*TUNED, "backbone_lr_mult", "freeze_epochs",
                                           "optimizer")}
@@ -230,7 +229,8 @@ class Transfer:
                               epochs=epochs_of(fidelity, self.name), deadline=deadline,
                               n_jobs=n_jobs, seed=seed, valid=remap_valid(valid, present),
                               head=head)
-        return Fitted(self.name, net, {**info, **facts, "params": count_params(net)})
+        return Fitted(self.name, net, {**info, **facts, "params": count_params(net)},
+                      FitFacts(units_trained=facts["epochs_done"]))
 
     def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
         """Class probabilities over all the task's classes."""

@@ -1,29 +1,27 @@
 """ONNX export of tabular models, alone or blended: the encoded feature matrix in (float32,
 the columns of ``Features.names``), class probabilities or values out.
 
-Each member goes through its library's converter (onnxmltools for LightGBM and XGBoost,
+Each member's learner converts it (its ``to_onnx``: onnxmltools for LightGBM and XGBoost,
 CatBoost's own exporter, skl2onnx for scikit-learn models, torch's exporter for the
 ``torch_mlp`` network, whose input encoding is part of its module); the members are then
 joined into one graph that spreads each member's probabilities over the task's classes with
 its weight and sums them (a weighted sum of values for regressors). A stacked model sums per
 group and ends in the stacker's linear layer (a softmax over log-probabilities for
-classifiers). A member no converter covers is a clear ConfigError naming it. The column
-encoding (categories to codes, dates to parts) is not in the graph: it is the model
-directory's ``preprocessor.json``.
+classifiers). A member whose learner has no converter (its ``to_onnx`` raises
+:class:`~accelml.core.learner.OnnxUnavailable`, the default) is a clear ConfigError naming
+it. The column encoding (categories to codes, dates to parts) is not in the graph: it is the
+model directory's ``preprocessor.json``.
 """
 
 from __future__ import annotations
 
-import copy
-import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from accelml.core.learner import Fitted
+from accelml.core.learner import Fitted, OnnxUnavailable, capabilities, get_learner
 from accelml.core.stacking import EPSILON, Stacker
 from accelml.errors import ConfigError, MissingDependencyError
 
@@ -31,9 +29,6 @@ INSTALL = "pip install 'accelml[export]'"
 #: The opset the converters support (onnxmltools' ceiling); ai.onnx.ml as they choose.
 OPSET = 15
 INPUT = "features"
-#: Learners left out on purpose, and why.
-NOT_EXPORTED = {"knn": "in float32, ties between equally near neighbours break differently "
-                       "from the native model"}
 #: (learner name, fitted model, weight in the blend, group: the trial it comes from)
 ExportMember = tuple[str, Fitted, float, int | None]
 
@@ -45,33 +40,14 @@ def _require(module: str) -> Any:
         raise MissingDependencyError(f"ONNX export needs {module}: {INSTALL}") from None
 
 
-def _float_input(n_features: int) -> list[tuple[str, Any]]:
+def float_input(n_features: int) -> list[tuple[str, Any]]:
+    """The ``features`` input as onnxmltools' converters take it."""
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     return [(INPUT, FloatTensorType([None, n_features]))]
 
 
-def _convert_boosting(name: str, model: Any, n_features: int) -> Any:
-    import onnxmltools
-
-    convert = onnxmltools.convert_lightgbm if name == "lightgbm" else \
-        onnxmltools.convert_xgboost
-    options = {"zipmap": False} if name == "lightgbm" else {}
-    return convert(model, initial_types=_float_input(n_features), target_opset=OPSET,
-                   **options)
-
-
-def _convert_catboost(model: Any) -> Any:
-    import onnx
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.onnx"
-        model.save_model(str(path), format="onnx")
-        graph = onnx.load(str(path))
-    return _drop_zipmap(graph)
-
-
-def _drop_zipmap(model: Any) -> Any:
+def drop_zipmap(model: Any) -> Any:
     """Make a classifier's probabilities a plain tensor output (CatBoost ends in ZipMap)."""
     import onnx
 
@@ -87,60 +63,23 @@ def _drop_zipmap(model: Any) -> Any:
     return model
 
 
-def _convert_sklearn(model: Any, n_features: int) -> Any:
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
-
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
-    options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
-    return convert_sklearn(model, initial_types=[(INPUT, FloatTensorType([None, n_features]))],
-                           options=options, target_opset=OPSET)
-
-
-def _convert_torch(fitted: Fitted, n_features: int) -> Any:
-    """The TorchScript exporter: the blend's opset (15) is below what torch.export supports."""
-    import onnx
-    import torch
-
-    from accelml.tabular.learners._torch_net import Served
-
-    classify = fitted.info["kind"] != "regression"
-    output = "probabilities" if classify else "values"
-    served = Served(copy.deepcopy(fitted.model).float(), classify).eval()  # ONNX: float32
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.onnx"
-        with warnings.catch_warnings():  # its deprecation notice, not a problem of the model
-            warnings.simplefilter("ignore")
-            torch.onnx.export(served, (torch.zeros(2, n_features),), str(path), dynamo=False,
-                              input_names=[INPUT], output_names=[output],
-                              opset_version=OPSET,
-                              dynamic_axes={INPUT: {0: "rows"}, output: {0: "rows"}})
-        return onnx.load(str(path))
-
-
 def member_graph(name: str, fitted: Fitted, n_features: int) -> Any:
-    """One member as an ONNX model with input ``features``; ConfigError if it cannot be."""
+    """One member as an ONNX model with input ``features``, from its learner's ``to_onnx``;
+    ConfigError if it cannot be (a constant model, no converter, a converter failure)."""
     _require("onnx")
     _require("onnxmltools")
     if fitted.info.get("constant") or fitted.model is None:
         raise ConfigError(f"member {name!r} is a constant model; ONNX export covers trained "
                           "models only")
+    learner = capabilities(get_learner(name))
     try:
-        if name in ("lightgbm", "xgboost"):
-            return _convert_boosting(name, fitted.model, n_features)
-        if name == "catboost":
-            return _convert_catboost(fitted.model)
-        if name in ("random_forest", "extra_trees", "linear", "mlp"):
-            return _convert_sklearn(fitted.model, n_features)
-        if name == "torch_mlp":
-            return _convert_torch(fitted, n_features)
+        return learner.to_onnx(fitted, n_features)
+    except OnnxUnavailable as why:
+        detail = str(why)
     except Exception as error:  # noqa: BLE001  (any converter failure is named, not raised raw)
         detail = " ".join(str(error).split())[:200]
-        raise ConfigError(f"the {name!r} member cannot be exported to ONNX ({detail}); "
-                          f"retrain without it (--exclude {name}) to export") from None
-    why = NOT_EXPORTED.get(name, "no converter")
-    raise ConfigError(f"the {name!r} member cannot be exported to ONNX ({why}); retrain "
-                      f"without it (--exclude {name}) to export")
+    raise ConfigError(f"the {name!r} member cannot be exported to ONNX ({detail}); retrain "
+                      f"without it (--exclude {name}) to export") from None
 
 
 def _output_of(model: Any, classifier: bool) -> str:

@@ -1,82 +1,99 @@
-"""Every registered tabular learner passes the conformance suite; plus focused learner tests."""
+"""Every registered learner, of every modality, passes the conformance suite; plus focused
+tests of the tabular learners.
+
+The learners come from the registry: every registered modality's learner modules, core's own
+(the fallback model) and the ``accelml.learners`` entry points; each is checked on the data
+registered for its modality in :mod:`accelml.testing.conformance`.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
-from functools import cache
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
-import accelml.tabular.learners  # noqa: F401  (registers the tabular learners)
+import accelml.core.learner as learner_registry
+import accelml.testing.conformance as conformance
 from accelml.core.budget import Deadline
 from accelml.core.data import DataShape, Features
-from accelml.core.learner import get_learner, learners_for, registered
-from accelml.core.task import Task, TaskKind
+from accelml.core.learner import (
+    ENTRY_POINT_GROUP,
+    capabilities,
+    get_learner,
+    learners_for,
+    registered,
+)
+from accelml.core.task import TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
 from accelml.tabular.learners._sklearn import dump_skops, load_skops
 from accelml.tabular.learners.linear import Linear
+from accelml.testing.conformance import (
+    N_CODES,
+    Case,
+    binary_table,
+    check_registered,
+    learners_to_check,
+    regression_table,
+)
+from accelml.testing.fake_learners import PriorLearner
 from accelml.testing.learner_checks import check_learner
 
-N_CODES = 5
-Data = tuple[Task, Features, np.ndarray]
-
-
-def _features(X: np.ndarray, seed: int) -> Features:
-    """The numbers with some NaN, plus a categorical column of codes (some missing)."""
-    rng = np.random.default_rng(seed)
-    X = X.astype(np.float64).copy()
-    X[rng.random(len(X)) < 0.05, 1] = np.nan
-    ranks = np.argsort(np.argsort(X[:, 0]))
-    codes = (ranks * N_CODES // len(X)).astype(np.float64)  # quantile bins: informative
-    codes[rng.random(len(X)) < 0.1] = np.nan
-    names = tuple(f"x{i}" for i in range(X.shape[1])) + ("group",)
-    return Features(np.column_stack([X, codes]), (X.shape[1],), (N_CODES,), names)
-
-
-@cache
-def _binary() -> Data:
-    X, y = load_breast_cancer(return_X_y=True)
-    return Task(TaskKind.BINARY, "y", "roc_auc", (0, 1), 1), _features(X, 0), y.astype(np.int64)
-
-
-@cache
-def _multiclass() -> Data:
-    X, y = load_wine(return_X_y=True)
-    return Task(TaskKind.MULTICLASS, "y", "log_loss", (0, 1, 2)), _features(X, 1), y.astype(
-        np.int64)
-
-
-@cache
-def _regression() -> Data:
-    X, y = load_diabetes(return_X_y=True)
-    return Task(TaskKind.REGRESSION, "y", "rmse"), _features(X, 2), y.astype(np.float64)
-
-
-DATA: dict[TaskKind, Callable[[], Data]] = {
-    TaskKind.BINARY: _binary, TaskKind.MULTICLASS: _multiclass, TaskKind.REGRESSION: _regression
-}
-TABULAR = sorted(n for n, c in registered().items() if c.__module__.startswith("accelml.tabular."))
+LEARNERS, NOT_IMPORTABLE = learners_to_check()
+TABULAR = sorted(name for name, cls in LEARNERS.items()
+                 if capabilities(cls()).modality == "tabular")
 BOOSTING = ["lightgbm", "xgboost", "catboost"]
 
 
 def _cases() -> list[object]:
-    return [
+    cases = [
         pytest.param(name, kind, id=f"{name}-{kind.value}")
-        for name in TABULAR
+        for name in sorted(LEARNERS)
         for kind in TaskKind
-        if kind in registered()[name].task_kinds
+        if kind in LEARNERS[name].task_kinds
+    ]
+    return cases + [  # a modality whose extra is not installed: said, not silently absent
+        pytest.param(None, None, id=f"{modality}-learners",
+                     marks=pytest.mark.skip(reason=f"{modality} learners not importable: {why}"))
+        for modality, why in sorted(NOT_IMPORTABLE.items())
     ]
 
 
 @pytest.mark.parametrize(("name", "kind"), _cases())
 def test_learner_conforms(name: str, kind: TaskKind, tmp_path: Path) -> None:
-    task, features, y = DATA[kind]()
-    check_learner(get_learner(name), task, features, y, tmp_path=tmp_path)
+    check_registered(LEARNERS[name], kind, tmp_path)
+
+
+def test_every_modality_and_core_bring_their_learners_to_the_check() -> None:
+    modalities = {capabilities(cls()).modality for cls in LEARNERS.values()}
+    assert {"tabular", "fallback"} <= modalities
+    assert "image" in modalities or "image" in NOT_IMPORTABLE
+    assert not {"prior", "crashing"} & set(LEARNERS)  # test doubles are not checked
+
+
+def test_entry_point_learners_are_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    point = EntryPoint("prior", "accelml.testing.fake_learners:PriorLearner", ENTRY_POINT_GROUP)
+
+    def points(group: str) -> list[EntryPoint]:
+        return [point] if group == ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(learner_registry, "entry_points", points)
+    monkeypatch.setattr(conformance, "entry_points", points)
+    learners, _ = learners_to_check()
+    assert learners["prior"] is PriorLearner
+
+
+class _TextPrior(PriorLearner):
+    modality = "text"
+
+
+def test_a_modality_without_conformance_data_is_told_to_register_some(tmp_path: Path) -> None:
+    with pytest.raises(LookupError, match=r"no conformance data is registered for the 'text' "
+                                          r"modality.*register_conformance_data\('text'"):
+        check_registered(_TextPrior, TaskKind.BINARY, tmp_path)
 
 
 def test_search_tries_learners_in_portfolio_order() -> None:
@@ -102,7 +119,7 @@ def test_the_torch_network_supersedes_the_sklearn_mlp_unless_it_is_named() -> No
     assert "mlp" in without  # leaving the network out brings scikit-learn's back
 
 
-def _fit(name: str, data: Data, rows: np.ndarray, **kwargs: object) -> object:
+def _fit(name: str, data: Case, rows: np.ndarray, **kwargs: object) -> object:
     task, features, y = data
     settings = {"task": task, "fidelity": 50, "deadline": Deadline.never(), "n_jobs": 1,
                 "seed": 0, **kwargs}
@@ -112,7 +129,7 @@ def _fit(name: str, data: Data, rows: np.ndarray, **kwargs: object) -> object:
 
 @pytest.mark.parametrize("name", BOOSTING)
 def test_early_stopping_records_rounds_for_refit(name: str) -> None:
-    data = _binary()
+    data = binary_table()
     rows = np.arange(len(data[2]))
     train, valid = rows[rows % 4 != 0], rows[rows % 4 == 0]
     valid_data = (data[1].take(valid), data[2][valid])
@@ -127,7 +144,7 @@ def test_early_stopping_records_rounds_for_refit(name: str) -> None:
 
 @pytest.mark.parametrize("name", TABULAR)
 def test_unseen_and_missing_category_codes_predict(name: str) -> None:
-    task, features, y = _binary()
+    task, features, y = binary_table()
     column = features.categorical[0]
     train = np.flatnonzero(features.X[:, column] != N_CODES - 1)  # last code never seen
     fitted = _fit(name, (task, features, y), train)
@@ -154,19 +171,19 @@ def test_a_learner_whose_library_is_missing_is_named_with_its_install() -> None:
 
 def test_unknown_hyperparameter_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown hyperparameters \['num_leafs'\].*num_leaves"):
-        _fit("lightgbm", _binary(), np.arange(100), config={"num_leafs": 8})
+        _fit("lightgbm", binary_table(), np.arange(100), config={"num_leafs": 8})
 
 
 def test_load_refuses_another_learners_directory(tmp_path: Path) -> None:
-    task = _binary()[0]
-    get_learner("lightgbm").save(_fit("lightgbm", _binary(), np.arange(200)), tmp_path)
+    task = binary_table()[0]
+    get_learner("lightgbm").save(_fit("lightgbm", binary_table(), np.arange(200)), tmp_path)
     with pytest.raises(ArtifactError, match="holds a 'lightgbm' model"):
         get_learner("xgboost").load(tmp_path, task)
 
 
 def test_load_names_a_missing_model_file(tmp_path: Path) -> None:
-    task = _binary()[0]
-    files = get_learner("xgboost").save(_fit("xgboost", _binary(), np.arange(200)), tmp_path)
+    task = binary_table()[0]
+    files = get_learner("xgboost").save(_fit("xgboost", binary_table(), np.arange(200)), tmp_path)
     next(f for f in files if f.suffix == ".ubj").unlink()
     with pytest.raises(ArtifactError, match=r"model\.ubj is missing"):
         get_learner("xgboost").load(tmp_path, task)
@@ -193,30 +210,30 @@ class _Unnormalized(Linear):
 
 
 def test_suite_catches_a_broken_learner(tmp_path: Path) -> None:
-    task, features, y = _binary()
+    task, features, y = binary_table()
     with pytest.raises(AssertionError, match=r"probabilities outside \[0, 1\]"):
         check_learner(_Unnormalized(), task, features, y, tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("name", TABULAR)
 def test_load_turns_a_damaged_model_file_into_an_artifact_error(name: str, tmp_path: Path) -> None:
-    files = get_learner(name).save(_fit(name, _binary(), np.arange(200)), tmp_path)
+    files = get_learner(name).save(_fit(name, binary_table(), np.arange(200)), tmp_path)
     for file in files:
         if file.name != "info.json":
             file.write_bytes(b"not a model")
     with pytest.raises(ArtifactError, match=f"{name}.*(could not be read|refusing)"):
-        get_learner(name).load(tmp_path, _binary()[0])
+        get_learner(name).load(tmp_path, binary_table()[0])
 
 
 def test_class_codes_beyond_the_task_are_a_data_error() -> None:
-    task, features, y = _binary()
+    task, features, y = binary_table()
     with pytest.raises(DataError, match=r"class codes 0\.\.2 for a task with 2 classes"):
         get_learner("linear").fit(features, np.where(y == 1, 2, 0), {}, task=task, fidelity=None,
                                   deadline=Deadline.never(), n_jobs=1, seed=0)
 
 
 def test_the_mlp_predicts_in_the_target_units_and_trains_its_epochs() -> None:
-    task, features, y = _regression()
+    task, features, y = regression_table()
     learner = get_learner("mlp")
     fitted = learner.fit(features, y, {}, task=task, fidelity=40, deadline=Deadline.never(),
                          n_jobs=1, seed=0)
@@ -227,7 +244,7 @@ def test_the_mlp_predicts_in_the_target_units_and_trains_its_epochs() -> None:
 
 
 def test_the_mlp_stops_at_its_deadline_after_one_epoch_at_least() -> None:
-    task, features, y = _binary()
+    task, features, y = binary_table()
     learner = get_learner("mlp")
     fitted = learner.fit(features, y, {}, task=task, fidelity=10_000,
                          deadline=Deadline.in_seconds(0.5), n_jobs=1, seed=0)
@@ -235,7 +252,7 @@ def test_the_mlp_stops_at_its_deadline_after_one_epoch_at_least() -> None:
 
 
 def test_lightgbm_may_grow_larger_trees_on_larger_tables() -> None:
-    task = _binary()[0]
+    task = binary_table()[0]
     learner = get_learner("lightgbm")
     small = learner.space(task, DataShape(1_000, 10))["num_leaves"]
     large = learner.space(task, DataShape(40_000, 10))["num_leaves"]
@@ -248,7 +265,7 @@ def test_load_imports_no_library_beyond_its_load_modules(name: str, tmp_path: Pa
     """The driver preloads ``load_modules`` so that loading the final blend pays no first
     import (skops took 2.7 s there and a 10 s run took 11.5 s); a library ``load`` needs but
     does not name would be imported inside the budget again."""
-    task, features, y = _binary()
+    task, features, y = binary_table()
     learner = get_learner(name)
     fitted = learner.fit(features, y, {}, task=task, fidelity=None, deadline=Deadline.never(),
                          n_jobs=1, seed=0)

@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_diabetes, load_wine
 
 import accelml.api  # noqa: F401  (registers the tabular preprocessor)
 from accelml.config import RunConfig
 from accelml.core.budget import Budget, busy_cores, mark_command_start, process_start
-from accelml.core.constant import CONSTANT, ConstantLearner
+from accelml.core.constant import CONSTANT
 from accelml.core.data import DatasetView, Features
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.learner import get_learner, learners_for
@@ -31,7 +30,6 @@ from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import ConfigError, SearchError
 from accelml.tabular.preprocess import TabularPreprocessor
-from accelml.testing.learner_checks import check_learner
 
 MODULES = ("accelml.testing.fake_learners", "tests.core._refit_faults")
 BINARY = Task(TaskKind.BINARY, "y", "roc_auc", ("a", "b"), 1)
@@ -253,20 +251,6 @@ def test_the_cli_saves_the_constant_model_unless_strict(tmp_path: Path) -> None:
 
 
 # --- the constant learner, the budget clock, the configuration ---
-
-
-@pytest.mark.parametrize("kind", list(TaskKind))
-def test_the_constant_learner_conforms(kind: TaskKind, tmp_path: Path) -> None:
-    if kind is TaskKind.REGRESSION:
-        X, y = load_diabetes(return_X_y=True)
-        task = Task(kind, "y", "rmse")
-    else:
-        X, y = load_wine(return_X_y=True)
-        if kind is TaskKind.BINARY:
-            y = (y == 0).astype(np.int64)
-        classes = tuple(range(int(y.max()) + 1))
-        task = Task(kind, "y", "log_loss", classes, 1 if kind is TaskKind.BINARY else None)
-    check_learner(ConstantLearner(), task, Features(X.astype(np.float64)), y, tmp_path=tmp_path)
 
 
 def test_the_constant_learner_is_never_searched() -> None:

@@ -16,7 +16,11 @@ import torch  # noqa: E402
 from accelml.core.budget import Deadline  # noqa: E402
 from accelml.core.learner import FitFacts, discover, get_learner  # noqa: E402
 from accelml.tabular.learners._torch_net import KNOTS, TabularNet, quantile_knots  # noqa: E402
-from tests.test_learners import _binary, _multiclass, _regression  # noqa: E402
+from accelml.testing.conformance import (  # noqa: E402
+    binary_table,
+    multiclass_table,
+    regression_table,
+)
 
 discover(("accelml.tabular.learners",))
 
@@ -52,7 +56,7 @@ def test_missing_numbers_are_filled_and_flagged() -> None:
 
 
 def test_early_stopping_keeps_the_best_epoch_and_the_refit_trains_that_many() -> None:
-    task, features, y = _multiclass()
+    task, features, y = multiclass_table()
     rows = np.arange(len(y))
     train, valid = rows[rows % 4 != 0], rows[rows % 4 == 0]
     learner = get_learner("torch_mlp")
@@ -68,7 +72,7 @@ def test_early_stopping_keeps_the_best_epoch_and_the_refit_trains_that_many() ->
 
 
 def test_regression_predicts_in_the_target_units() -> None:
-    task, features, y = _regression()
+    task, features, y = regression_table()
     learner = get_learner("torch_mlp")
     fitted = learner.fit(features, y, {}, task=task, fidelity=40, deadline=Deadline.never(),
                          n_jobs=1, seed=0)
@@ -78,14 +82,14 @@ def test_regression_predicts_in_the_target_units() -> None:
 
 
 def test_it_stops_at_its_deadline_after_one_epoch_at_least() -> None:
-    task, features, y = _binary()
+    task, features, y = binary_table()
     fitted = get_learner("torch_mlp").fit(features, y, {}, task=task, fidelity=10_000,
                                           deadline=Deadline.in_seconds(0.5), n_jobs=1, seed=0)
     assert 1 <= fitted.info["epochs_done"] < 10_000 and fitted.info["deadline_hit"]
 
 
 def test_the_same_seed_gives_the_same_network() -> None:
-    task, features, y = _binary()
+    task, features, y = binary_table()
     learner = get_learner("torch_mlp")
     first, second = (learner.fit(features, y, {}, task=task, fidelity=5,
                                  deadline=Deadline.never(), n_jobs=1, seed=3)
@@ -97,7 +101,7 @@ def test_a_deadline_shortens_the_schedule_so_the_rate_still_anneals() -> None:
     from accelml.tabular.learners._common import FitContext
     from accelml.tabular.learners.torch_mlp import _OneCycle, _Trainer
 
-    task = _binary()[0]
+    task = binary_table()[0]
     ctx = FitContext(task, 100, Deadline.in_seconds(1.2), 1, 0, None, 2)
     trainer = _Trainer(None, {}, True, ctx)
     assert trainer._replan(100, 5, epoch_s=0.5) in (6, 7)  # two more epochs fit, at most

@@ -1,4 +1,5 @@
-"""The cnn learner: conformance, the search space, networks, training speed and deadlines."""
+"""The cnn learner: the search space, networks, training speed and deadlines (its
+conformance: tests/test_learners.py, for every registered learner)."""
 
 from __future__ import annotations
 
@@ -14,27 +15,19 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from accelml.core.budget import Deadline
 from accelml.core.data import NO_DATA, DataShape
-from accelml.core.learner import FidelityOutOfReach, FitFacts, get_learner
+from accelml.core.learner import FidelityOutOfReach, FitFacts
 from accelml.errors import ConfigError, DataError
-from accelml.testing.learner_checks import check_learner
 from accelml.testing.timing import Stopwatch
 from accelml.vision.learners.cnn import CNN, training_macs
 from accelml.vision.network import build_network, count_macs, count_params
 from accelml.vision.space import image_shape_from, image_space, resolutions, seed_architectures
-from tests.vision._digits import BINARY, MULTICLASS, SHAPE, digits, features, labels
+from tests.vision._digits import MULTICLASS, SHAPE, digits, features, labels
 
 
 def _fit(rows: slice, config: dict | None = None, **kwargs: object):  # noqa: ANN202
     settings = {"task": MULTICLASS, "fidelity": 1, "deadline": Deadline.never(), "n_jobs": 1,
                 "seed": 0, **kwargs}
     return CNN().fit(features(rows), labels(rows), config or {}, **settings)
-
-
-@pytest.mark.parametrize("task", [MULTICLASS, BINARY], ids=["multiclass", "binary"])
-def test_cnn_conforms(task, tmp_path: Path) -> None:  # noqa: ANN001
-    rows = slice(0, 300)
-    y = labels(rows) if task is MULTICLASS else labels(rows) % 2
-    check_learner(get_learner("cnn"), task, features(rows), y, tmp_path=tmp_path, n_jobs=1)
 
 
 def test_space_is_torch_free_and_flat() -> None:

@@ -1,4 +1,5 @@
-"""The transfer learner: fine-tuning from a local AccelML model directory; bad backbones."""
+"""The transfer learner: fine-tuning from a local AccelML model directory; bad backbones
+(its conformance: tests/test_learners.py, for every registered learner)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 from accelml.core.budget import Deadline
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ConfigError, MissingDependencyError
-from accelml.testing.learner_checks import check_learner
 from accelml.vision.learners.cnn import CNN
 from accelml.vision.learners.transfer import Transfer
 from accelml.vision.space import seed_architectures
@@ -51,23 +51,6 @@ def test_fine_tuning_learns_new_classes(backbone: Path) -> None:
                        == labels(test) - 5)
     assert accuracy > 0.8, accuracy
     assert fitted.info["network"]["kind"] == "accelml" and fitted.info["resolution"] == 8
-
-
-class _Fixed(Transfer):
-    """The engine merges the fixed backbone into every config; so does this for the suite."""
-
-    def __init__(self, backbone: Path | None = None) -> None:
-        self.backbone = backbone or _Fixed.default
-
-    def fit(self, features, y, config, **kwargs):  # type: ignore[no-untyped-def]
-        return super().fit(features, y, {**config, "backbone": str(self.backbone)}, **kwargs)
-
-
-def test_transfer_conforms(backbone: Path, tmp_path: Path) -> None:
-    _Fixed.default = backbone
-    rows = _new_task_rows(200)
-    check_learner(_Fixed(), NEW_TASK, features(rows), labels(rows) - 5, tmp_path=tmp_path,
-                  n_jobs=2)
 
 
 def test_a_missing_backbone_key_says_what_to_supply() -> None:

@@ -15,7 +15,8 @@ import pandas as pd
 
 import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
 import accelml.vision.modality  # noqa: F401
-from accelml.config import RunConfig
+from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET, RunConfig
+from accelml.core.artifacts import update_run_record
 from accelml.core.budget import Budget
 from accelml.core.engine import build_view, fit_predictor
 from accelml.core.modality import check_learners, get_modality, pick_modality, split_options
@@ -31,11 +32,11 @@ __all__ = ["export_model", "fit", "load", "resume", "split_target"]
 def fit(
     data: Any,
     target: str | None = None,
-    time_budget: float = 60.0,
+    time_budget: float = DEFAULT_TIME_BUDGET,
     *,
     task: str | None = None,
     metric: str | None = None,
-    preset: str = "medium",
+    preset: str = DEFAULT_PRESET,
     out: str | Path | None = None,
     overwrite: bool = False,
     **options: Any,
@@ -120,8 +121,11 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
                                   modality.learner_modules, prepared.notes, prepared.fixed,
                                   prepared.sampler_options, store=store, lead=prepared.lead)
         save_and_finish(predictor, out_dir, store)
-    predictor.info["fit_wall_s"] = round(budget.elapsed(), 3)
-    predictor.info["budget_overrun"] = round(budget.overrun(), 4)
+    finished = {"fit_wall_s": round(budget.elapsed(), 3),
+                "budget_overrun": round(budget.overrun(), 4)}
+    predictor.info.update(finished)
+    if out_dir is not None:  # the saved record gets them too (they include the save)
+        update_run_record(out_dir, finished)
     return predictor
 
 

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from accelml._version import __version__
+from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET
 from accelml.errors import AccelMLError, MissingDependencyError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -63,7 +64,8 @@ def fit(
         "or an .npz. Optional with --resume.")] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="The column to predict "
                                                "(tables).")] = None,
-    time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = 60.0,
+    time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = (
+        DEFAULT_TIME_BUDGET),
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write: new, "
                                       "empty, or an earlier model with --overwrite.")] = Path(
         "model"),
@@ -73,7 +75,7 @@ def fit(
     task: Annotated[str | None, typer.Option(help="binary, multiclass, regression or image.")
                     ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
-    preset: Annotated[str, typer.Option(help="medium, fast or best.")] = "medium",
+    preset: Annotated[str, typer.Option(help="medium, fast or best.")] = DEFAULT_PRESET,
     seed: Annotated[int, typer.Option(help="Seed for repeatable runs.")] = 0,
     n_jobs: Annotated[int | None, typer.Option(help="CPU cores to use (default all).")] = None,
     n_workers: Annotated[int | None, typer.Option(

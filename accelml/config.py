@@ -12,6 +12,11 @@ from typing import Any
 
 from accelml.errors import ConfigError
 
+#: The preset a run uses unless told otherwise (API, CLI and scikit-learn wrappers alike).
+DEFAULT_PRESET = "medium"
+#: Seconds a run may take unless told otherwise.
+DEFAULT_TIME_BUDGET = 60.0
+
 PRESETS: dict[str, dict[str, Any]] = {
     "medium": {},
     "fast": {"cv_folds": 3, "holdout_min_rows": 5_000},
@@ -94,7 +99,7 @@ class RunConfig:
         quiet: no live progress display.
     """
 
-    time_budget: float = 60.0
+    time_budget: float = DEFAULT_TIME_BUDGET
     task: str | None = None
     metric: str | None = None
     positive_class: Any = None
@@ -185,7 +190,7 @@ class RunConfig:
             )
 
     @classmethod
-    def from_options(cls, preset: str = "medium", **options: Any) -> RunConfig:
+    def from_options(cls, preset: str = DEFAULT_PRESET, **options: Any) -> RunConfig:
         """Build a config from a preset plus explicit options; None options keep the default."""
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from accelml.config import DEFAULT_PRESET
 from accelml.errors import NotFittedError
 
 TARGET = "__accelml_target__"
@@ -24,7 +25,7 @@ class _AccelEstimator(BaseEstimator):  # type: ignore[misc]
         self,
         time_budget: float = 30.0,
         metric: str | None = None,
-        preset: str = "medium",
+        preset: str = DEFAULT_PRESET,
         seed: int = 0,
         n_jobs: int | None = None,
         learners: tuple[str, ...] | None = None,

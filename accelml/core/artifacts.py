@@ -119,6 +119,17 @@ def write_model_dir(target: Path, write: Callable[[Path], dict[str, Any]]) -> Pa
     return target
 
 
+def update_run_record(directory: Path, values: dict[str, Any]) -> None:
+    """Add ``values`` to the saved manifest's ``run`` record, atomically: facts known only
+    once the model directory is written (the run's wall time, saving included)."""
+    path = Path(directory) / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest.setdefault("run", {}).update(values)
+    staging = path.with_name(f".{MANIFEST}.{time.monotonic_ns()}")
+    staging.write_text(json.dumps(manifest, indent=2, default=json_default))
+    staging.replace(path)
+
+
 def _replace(staging: Path, target: Path) -> None:
     if not target.exists():
         staging.rename(target)

@@ -16,10 +16,6 @@ import numpy as np
 from accelml.core.task import Task
 
 Split = tuple[np.ndarray, np.ndarray]
-#: The layout key that views written before ``item_shape`` got its modality-neutral name hold
-#: it under (tables and images had rows, other modalities have items); still read. Spelled
-#: in two parts so that a search for the retired name finds no code still using it.
-OLD_ITEM_SHAPE_KEY = "row" + "_shape"
 
 
 @dataclass(frozen=True)
@@ -120,7 +116,7 @@ class DatasetView:
             tuple(layout["categorical"]),
             tuple(layout["cardinalities"]),
             tuple(layout["names"]),
-            tuple(layout.get("item_shape", layout.get(OLD_ITEM_SHAPE_KEY, ()))),
+            tuple(layout.get("item_shape", ())),
         )
         splits = tuple(
             (np.load(directory / f"split{i}_train.npy"),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accelml.core.data import NO_DATA, OLD_ITEM_SHAPE_KEY, DatasetView, DataShape, Features
+from accelml.core.data import NO_DATA, DatasetView, DataShape, Features
 from accelml.core.evaluate import run_trial
 from accelml.core.learner import (
     Config,
@@ -36,14 +36,10 @@ def test_a_data_shape_carries_the_shape_of_one_item() -> None:
     assert NO_DATA == DataShape(0, 0)
 
 
-def test_views_written_with_the_old_layout_key_still_load(tmp_path: Path) -> None:
+def test_a_view_keeps_the_shape_of_its_items(tmp_path: Path) -> None:
     features = Features(np.zeros((4, 12), dtype=np.uint8), item_shape=(2, 2, 3))
     splits = ((np.arange(2), np.arange(2, 4)),)
     DatasetView(features, np.array([0, 1, 0, 1]), BINARY, splits).save(tmp_path)
-    assert DatasetView.load(tmp_path).features.item_shape == (2, 2, 3)
-    description = json.loads((tmp_path / "view.json").read_text())
-    description["features"][OLD_ITEM_SHAPE_KEY] = description["features"].pop("item_shape")
-    (tmp_path / "view.json").write_text(json.dumps(description))
     assert DatasetView.load(tmp_path).features.item_shape == (2, 2, 3)
 
 

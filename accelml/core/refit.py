@@ -1,0 +1,295 @@
+"""The fits after the search: the best trial refit on all rows (or, when that fails or does
+not fit in the time left, the next best, a trial's kept models, or the constant model), and
+the blend's other members refit while the budget allows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from accelml.config import RunConfig
+from accelml.core.budget import Budget, busy_cores
+from accelml.core.data import DatasetView
+from accelml.core.executor import Executor
+from accelml.core.reserve import (
+    MIN_MEMBER_S,
+    MIN_TRIAL_S,
+    SAVE_MARGIN_S,
+    STACKING_SHARE,
+    final_fit_threads,
+)
+from accelml.core.schedule import Schedule
+from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
+from accelml.errors import SearchError
+
+#: The final fit tries the best trials in this order, at most this many of them.
+REFIT_CANDIDATES = 3
+#: Refits are numbered from here so their ids never clash with search trials.
+REFIT_ID_BASE = 1_000_000
+
+
+@dataclass
+class SearchOutcome:
+    """Every trial of the search and the refit that produced the final model."""
+
+    results: list[TrialResult] = field(default_factory=list)
+    refit: TrialResult | None = None
+    chosen: TrialResult | None = None
+    refit_attempts: list[TrialResult] = field(default_factory=list)
+    member_refits: list[TrialResult] = field(default_factory=list)
+    weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
+    folds: dict[int, int] = field(default_factory=dict)  # trial id -> fold models it serves
+    #: What was served in place of the best trial's refit and why (None: nothing was).
+    fallback: dict[str, Any] | None = None
+
+
+class RefitFailed(SearchError):
+    """Trials finished, but no refit succeeded and no trial kept its models."""
+
+
+@dataclass
+class RunParts:
+    """What the search and the final fits share: the data, the settings, the clock, the
+    workers, where trial files go, what has finished so far, and how trials are scheduled;
+    ``record`` writes a finished trial to the run store; ``threads`` is the search trials'
+    thread count and ``slowness`` the driver's (see :func:`accelml.core.reserve.slowness`)."""
+
+    view: DatasetView
+    config: RunConfig
+    budget: Budget
+    executor: Executor
+    workdir: Path
+    outcome: SearchOutcome
+    schedule: Schedule
+    record: Callable[[TrialResult], None]
+    threads: int = 1
+    slowness: float = 1.0
+
+
+class FinalFits:
+    """Refits on all rows once the search has ended."""
+
+    def __init__(self, parts: RunParts) -> None:
+        self.parts = parts
+        self._threads: int | None = None  # the final fits' threads, once measured
+
+    def save_margin(self) -> float:
+        """Seconds kept at the end for loading the models and writing the model directory."""
+        return SAVE_MARGIN_S * self.parts.slowness
+
+    def stacking_share(self) -> float:
+        """Seconds neither the search nor the member refits may take: the stacking level's."""
+        parts = self.parts
+        return STACKING_SHARE * parts.budget.total_s if parts.config.stacking else 0.0
+
+    def threads(self) -> int:
+        """Threads of the final fits (:func:`accelml.core.reserve.final_fit_threads`),
+        measured once, when the first needs them."""
+        if self._threads is None:
+            parts = self.parts
+            self._threads = final_fit_threads(parts.config, parts.threads, busy_cores(),
+                                              parts.schedule.fixed_layout)
+        return self._threads
+
+    def refit_best(self, ranked: list[TrialResult], on_stage: Callable[[str], None]
+                   ) -> SearchOutcome:
+        """Refit the best of ``ranked`` on all rows. A best trial that kept its fold models (a
+        bag) is served as it is. When the best's refit fails or cannot fit in the time left,
+        the next best (of REFIT_CANDIDATES) is refit, or a candidate's kept models (fold
+        models, or a holdout trial's model) are served as the search validated them; failing
+        all that, the kept models of any good trial, or the cheapest candidate's refit with
+        whatever time is left. What was served instead of the best's refit, and why, goes to
+        ``outcome.fallback``.
+
+        Raises SearchError when no trial finished, RefitFailed when nothing could be served
+        (see :meth:`serve_constant` for what the run serves then)."""
+        outcome = self.parts.outcome
+        if not ranked:
+            raise SearchError(no_model_message(outcome.results, self.parts.budget))
+        if ranked[0].bag_dir is not None:  # its fold models serve as they are
+            outcome.refit, outcome.chosen = ranked[0], ranked[0]
+            return outcome
+        threads = self.threads()
+        reasons: list[str] = []
+        for candidate in ranked[:REFIT_CANDIDATES]:
+            served = self._refit_or_keep(candidate, threads, reasons, on_stage)
+            if served is not None:
+                return self._served(served, candidate, ranked[0], reasons)
+        kept = next((r for r in ranked if _kept(r)), None)
+        if kept is not None:
+            return self._served(kept, kept, ranked[0], reasons)
+        if not outcome.refit_attempts:  # none fitted: the cheapest gets what is left
+            cheapest = min(ranked[:REFIT_CANDIDATES],
+                           key=lambda candidate: self._refit_cost(candidate, threads))
+            result = self._attempt(cheapest, self._refit_limit(), threads, on_stage)
+            if result.status is TrialStatus.OK:
+                return self._served(result, cheapest, ranked[0], reasons)
+            reasons.append(_refit_failure(cheapest, result))
+        raise RefitFailed(_refit_failed_message(reasons, outcome.refit_attempts))
+
+    def _refit_limit(self) -> float:
+        return self.parts.budget.remaining() - self.save_margin()
+
+    def _refit_cost(self, candidate: TrialResult, threads: int) -> float:
+        parts = self.parts
+        return parts.schedule.refit_cost(candidate, parts.view, threads, parts.slowness)
+
+    def _refit_or_keep(self, candidate: TrialResult, threads: int, reasons: list[str],
+                       on_stage: Callable[[str], None]) -> TrialResult | None:
+        """The candidate's refit when it fits in the time left and succeeds, else its kept
+        models (the candidate itself) when it has some, else None; ``reasons`` gets why."""
+        limit = self._refit_limit()
+        estimate = self._refit_cost(candidate, threads)
+        if limit >= MIN_TRIAL_S and estimate <= limit:
+            result = self._attempt(candidate, limit, threads, on_stage)
+            if result.status is TrialStatus.OK:
+                return result
+            reasons.append(_refit_failure(candidate, result))
+        else:
+            reasons.append(f"the refit of trial {candidate.spec.trial_id} "
+                           f"({candidate.spec.learner}), about {estimate:.1f}s, did not fit in "
+                           f"the {max(limit, 0.0):.1f}s left")
+        return candidate if _kept(candidate) else None
+
+    def _attempt(self, candidate: TrialResult, limit: float, threads: int,
+                 on_stage: Callable[[str], None]) -> TrialResult:
+        on_stage(f"refitting {candidate.spec.learner} on all rows")
+        result = self._refit(candidate, max(limit, MIN_TRIAL_S), threads)
+        self.parts.outcome.refit_attempts.append(result)
+        return result
+
+    def _served(self, model: TrialResult, candidate: TrialResult, best: TrialResult,
+                reasons: list[str]) -> SearchOutcome:
+        """Serve ``model`` (a refit, or a trial's kept models) for ``candidate``; say why
+        when it is not the best trial's refit."""
+        outcome = self.parts.outcome
+        outcome.refit, outcome.chosen = model, candidate
+        if model is candidate or candidate is not best:
+            outcome.fallback = {
+                "served": "kept_models" if model is candidate else "next_best_refit",
+                "trial": candidate.spec.trial_id, "learner": candidate.spec.learner,
+                "why": "; ".join(reasons)}
+        return outcome
+
+    def serve_constant(self, why: str) -> SearchOutcome:
+        """Serve the constant model (class prior, or mean), fitted in this process in a
+        moment: validated on the run's splits like a trial, on the leaderboard as the
+        fallback, with ``why`` (the run's own reason it has no other model)."""
+        from accelml.core.constant import CONSTANT
+        from accelml.core.evaluate import run_trial
+
+        parts, outcome = self.parts, self.parts.outcome
+        trial_id = 1 + max((r.spec.trial_id for r in outcome.results), default=-1)
+        folder = parts.workdir / "final" / CONSTANT
+        spec = TrialSpec(trial_id=trial_id, learner=CONSTANT, config={}, fidelity=None,
+                         time_limit_s=parts.budget.total_s, seed=parts.config.seed, n_jobs=1,
+                         output_dir=folder / "validated", timed=False)
+        validated = run_trial(spec, parts.view)
+        fitted = run_trial(replace(spec, kind=TrialKind.REFIT, output_dir=folder / "model"),
+                           parts.view)
+        if fitted.status is not TrialStatus.OK or validated.status is not TrialStatus.OK:
+            raise SearchError(f"{why}; the constant model failed too ({fitted.error or ''}"
+                              f"{validated.error or ''})")
+        chosen = replace(validated, error=why, info={**validated.info, "fallback": True})
+        outcome.results.append(chosen)
+        outcome.refit, outcome.chosen = fitted, chosen
+        outcome.fallback = {"served": CONSTANT, "trial": trial_id, "learner": CONSTANT,
+                            "why": why}
+        return outcome
+
+    def refit_member(self, candidate: TrialResult,
+                     on_stage: Callable[[str], None]) -> TrialResult | None:
+        """Refit an ensemble member on all rows if the time left allows it; None when it
+        does not, or when the refit fails (the blend is then chosen without it)."""
+        parts = self.parts
+        limit = parts.budget.remaining() - self.save_margin() - self.stacking_share()
+        estimate = parts.schedule.member_cost(candidate, parts.view, parts.slowness)
+        if limit < max(MIN_MEMBER_S, estimate):  # counted runs: every member, clock as cap
+            return None
+        on_stage(f"refitting ensemble member {candidate.spec.learner}")
+        result = self._refit(candidate, limit, self.threads())
+        parts.outcome.member_refits.append(result)
+        return result if result.status is TrialStatus.OK else None
+
+    def _refit(self, candidate: TrialResult, limit: float, threads: int) -> TrialResult:
+        parts = self.parts
+        fidelity = parts.schedule.final_fidelity(candidate, limit, parts.config, parts.view)
+        spec = TrialSpec(
+            trial_id=REFIT_ID_BASE + candidate.spec.trial_id, learner=candidate.spec.learner,
+            config=candidate.spec.config, fidelity=fidelity, time_limit_s=limit,
+            seed=parts.config.seed, n_jobs=threads, kind=TrialKind.REFIT,
+            output_dir=parts.workdir / "final" / str(candidate.spec.trial_id),
+            init_from=candidate.artifact_dir, timed=parts.schedule.timed,
+            max_memory_mb=parts.config.max_trial_memory_mb)
+        while parts.executor.free_slots() <= 0:  # wait out stragglers
+            for result in parts.executor.completed(timeout_s=0.2):
+                parts.outcome.results.append(result)
+                parts.record(result)
+        parts.executor.submit(spec)
+        while True:
+            for result in parts.executor.completed(timeout_s=0.2):
+                if result.spec.trial_id == spec.trial_id:
+                    return result
+                parts.outcome.results.append(result)
+                parts.record(result)
+
+
+def _kept(result: TrialResult) -> bool:
+    """Whether a trial kept models that can be served without a refit."""
+    return result.bag_dir is not None or result.artifact_dir is not None
+
+
+def _refit_failure(candidate: TrialResult, result: TrialResult) -> str:
+    """Why a refit failed, in words, with the memory cap named when one was set."""
+    why = result.error or result.status.value
+    cap = result.spec.max_memory_mb
+    if cap is not None and result.status is TrialStatus.FAILED and "process died" in why:
+        why += f" (under the {cap:g} MB --max-trial-memory cap)"
+    return f"the refit of trial {candidate.spec.trial_id} ({candidate.spec.learner}) " + (
+        "timed out: " if result.status is TrialStatus.TIMEOUT else "failed: ") + why
+
+
+def _refit_failed_message(reasons: list[str], attempts: list[TrialResult]) -> str:
+    """No final model could be made: the reasons, and the fix for the cause that ended it."""
+    statuses = {r.status for r in attempts}
+    if TrialStatus.OUT_OF_MEMORY in statuses or any(
+            "--max-trial-memory" in reason for reason in reasons):
+        fix = "raise --max-trial-memory (or leave it out)"
+    elif TrialStatus.FAILED in statuses:
+        fix = "exclude the failing learner with --exclude"
+    else:
+        fix = "raise --time-budget"
+    return f"no final model: {'; '.join(reasons)}; {fix}"
+
+
+def no_trial_in_time(results: list[TrialResult]) -> bool:
+    """Whether a run without any usable trial ran out of time (none ended, or one was cut by
+    its time limit or pruned): the constant model then stands in. When every trial failed
+    for another reason (an error, the memory cap), that reason is the run's error."""
+    time_bound = {TrialStatus.TIMEOUT, TrialStatus.PRUNED}
+    return not results or any(r.status in time_bound for r in results)
+
+
+def no_model_message(results: list[TrialResult], budget: Budget) -> str:
+    """Why a run has no model: no trial finished in time, or every trial failed (with the
+    reasons and the fixes)."""
+    if not results:
+        return (f"no trial finished within the {budget.total_s:g}s budget; "
+                "raise --time-budget")
+    reasons = sorted({f"{r.spec.learner}: {r.error}" for r in results})[:5]
+    counts = Counter(r.status.value for r in results)
+    tally = ", ".join(f"{n} {status}" for status, n in counts.most_common())
+    fixes = [fix for status, fix in _FIXES.items() if status in counts]
+    return (f"all {len(results)} trials failed ({tally}: {'; '.join(reasons)}); "
+            f"{'; '.join(dict.fromkeys(fixes))}")
+
+
+#: The fix for each way a trial ends without a model.
+_FIXES = {TrialStatus.OUT_OF_MEMORY.value: "raise --max-trial-memory (or leave it out)",
+          TrialStatus.FAILED.value: "fix the data, or exclude the failing learners with "
+                                    "--exclude",
+          TrialStatus.TIMEOUT.value: "raise --time-budget",
+          TrialStatus.PRUNED.value: "raise --time-budget"}

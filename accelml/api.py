@@ -22,6 +22,7 @@ from accelml.core.engine import build_view, fit_predictor
 from accelml.core.modality import check_learners, get_modality, pick_modality, split_options
 from accelml.core.outputs import check_model_output, check_output_file
 from accelml.core.predictor import Predictor
+from accelml.core.report import RunReport
 from accelml.core.store import RunStore, check_no_unfinished_run, save_and_finish, stored_run
 from accelml.errors import ConfigError
 from accelml.tabular.modality import split_target
@@ -121,8 +122,8 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
                                   modality.learner_modules, prepared.notes, prepared.fixed,
                                   prepared.sampler_options, store=store, lead=prepared.lead)
         save_and_finish(predictor, out_dir, store)
-    finished = {"fit_wall_s": round(budget.elapsed(), 3),
-                "budget_overrun": round(budget.overrun(), 4)}
+    finished = RunReport(fit_wall_s=round(budget.elapsed(), 3),
+                         budget_overrun=round(budget.overrun(), 4))
     predictor.info.update(finished)
     if out_dir is not None:  # the saved record gets them too (they include the save)
         update_run_record(out_dir, finished)

@@ -1,6 +1,9 @@
 """RunConfig: every run setting and its default, in one frozen place.
 
 Presets are plain dicts merged once under the explicit values, so no default is written twice.
+Components take the group of settings they use (``config.validation``, ``config.search``,
+``config.ensemble``, ``config.execution``), not the whole config; a modality's own options
+are its own dataclass (e.g. ``accelml.vision.modality.ImageOptions``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,61 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 TASK_KINDS = ("binary", "multiclass", "regression")
 BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """How each trial is validated (:mod:`accelml.core.splits`); see :class:`RunConfig`."""
+
+    folds: int
+    repeats: int
+    holdout_min_rows: int
+    holdout_fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What the search proposes and how (:mod:`accelml.core.search`); see
+    :class:`RunConfig`."""
+
+    sampler: str
+    multi_fidelity: bool
+    eta: int
+    portfolios: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class EnsembleSettings:
+    """What the final model may blend (:mod:`accelml.core.ensemble`,
+    :mod:`accelml.core.stacking`); see :class:`RunConfig`."""
+
+    size: int
+    bagging: bool
+    stacking: bool
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """Where and how trials run; see :class:`RunConfig`."""
+
+    n_jobs: int | None
+    n_workers: int | None
+    backend: str
+    ray_address: str | None
+    max_trial_memory_mb: float | None
+
+    def total_cores(self) -> int:
+        """Cores this run may use."""
+        return self.n_jobs or os.cpu_count() or 1
+
+    def worker_layout(self) -> tuple[int, int]:
+        """(parallel trials, threads per trial), never more busy threads than cores."""
+        cores = self.total_cores()
+        workers = self.n_workers or max(1, min(cores, 2))
+        workers = min(workers, cores)
+        return workers, max(1, cores // workers)
 
 
 @dataclass(frozen=True)
@@ -209,16 +267,36 @@ class RunConfig:
         """A copy with some settings changed (checked again)."""
         return replace(self, **changes)
 
+    @property
+    def validation(self) -> ValidationSettings:
+        """The settings the validation splits take."""
+        return ValidationSettings(self.cv_folds, self.cv_repeats, self.holdout_min_rows,
+                                  self.holdout_fraction, self.seed)
+
+    @property
+    def search(self) -> SearchSettings:
+        """The settings the searcher takes."""
+        return SearchSettings(self.sampler, self.multi_fidelity, self.eta, self.portfolios,
+                              self.seed)
+
+    @property
+    def ensemble(self) -> EnsembleSettings:
+        """The settings the blend and the stacking level take."""
+        return EnsembleSettings(self.ensemble_size, self.bagging, self.stacking)
+
+    @property
+    def execution(self) -> ExecutionSettings:
+        """The settings the executor and the thread layout take."""
+        return ExecutionSettings(self.n_jobs, self.n_workers, self.backend, self.ray_address,
+                                 self.max_trial_memory_mb)
+
     def total_cores(self) -> int:
         """Cores this run may use."""
-        return self.n_jobs or os.cpu_count() or 1
+        return self.execution.total_cores()
 
     def worker_layout(self) -> tuple[int, int]:
         """(parallel trials, threads per trial), never more busy threads than cores."""
-        cores = self.total_cores()
-        workers = self.n_workers or max(1, min(cores, 2))
-        workers = min(workers, cores)
-        return workers, max(1, cores // workers)
+        return self.execution.worker_layout()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for the manifest."""

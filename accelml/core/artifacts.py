@@ -11,7 +11,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -119,7 +119,7 @@ def write_model_dir(target: Path, write: Callable[[Path], dict[str, Any]]) -> Pa
     return target
 
 
-def update_run_record(directory: Path, values: dict[str, Any]) -> None:
+def update_run_record(directory: Path, values: Mapping[str, Any]) -> None:
     """Add ``values`` to the saved manifest's ``run`` record, atomically: facts known only
     once the model directory is written (the run's wall time, saving included)."""
     path = Path(directory) / MANIFEST

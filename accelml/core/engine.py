@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import tempfile
 import time
 import warnings
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accelml.config import RunConfig
+from accelml.config import RunConfig, SearchSettings, ValidationSettings
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, DataShape, Features
 from accelml.core.ensemble import select_ensemble
@@ -37,6 +38,7 @@ from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
 from accelml.core.refit import RefitFailed, SearchOutcome, no_trial_in_time
+from accelml.core.report import RunReport
 from accelml.core.runner import SearchLoop
 from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
 from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits, SplitStrategy
@@ -47,18 +49,18 @@ from accelml.core.trial import TrialResult, TrialStatus
 from accelml.errors import ConfigError, SearchError
 
 
-def default_splitter(config: RunConfig) -> SplitStrategy:
+def default_splitter(settings: ValidationSettings) -> SplitStrategy:
     """The run's validation: k-fold under ``holdout_min_rows`` rows, one holdout above."""
-    return AutoSplits(KFoldSplits(config.cv_folds, config.cv_repeats, config.seed),
-                      HoldoutSplit(config.holdout_fraction, config.seed),
-                      config.holdout_min_rows)
+    return AutoSplits(KFoldSplits(settings.folds, settings.repeats, settings.seed),
+                      HoldoutSplit(settings.holdout_fraction, settings.seed),
+                      settings.holdout_min_rows)
 
 
 def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig,
                splitter: SplitStrategy | None = None) -> DatasetView:
     """Features, targets and the run's fixed validation splits (the modality's ``splitter``,
     else :func:`default_splitter`)."""
-    splits = (splitter or default_splitter(config)).split(y, task)
+    splits = (splitter or default_splitter(config.validation)).split(y, task)
     return DatasetView(features, y, task, splits)
 
 
@@ -75,27 +77,28 @@ def learner_portfolios(learners: Sequence[Learner], view: DatasetView
     return {learner.name: list(learner.portfolio(view.task, shape)) for learner in learners}
 
 
-def make_searcher(learners: Sequence[Learner], view: DatasetView, config: RunConfig,
+def make_searcher(learners: Sequence[Learner], view: DatasetView, settings: SearchSettings,
                   fixed: Mapping[str, Config] | None = None,
                   sampler_options: Mapping[str, Mapping[str, Any]] | None = None,
-                  lead: Sequence[tuple[str, Config]] = ()) -> Searcher:
-    """The searcher the config asks for, with successive halving when multi_fidelity is on;
+                  lead: Sequence[tuple[str, Config]] = (), *,
+                  slow_trial_s: float = math.inf) -> Searcher:
+    """The searcher the settings ask for, with successive halving when multi_fidelity is on;
     ``sampler_options`` (per learner) go to that learner's sampler; ``lead`` configs (across
-    learners) run before the learners' own portfolios."""
+    learners) run before the learners' own portfolios; a learner whose trials take over
+    ``slow_trial_s`` seconds runs no more of its portfolio once a cheaper one scored better."""
     halving = None
-    if config.multi_fidelity:
-        halving = SuccessiveHalving(config.eta)
+    if settings.multi_fidelity:
+        halving = SuccessiveHalving(settings.eta)
         train_rows = min(len(train) for train, _ in view.splits)
         for learner in learners:
             if learner.fidelity is not None:
                 halving.add_learner(learner.name, learner.fidelity,
                                     capabilities(learner).min_fidelity(train_rows))
-    return Searcher(learners, view.task, learner_spaces(learners, view), config.seed,
-                    sampler=config.sampler, fixed=fixed, halving=halving,
-                    portfolios=(learner_portfolios(learners, view) if config.portfolios
+    return Searcher(learners, view.task, learner_spaces(learners, view), settings.seed,
+                    sampler=settings.sampler, fixed=fixed, halving=halving,
+                    portfolios=(learner_portfolios(learners, view) if settings.portfolios
                                 else {learner.name: [] for learner in learners}),
-                    sampler_options=sampler_options, lead=lead,
-                    slow_trial_s=SLOW_TRIAL_SHARE * config.time_budget)
+                    sampler_options=sampler_options, lead=lead, slow_trial_s=slow_trial_s)
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
@@ -119,7 +122,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         resumed = _prepare_view(view, workdir, store)
         executor, config = make_executor(config, workdir / "view", modules)
         workers = config.worker_layout()[0]
-        searcher = make_searcher(learners, view, config, fixed, sampler_options, lead)
+        searcher = make_searcher(learners, view, config.search, fixed, sampler_options, lead,
+                                 slow_trial_s=SLOW_TRIAL_SHARE * config.time_budget)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
         stop = StopRequest()
         first_model_s: list[float] = []  # when the first usable model arrived
@@ -161,15 +165,16 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         members = _blend_members(blend, fitted, view.task, outcome)
         phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
-    info = _run_info(view, config, budget, outcome, notes, (workers, loop.threads))
-    info.update(stopped_by=stop.reason, search_ended_by=loop.ended_by,
-                first_model_s=first_model_s[0] if first_model_s else None,
-                **loop.schedule.report(loop.cut_by_clock), **_store_info(store, loop),
-                stacking=stacking,
-                phases_s=_phase_seconds(phases), reserved_after_search_s=round(loop.reserved_s, 3),
-                fallback=outcome.fallback, slowness=round(loop.slowness, 3))
+    report = _run_report(view, config, budget, outcome, notes, (workers, loop.threads))
+    report.update(RunReport(stopped_by=stop.reason, search_ended_by=loop.ended_by,
+                            first_model_s=first_model_s[0] if first_model_s else None,
+                            stacking=stacking, phases_s=_phase_seconds(phases),
+                            reserved_after_search_s=round(loop.reserved_s, 3),
+                            fallback=outcome.fallback, slowness=round(loop.slowness, 3)))
+    report.update(loop.schedule.report(loop.cut_by_clock))
+    report.update(_store_report(store, loop))
     _warn_fallback(outcome)
-    return Predictor(view.task, preprocessor, members, board, info, stacker)
+    return Predictor(view.task, preprocessor, members, board, dict(report), stacker)
 
 
 def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], None]
@@ -273,16 +278,17 @@ def make_executor(config: RunConfig, view_dir: Path, modules: Sequence[str]
     return LocalExecutor(view_dir, workers, modules), config
 
 
-def _store_info(store: RunStore | None, loop: SearchLoop) -> dict[str, object]:
-    """What the manifest says about the run store, the backend and resumed sessions."""
-    info: dict[str, object] = {"backend": loop.config.backend}
+def _store_report(store: RunStore | None, loop: SearchLoop) -> RunReport:
+    """What the report says about the run store, the backend and resumed sessions."""
+    report: RunReport = {"backend": loop.config.backend}
     if store is None:
-        return info
-    info.update({"storage": _safe_url(store.storage_url), "study_name": store.study.study_name,
-                 "run_id": store.run_id, "resumed": int(store.meta.get("resumed", 0)),
-                 "resumed_trials": loop.resumed_trials, "shared_trials": loop.shared_trials,
-                 "spent_before_resume_s": round(store.spent_before_s, 3)})
-    return info
+        return report
+    report.update(RunReport(
+        storage=_safe_url(store.storage_url), study_name=store.study.study_name,
+        run_id=store.run_id, resumed=int(store.meta.get("resumed", 0)),
+        resumed_trials=loop.resumed_trials, shared_trials=loop.shared_trials,
+        spent_before_resume_s=round(store.spent_before_s, 3)))
+    return report
 
 
 def _safe_url(url: str) -> str:
@@ -413,8 +419,8 @@ def leaderboard(
     return board.reset_index(drop=True)
 
 
-def _run_info(view: DatasetView, config: RunConfig, budget: Budget, outcome: SearchOutcome,
-              notes: Sequence[str], layout: tuple[int, int]) -> dict[str, object]:
+def _run_report(view: DatasetView, config: RunConfig, budget: Budget, outcome: SearchOutcome,
+                notes: Sequence[str], layout: tuple[int, int]) -> RunReport:
     n_splits = len(view.splits)
     repeats = config.cv_repeats if n_splits > 1 else 1
     validation = (f"{n_splits // repeats}-fold cross-validation" if n_splits > 1
@@ -452,7 +458,7 @@ def searched(outcome: SearchOutcome) -> list[TrialResult]:
     return [r for r in outcome.results if not r.info.get("fallback")]
 
 
-def search_cost(outcome: SearchOutcome) -> dict[str, object]:
+def search_cost(outcome: SearchOutcome) -> dict[str, Any]:
     """What the search spent: devices used, device-seconds (each trial holds one device for
     its wall time), trials and the final refit."""
     trials = [*outcome.results, *outcome.refit_attempts, *outcome.member_refits]

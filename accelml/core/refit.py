@@ -90,7 +90,7 @@ class FinalFits:
         measured once, when the first needs them."""
         if self._threads is None:
             parts = self.parts
-            self._threads = final_fit_threads(parts.config, parts.threads, busy_cores(),
+            self._threads = final_fit_threads(parts.config.execution, parts.threads, busy_cores(),
                                               parts.schedule.fixed_layout)
         return self._threads
 

@@ -10,7 +10,7 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 
-from accelml.config import RunConfig
+from accelml.config import ExecutionSettings
 from accelml.core.budget import Budget
 from accelml.core.data import DatasetView
 from accelml.core.ensemble import POOL
@@ -96,24 +96,24 @@ def slowness(busy_elsewhere: float) -> float:
     return max(1.0, (busy_elsewhere + 1.0) / (os.cpu_count() or 1))
 
 
-def trial_threads(config: RunConfig, busy_elsewhere: float) -> int:
+def trial_threads(settings: ExecutionSettings, busy_elsewhere: float) -> int:
     """Threads of each search trial: the config's layout, but no more than the cores other
     work leaves free shares out among the workers (at least one). A thread on a busy core
     stalls the others of its fit: LightGBM at 2 threads beside other work took 12 s for a
     trial that takes 0.5 s at 1 (OpenMP and BLAS threads wait for each other spinning)."""
-    workers, threads = config.worker_layout()
+    workers, threads = settings.worker_layout()
     free = (os.cpu_count() or 1) - round(busy_elsewhere)
     return max(1, min(threads, free // workers))
 
 
-def final_fit_threads(config: RunConfig, search_threads: int, busy_now: float,
+def final_fit_threads(settings: ExecutionSettings, search_threads: int, busy_now: float,
                       fixed_layout: bool) -> int:
     """Threads for the final fits: the search trials' under a fixed layout (a memory cap,
     where thread stacks count against it, or a deterministic run); else the run's cores
     less those other work keeps busy now (a thread on a busy core stalls the others of its
     fit: LightGBM at 2 threads beside one busy core took 30 times longer than at 1)."""
-    cores = config.total_cores()
-    if config.max_trial_memory_mb is not None or fixed_layout:
+    cores = settings.total_cores()
+    if settings.max_trial_memory_mb is not None or fixed_layout:
         return search_threads
     if cores > 1:
         free = (os.cpu_count() or 1) - round(busy_now)

@@ -5,12 +5,13 @@ place that says how the two differ."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.data import DatasetView
 from accelml.core.learner import capabilities, get_learner
+from accelml.core.report import RunReport
 from accelml.core.reserve import (
     MEMBER_LOAD_S,
     REFIT_SAVE_S,
@@ -75,7 +76,7 @@ class Schedule(Protocol):
         """The fidelity the final fit of ``candidate`` trains."""
         ...
 
-    def report(self, cut_by_clock: bool) -> dict[str, Any]:
+    def report(self, cut_by_clock: bool) -> RunReport:
         """What the run's record says about the schedule."""
         ...
 
@@ -86,7 +87,7 @@ class ClockSchedule:
     timed, batched, adaptive, by_trial, fixed_layout = True, False, True, False, False
 
     def threads(self, config: RunConfig, busy_elsewhere: float) -> int:
-        return trial_threads(config, busy_elsewhere)
+        return trial_threads(config.execution, busy_elsewhere)
 
     def charge(self, result: TrialResult, view: DatasetView) -> float | None:
         return None
@@ -109,7 +110,7 @@ class ClockSchedule:
                        view: DatasetView) -> int | None:
         return final_fidelity(candidate, limit, config.final_train_fraction, view)
 
-    def report(self, cut_by_clock: bool) -> dict[str, Any]:
+    def report(self, cut_by_clock: bool) -> RunReport:
         return {}
 
 
@@ -124,7 +125,7 @@ class CountedSchedule:
         self.work = work
 
     def threads(self, config: RunConfig, busy_elsewhere: float) -> int:
-        return trial_threads(config, 0.0)  # the same layout whatever the load
+        return trial_threads(config.execution, 0.0)  # the same layout whatever the load
 
     def charge(self, result: TrialResult, view: DatasetView) -> float | None:
         learner = get_learner(result.spec.learner)
@@ -157,10 +158,10 @@ class CountedSchedule:
             return validated
         return 2 * validated  # counted, not timed: as many units again as validated
 
-    def report(self, cut_by_clock: bool) -> dict[str, Any]:
-        return {"counted_work_s": round(self.work.done, 3),
-                "work_allowance_s": round(self.work.allowance, 3),
-                "deterministic_cut_by_clock": cut_by_clock}
+    def report(self, cut_by_clock: bool) -> RunReport:
+        return RunReport(counted_work_s=round(self.work.done, 3),
+                         work_allowance_s=round(self.work.allowance, 3),
+                         deterministic_cut_by_clock=cut_by_clock)
 
 
 def make_schedule(config: RunConfig) -> Schedule:

@@ -289,11 +289,12 @@ def test_trials_and_final_fits_use_only_the_cores_other_work_leaves_free(
 
     monkeypatch.setattr(reserve.os, "cpu_count", lambda: 2)
     config = RunConfig(time_budget=10, n_jobs=2, n_workers=1)
-    assert reserve.trial_threads(config, busy_elsewhere=0.2) == 2
-    assert reserve.trial_threads(config, busy_elsewhere=1.0) == 1
-    assert reserve.trial_threads(config, busy_elsewhere=7.0) == 1
-    assert reserve.final_fit_threads(config, 2, busy_now=1.0, fixed_layout=False) == 1
-    assert reserve.final_fit_threads(config, 2, busy_now=1.0, fixed_layout=True) == 2
+    execution = config.execution
+    assert reserve.trial_threads(execution, busy_elsewhere=0.2) == 2
+    assert reserve.trial_threads(execution, busy_elsewhere=1.0) == 1
+    assert reserve.trial_threads(execution, busy_elsewhere=7.0) == 1
+    assert reserve.final_fit_threads(execution, 2, busy_now=1.0, fixed_layout=False) == 1
+    assert reserve.final_fit_threads(execution, 2, busy_now=1.0, fixed_layout=True) == 2
     monkeypatch.setattr(refit, "busy_cores", lambda: 1.0)
     loop = SearchLoop(_view(config), config, Budget(10), None, None,  # type: ignore[arg-type]
                       tmp_path, busy_elsewhere=0.0)

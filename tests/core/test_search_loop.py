@@ -148,7 +148,7 @@ def test_without_portfolios_the_sampler_proposes_from_the_first_trial() -> None:
     for portfolios, source in ((True, "portfolio"), (False, "sampler")):
         config = RunConfig(time_budget=5, sampler="random", portfolios=portfolios)
         view = build_view(features, y, BINARY, config)
-        proposal = make_searcher(learners, view, config).ask()
+        proposal = make_searcher(learners, view, config.search).ask()
         assert proposal is not None and proposal.source == source
 
 

@@ -59,6 +59,15 @@ def test_the_manifest_says_where_the_time_went(binary_run: BinaryRun) -> None:
     assert 0 < predictor.info["reserved_after_search_s"] <= 10 * (0.5 + 0.04)
 
 
+def test_every_entry_of_the_run_report_is_declared(binary_run: BinaryRun) -> None:
+    from accelml.core.report import RunReport
+
+    predictor, _, out = binary_run
+    declared = RunReport.__optional_keys__ | RunReport.__required_keys__
+    assert set(predictor.info) <= declared, set(predictor.info) - declared
+    assert set(accelml.load(out).info) <= declared
+
+
 def test_save_load_round_trip(binary_run: BinaryRun) -> None:
     predictor, test, out = binary_run
     loaded = accelml.load(out)

@@ -12,13 +12,20 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from accelml.config import RunConfig, SearchSettings, ValidationSettings
+from accelml.config import (
+    EnsembleSettings,
+    ExecutionSettings,
+    RunConfig,
+    SearchSettings,
+    ValidationSettings,
+)
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, DataShape, Features
 from accelml.core.ensemble import select_ensemble
@@ -120,8 +127,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                             preprocessor.kind)  # the modality's learners only
     with _workdir(store) as workdir:
         resumed = _prepare_view(view, workdir, store)
-        executor, config = make_executor(config, workdir / "view", modules)
-        workers = config.worker_layout()[0]
+        executor, n_jobs = make_executor(config.execution, workdir / "view", modules)
+        config = config.with_changes(n_jobs=n_jobs)  # (a Ray cluster's CPUs, when found)
         searcher = make_searcher(learners, view, config.search, fixed, sampler_options, lead,
                                  slow_trial_s=SLOW_TRIAL_SHARE * config.time_budget)
         progress = RunProgress(budget, view.task.metric, quiet=config.quiet)
@@ -153,10 +160,10 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                     config = config.with_changes(ensemble_size=1, stacking=False)
                 outcome, config = _final_model(loop, config, progress.set_stage)
                 phases["refit"] = budget.elapsed()
-                blend, fitted = _ensemble(loop, config, progress.set_stage)
+                blend, fitted = _ensemble(loop, config.ensemble, progress.set_stage)
                 phases["member_refits"] = budget.elapsed()
                 progress.set_stage("stacking")  # its deadline leaves the loading and saving
-                stacking, stacker = _stack(blend, view, config,
+                stacking, stacker = _stack(blend, view, config.ensemble, config.seed,
                                            budget.deadline(reserve_s=loop.fits.save_margin()))
                 phases["stacking"] = budget.elapsed()
                 progress.set_stage("done")
@@ -165,7 +172,7 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
         members = _blend_members(blend, fitted, view.task, outcome)
         phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
-    report = _run_report(view, config, budget, outcome, notes, (workers, loop.threads))
+    report = _run_report(view, config, budget, outcome, notes, loop.threads)
     report.update(RunReport(stopped_by=stop.reason, search_ended_by=loop.ended_by,
                             first_model_s=first_model_s[0] if first_model_s else None,
                             stacking=stacking, phases_s=_phase_seconds(phases),
@@ -262,20 +269,20 @@ def _prepare_view(view: DatasetView, workdir: Path, store: RunStore | None) -> l
     return store.own_trials()
 
 
-def make_executor(config: RunConfig, view_dir: Path, modules: Sequence[str]
-                  ) -> tuple[Executor, RunConfig]:
-    """The executor the config asks for, and the config with the cores it found (a Ray
-    cluster's CPUs are the run's cores unless n_jobs says otherwise)."""
-    if config.backend == "ray":
+def make_executor(settings: ExecutionSettings, view_dir: Path, modules: Sequence[str]
+                  ) -> tuple[Executor, int | None]:
+    """The executor the settings ask for, and the run's cores (``n_jobs``) as it found them:
+    a Ray cluster's CPUs are the run's cores unless ``n_jobs`` says otherwise."""
+    if settings.backend == "ray":
         from accelml.core.executor_ray import RayExecutor
 
-        executor = RayExecutor(view_dir, 1, modules, address=config.ray_address,
-                               num_cpus=config.n_jobs)
-        config = config.with_changes(n_jobs=config.n_jobs or executor.cluster_cpus())
-        executor.set_slots(config.worker_layout()[0])
-        return executor, config
-    workers, _ = config.worker_layout()
-    return LocalExecutor(view_dir, workers, modules), config
+        executor = RayExecutor(view_dir, 1, modules, address=settings.ray_address,
+                               num_cpus=settings.n_jobs)
+        settings = replace(settings, n_jobs=settings.n_jobs or executor.cluster_cpus())
+        executor.set_slots(settings.worker_layout()[0])
+        return executor, settings.n_jobs
+    workers, _ = settings.worker_layout()
+    return LocalExecutor(view_dir, workers, modules), settings.n_jobs
 
 
 def _store_report(store: RunStore | None, loop: SearchLoop) -> RunReport:
@@ -305,7 +312,7 @@ def _check_any_model(outcome: SearchOutcome, stop: StopRequest) -> None:
                           "saved")
 
 
-def _ensemble(loop: SearchLoop, config: RunConfig,
+def _ensemble(loop: SearchLoop, settings: EnsembleSettings,
               on_stage: Callable[[str], None],
               ) -> tuple[list[tuple[TrialResult, float]], dict[int, TrialResult]]:
     """The blend to serve and, per trial in it, the result holding its model: the final fit
@@ -314,7 +321,7 @@ def _ensemble(loop: SearchLoop, config: RunConfig,
     outcome, view = loop.outcome, loop.view
     assert outcome.refit is not None and outcome.chosen is not None
     ranked = loop.ranked()
-    blend = select_ensemble(ranked, outcome.chosen, view.y, view.task, config.ensemble_size)
+    blend = select_ensemble(ranked, outcome.chosen, view.y, view.task, settings.size)
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}
     for result, _ in blend[1:]:
         kept = result.artifact_dir is not None or result.bag_dir is not None
@@ -323,7 +330,7 @@ def _ensemble(loop: SearchLoop, config: RunConfig,
             fitted[result.spec.trial_id] = refit
     if len(fitted) < len(blend):
         usable = [r for r in ranked if r.spec.trial_id in fitted]
-        blend = select_ensemble(usable, outcome.chosen, view.y, view.task, config.ensemble_size)
+        blend = select_ensemble(usable, outcome.chosen, view.y, view.task, settings.size)
     return blend, fitted
 
 
@@ -353,18 +360,19 @@ def _load_members(result: TrialResult, task: Task, weight: float, group: int) ->
     return [Member(result.spec.learner, result.spec.config, fitted, weight, group)]
 
 
-def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView, config: RunConfig,
-           deadline: Deadline) -> tuple[dict[str, Any] | None, Stacker | None]:
+def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView,
+           settings: EnsembleSettings, seed: int, deadline: Deadline
+           ) -> tuple[dict[str, Any] | None, Stacker | None]:
     """What the manifest says of the stacking level (served or not, the two cross-validated
     scores it was judged by, or why it was skipped; None when stacking is off or a member has
     no out-of-fold predictions), and the stacker to serve when it won."""
-    if not config.stacking or any(result.oof_path is None for result, _ in blend):
+    if not settings.stacking or any(result.oof_path is None for result, _ in blend):
         return None, None
     predictions = [np.load(result.oof_path) for result, _ in blend]  # type: ignore[arg-type]
     started = time.monotonic()
     try:
         choice = fit_stacker([result.spec.trial_id for result, _ in blend], predictions,
-                             view.y, view.task, config.seed, deadline)
+                             view.y, view.task, seed, deadline)
     except OutOfTime:
         return {"served": False, "inputs": len(blend), "skipped": "not enough time left"}, None
     if choice is None:
@@ -420,7 +428,7 @@ def leaderboard(
 
 
 def _run_report(view: DatasetView, config: RunConfig, budget: Budget, outcome: SearchOutcome,
-                notes: Sequence[str], layout: tuple[int, int]) -> RunReport:
+                notes: Sequence[str], threads: int) -> RunReport:
     n_splits = len(view.splits)
     repeats = config.cv_repeats if n_splits > 1 else 1
     validation = (f"{n_splits // repeats}-fold cross-validation" if n_splits > 1
@@ -436,8 +444,8 @@ def _run_report(view: DatasetView, config: RunConfig, budget: Budget, outcome: S
         "trials": len(searched(outcome)),
         "failed_trials": failed,
         "pruned_trials": pruned,
-        "workers": layout[0],
-        "threads_per_trial": layout[1],
+        "workers": config.worker_layout()[0],
+        "threads_per_trial": threads,
         "validation": validation,
         "rows": int(len(view.y)),
         "features": int(view.features.X.shape[1]),

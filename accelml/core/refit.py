@@ -83,7 +83,7 @@ class FinalFits:
     def stacking_share(self) -> float:
         """Seconds neither the search nor the member refits may take: the stacking level's."""
         parts = self.parts
-        return STACKING_SHARE * parts.budget.total_s if parts.config.stacking else 0.0
+        return STACKING_SHARE * parts.budget.total_s if parts.config.ensemble.stacking else 0.0
 
     def threads(self) -> int:
         """Threads of the final fits (:func:`accelml.core.reserve.final_fit_threads`),

@@ -195,8 +195,9 @@ class SearchLoop:
     def _reserve(self) -> float:
         """The time kept from the search for what follows it: refits, or bags to load."""
         bagged = self._bagging()
-        extra = ENSEMBLE_EXTRA_REFITS if self.config.ensemble_size > 1 and not bagged else 0.0
-        models = self.config.ensemble_size * len(self.view.splits) if bagged else 0
+        size = self.config.ensemble.size
+        extra = ENSEMBLE_EXTRA_REFITS if size > 1 and not bagged else 0.0
+        models = size * len(self.view.splits) if bagged else 0
         return self.fits.stacking_share() + refit_reserve(
             self.outcome.results, self.view, self.budget, self.searcher.loss, extra, models,
             self.slowness)
@@ -258,7 +259,7 @@ class SearchLoop:
 
     def _bagging(self) -> bool:
         """Whether trials keep bags: bagging is on and validation is k-fold."""
-        return self.config.bagging and len(self.view.splits) > 1
+        return self.config.ensemble.bagging and len(self.view.splits) > 1
 
     def _bag_threshold(self, learner: str) -> float | None:
         """The loss at which a k-fold trial keeps its fold models: among the best POOL so

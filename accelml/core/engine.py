@@ -24,7 +24,6 @@ from accelml.config import (
     ExecutionSettings,
     RunConfig,
     SearchSettings,
-    ValidationSettings,
 )
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, DataShape, Features
@@ -48,19 +47,12 @@ from accelml.core.refit import RefitFailed, SearchOutcome, no_trial_in_time
 from accelml.core.report import RunReport
 from accelml.core.runner import SearchLoop
 from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
-from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits, SplitStrategy
+from accelml.core.splits import SplitStrategy, default_splitter
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task
 from accelml.core.trial import TrialResult, TrialStatus
 from accelml.errors import ConfigError, SearchError
-
-
-def default_splitter(settings: ValidationSettings) -> SplitStrategy:
-    """The run's validation: k-fold under ``holdout_min_rows`` rows, one holdout above."""
-    return AutoSplits(KFoldSplits(settings.folds, settings.repeats, settings.seed),
-                      HoldoutSplit(settings.holdout_fraction, settings.seed),
-                      settings.holdout_min_rows)
 
 
 def build_view(features: Features, y: np.ndarray, task: Task, config: RunConfig,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from accelml.config import ValidationSettings
 from accelml.core.budget import Deadline
 from accelml.core.data import DatasetView, Split
 from accelml.core.learner import (
@@ -28,7 +29,7 @@ from accelml.core.learner import (
 )
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
-from accelml.core.splits import AutoSplits, HoldoutSplit, KFoldSplits
+from accelml.core.splits import default_splitter
 from accelml.core.task import Task
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
 
@@ -38,9 +39,9 @@ def make_splits(
     seed: int, repeats: int = 1,
 ) -> tuple[Split, ...]:
     """K-fold splits for small data (``repeats`` times, each with other folds), one holdout
-    split from ``holdout_min_rows`` rows on (:class:`accelml.core.splits.AutoSplits`)."""
-    return AutoSplits(KFoldSplits(folds, repeats, seed), HoldoutSplit(holdout_fraction, seed),
-                      holdout_min_rows).split(y, task)
+    split from ``holdout_min_rows`` rows on (:func:`accelml.core.splits.default_splitter`)."""
+    settings = ValidationSettings(folds, repeats, holdout_min_rows, holdout_fraction, seed)
+    return default_splitter(settings).split(y, task)
 
 
 def _empty_oof(view: DatasetView) -> np.ndarray:

@@ -121,13 +121,17 @@ def final_fit_threads(settings: ExecutionSettings, search_threads: int, busy_now
     return cores
 
 
+def latest_result(results: Sequence[TrialResult], trial_id: int) -> TrialResult | None:
+    """The latest result of trial ``trial_id``, if it finished."""
+    return next((r for r in reversed(results) if r.spec.trial_id == trial_id), None)
+
+
 def expected_cost(proposal: Proposal, results: Sequence[TrialResult]) -> float | None:
     """Seconds a proposal is expected to take: a promotion, its parent's cost for each unit
     of fidelity it has yet to train; a new config, the median cost of its learner's fresh
     trials at the same fidelity. None when nothing says."""
     if proposal.resume_from is not None:
-        parent = next((r for r in reversed(results)
-                       if r.spec.trial_id == proposal.resume_from), None)
+        parent = latest_result(results, proposal.resume_from)
         if parent is None or parent.status is not TrialStatus.OK:
             return None
         done = parent.spec.fidelity
@@ -155,12 +159,18 @@ def final_fidelity(candidate: TrialResult, limit: float, final_train_fraction: f
     trial's cost includes its validation and start-up, so it is doubled: the learner's
     deadline (its schedule is re-planned to finish there) ends the fit on time either way."""
     validated = validated_units(candidate)
-    facts = candidate.facts
-    if facts.refit_units or final_train_fraction <= 0 or not validated:
+    if validated is None or not trains_longer(candidate, final_train_fraction):
         return validated
-    warm = int(facts.warm_start_units)  # the trial continued these
+    warm = int(candidate.facts.warm_start_units)  # the trial continued these
     unit_s = candidate.cost_s / max(1, validated - warm) * rows_factor(view)
     return max(validated, validated + int(2.0 * limit / max(unit_s, 1e-6)))
+
+
+def trains_longer(candidate: TrialResult, final_train_fraction: float) -> bool:
+    """Whether the final fit trains more units than the trial validated: when the run keeps
+    a share of the budget for final training, and early stopping chose no count."""
+    return (final_train_fraction > 0 and not candidate.facts.refit_units
+            and bool(validated_units(candidate)))
 
 
 def validated_units(candidate: TrialResult) -> int | None:

@@ -27,6 +27,7 @@ from accelml.core.reserve import (
     ENSEMBLE_EXTRA_REFITS,
     MIN_TRIAL_S,
     expected_cost,
+    latest_result,
     refit_reserve,
     slowness,
     starved,
@@ -277,11 +278,6 @@ class SearchLoop:
 
     def _kept_model(self, trial_id: int | None) -> Path | None:
         """The model a finished trial kept (a promotion continues from it), if any."""
-        result = None if trial_id is None else self._result_of(trial_id)
+        result = None if trial_id is None else latest_result(self.outcome.results, trial_id)
         return None if result is None else result.artifact_dir
-
-    def _result_of(self, trial_id: int) -> TrialResult | None:
-        """The latest result of trial ``trial_id``, if it finished."""
-        return next((r for r in reversed(self.outcome.results)
-                     if r.spec.trial_id == trial_id), None)
 

@@ -17,6 +17,7 @@ from accelml.core.reserve import (
     REFIT_SAVE_S,
     final_fidelity,
     refit_estimate,
+    trains_longer,
     trial_threads,
     validated_units,
 )
@@ -154,7 +155,7 @@ class CountedSchedule:
     def final_fidelity(self, candidate: TrialResult, limit: float, config: RunConfig,
                        view: DatasetView) -> int | None:
         validated = validated_units(candidate)
-        if candidate.facts.refit_units or config.final_train_fraction <= 0 or not validated:
+        if validated is None or not trains_longer(candidate, config.final_train_fraction):
             return validated
         return 2 * validated  # counted, not timed: as many units again as validated
 

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from accelml.config import ValidationSettings
 from accelml.core.data import Split
 from accelml.core.task import Task
 from accelml.errors import DataError
@@ -148,3 +149,11 @@ class GroupKFoldSplits:
         splitter = GroupKFold(folds, shuffle=True, random_state=self.seed)
         return tuple((np.sort(tr), np.sort(va))
                      for tr, va in splitter.split(np.arange(len(y)), y, self.groups))
+
+
+def default_splitter(settings: ValidationSettings) -> AutoSplits:
+    """The run's validation unless its modality picks another: k-fold (repeated when asked)
+    under ``holdout_min_rows`` rows, one holdout split above."""
+    return AutoSplits(KFoldSplits(settings.folds, settings.repeats, settings.seed),
+                      HoldoutSplit(settings.holdout_fraction, settings.seed),
+                      settings.holdout_min_rows)

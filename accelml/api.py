@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
+import accelml.text.modality  # noqa: F401
 import accelml.vision.modality  # noqa: F401
 from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET, RunConfig
 from accelml.core.artifacts import update_run_record
@@ -105,7 +106,7 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
     out_dir = None if out is None else Path(out)
     start = _start_record(data, target, time_budget, task, metric, preset, options)
     explicit = {k: v for k, v in options.items() if v is not None}
-    modality = pick_modality(data, task, explicit.pop("modality", None))
+    modality = pick_modality(data, task, explicit.pop("modality", None), explicit)
     if task == modality.name:
         task = None
     settings, own_options = split_options(modality, explicit)

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from accelml.errors import DataError
@@ -49,7 +50,33 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
         _refuse_nested_values(frame, path)
         return frame
     _note_csv_duplicates(path, kind)
-    return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", skipinitialspace=True)
+    sep = "\t" if kind == "tsv" else ","
+    try:
+        return pd.read_csv(path, sep=sep, skipinitialspace=True)
+    except UnicodeDecodeError:
+        frame = pd.read_csv(path, sep=sep, skipinitialspace=True, encoding_errors="replace")
+        _warn_replaced(frame, path)
+        return frame
+
+
+#: Rows named in the warning about bytes that are not UTF-8 (the rest are counted).
+NAMED_ROWS = 10
+
+
+def _warn_replaced(frame: pd.DataFrame, path: Path) -> None:
+    """Say which rows held bytes that are not UTF-8 (read as U+FFFD)."""
+    hit = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            hit |= values.astype(str).str.contains("\ufffd", regex=False).to_numpy()
+    rows = [int(i) + 1 for i in np.flatnonzero(hit)]
+    named = ", ".join(map(str, rows[:NAMED_ROWS])) + (
+        f" and {len(rows) - NAMED_ROWS} more" if len(rows) > NAMED_ROWS else "")
+    warnings.warn(f"{str(path)!r} is not valid UTF-8: {len(rows)} row(s) held other bytes, "
+                  f"read with U+FFFD in their place (data rows {named}; 1 = the first row "
+                  "after the header). Save the file as UTF-8 to keep those characters",
+                  UserWarning, stacklevel=4)
 
 
 def unique_names(names: Sequence[Any]) -> list[str]:

@@ -8,8 +8,10 @@ split indices to get a :class:`DatasetView`, which it writes once to disk so wor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,16 +30,20 @@ class DataShape:
         n_features: columns of the feature matrix (0: not known).
         item_shape: the shape of one input before flattening (:attr:`Features.item_shape`);
             empty for table rows.
+        blocks: the names of the data's further feature blocks (:attr:`Features.blocks`),
+            e.g. whether sentence embeddings were computed.
     """
 
     n_rows: int
     n_features: int
     item_shape: tuple[int, ...] = ()
+    blocks: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, features: Features) -> DataShape:
         """The shape of ``features``."""
-        return cls(len(features), int(features.X.shape[1]), tuple(features.item_shape))
+        return cls(len(features), int(features.X.shape[1]), tuple(features.item_shape),
+                   tuple(sorted(features.blocks)))
 
 
 #: The shape to ask for when there is no data at hand (a learner's default config).
@@ -56,6 +62,13 @@ class Features:
         names: column names, for explanations and error messages.
         item_shape: the shape of one input before it was flattened into a row, e.g. (height,
             width, channels) for an image; empty for a table row, which is flat already.
+        blocks: further row-aligned matrices a modality computes once for every trial, by
+            name: a scipy.sparse CSR matrix (text n-gram counts), a float array (sentence
+            embeddings) or a 1-d array of str (the raw texts a network tokenizes). A
+            mapping may compute a block when it is first asked for (a preprocessor at
+            predict time computes only what the served members read).
+        block_info: JSON-ready facts about a block's columns, by block name (e.g. where the
+            columns of each n-gram order end).
     """
 
     X: np.ndarray
@@ -63,6 +76,8 @@ class Features:
     cardinalities: tuple[int, ...] = ()
     names: tuple[str, ...] = ()
     item_shape: tuple[int, ...] = ()
+    blocks: Mapping[str, Any] = field(default_factory=dict)
+    block_info: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -70,16 +85,45 @@ class Features:
     def take(self, rows: np.ndarray) -> Features:
         """The same columns for a subset of rows."""
         return Features(self.X[rows], self.categorical, self.cardinalities, self.names,
-                        self.item_shape)
+                        self.item_shape, {name: block[rows] for name, block in
+                                          self.blocks.items()}, self.block_info)
 
-    def layout(self) -> dict[str, list[int] | list[str]]:
-        """Everything but the matrix, JSON-ready."""
+    def layout(self) -> dict[str, Any]:
+        """Everything but the matrices, JSON-ready."""
         return {
             "categorical": list(self.categorical),
             "cardinalities": list(self.cardinalities),
             "names": list(self.names),
             "item_shape": list(self.item_shape),
+            "blocks": sorted(self.blocks),
+            "block_info": dict(self.block_info),
         }
+
+
+def save_block(block: Any, directory: Path, name: str) -> None:
+    """Write one feature block: sparse as .npz, text as JSON, numbers as .npy."""
+    if hasattr(block, "tocsr"):
+        from scipy import sparse
+
+        sparse.save_npz(directory / f"block_{name}.npz", block.tocsr(), compressed=False)
+    elif block.dtype == object or block.dtype.kind == "U":
+        (directory / f"block_{name}.json").write_text(json.dumps([str(t) for t in block]))
+    else:
+        np.save(directory / f"block_{name}.npy", block)
+
+
+def load_block(directory: Path, name: str) -> Any:
+    """Read a block :func:`save_block` wrote (dense numbers memory-mapped)."""
+    if (directory / f"block_{name}.npz").is_file():
+        from scipy import sparse
+
+        return sparse.load_npz(directory / f"block_{name}.npz").tocsr()
+    if (directory / f"block_{name}.json").is_file():
+        texts = json.loads((directory / f"block_{name}.json").read_text())
+        out = np.empty(len(texts), dtype=object)
+        out[:] = texts
+        return out
+    return np.load(directory / f"block_{name}.npy", mmap_mode="r")
 
 
 @dataclass(frozen=True)
@@ -96,6 +140,8 @@ class DatasetView:
         directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / "X.npy", self.features.X)
         np.save(directory / "y.npy", self.y)
+        for name, block in self.features.blocks.items():
+            save_block(block, directory, name)
         for i, (train, valid) in enumerate(self.splits):
             np.save(directory / f"split{i}_train.npy", train)
             np.save(directory / f"split{i}_valid.npy", valid)
@@ -117,6 +163,8 @@ class DatasetView:
             tuple(layout["cardinalities"]),
             tuple(layout["names"]),
             tuple(layout.get("item_shape", ())),
+            {name: load_block(directory, name) for name in layout.get("blocks", [])},
+            layout.get("block_info", {}),
         )
         splits = tuple(
             (np.load(directory / f"split{i}_train.npy"),

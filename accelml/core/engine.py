@@ -235,11 +235,23 @@ def _workdir(store: RunStore | None) -> Iterator[Path]:
 def view_fingerprint(view: DatasetView) -> str:
     """A digest of the features, targets and splits: a resumed run must see the same data."""
     digest = hashlib.sha256()
-    for array in (view.features.X, view.y, *(part for split in view.splits for part in split)):
+    blocks = [_block_arrays(view.features.blocks[name]) for name in sorted(view.features.blocks)]
+    for array in (view.features.X, view.y, *(part for split in view.splits for part in split),
+                  *(array for block in blocks for array in block)):
         contiguous = np.ascontiguousarray(array)
         digest.update(str(contiguous.shape).encode())
         digest.update(contiguous.tobytes())
     return digest.hexdigest()[:32]
+
+
+def _block_arrays(block: Any) -> list[np.ndarray]:
+    """The arrays that make up a feature block (a sparse matrix's parts, texts as bytes)."""
+    if hasattr(block, "tocsr"):
+        csr = block.tocsr()
+        return [csr.data, csr.indices, csr.indptr]
+    if block.dtype == object:
+        return [np.frombuffer("\x00".join(map(str, block)).encode(), dtype=np.uint8)]
+    return [np.asarray(block)]
 
 
 def _prepare_view(view: DatasetView, workdir: Path, store: RunStore | None) -> list[Any]:

@@ -49,6 +49,8 @@ class Prepared:
         fixed: per learner, parameters merged into every config (e.g. a checkpoint path).
         sampler_options: per learner, context for its sampler (e.g. a zero-cost screen).
         lead: (learner, config) pairs to run before the learners' own portfolios.
+        split_info: what the modality's :meth:`Modality.splitter` reads besides the targets
+            (e.g. groups of near-duplicate texts that must stay on one side of a split).
     """
 
     features: Features
@@ -60,6 +62,7 @@ class Prepared:
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
     sampler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     lead: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    split_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class Modality:
         defaults: :class:`~accelml.config.RunConfig` settings of this modality's runs: over
             the preset's, under the caller's explicit values.
         priority: detection order: lower is asked first (tables, the broadest, last).
+        picked_by: options whose presence picks this modality over detection (naming the
+            text columns makes a run a text run).
     """
 
     name: ClassVar[str] = ""
@@ -106,6 +111,7 @@ class Modality:
     input_hint: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, Any]] = {}
     priority: ClassVar[int] = 50
+    picked_by: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, data: Any, task: str | None) -> bool:
         """Whether ``data`` is this modality's kind (``task`` as the caller gave it)."""
@@ -186,14 +192,19 @@ def get_modality(name: str) -> Modality:
     return known[name]
 
 
-def pick_modality(data: Any, task: str | None, modality: str | None) -> Modality:
-    """The modality a run's data is: ``modality`` when given (or a ``task`` naming one),
-    else the first, by priority, whose ``detect`` says yes."""
+def pick_modality(data: Any, task: str | None, modality: str | None,
+                  options: Mapping[str, Any] | None = None) -> Modality:
+    """The modality a run's data is: ``modality`` when given (or a ``task`` naming one, or
+    an option in a modality's ``picked_by``), else the first, by priority, whose ``detect``
+    says yes."""
     if modality is not None:
         return get_modality(modality)
     known = registered_modalities()
     if task is not None and task in known:
         return known[task]
+    for candidate in known.values():
+        if any((options or {}).get(name) is not None for name in candidate.picked_by):
+            return candidate
     for candidate in sorted(known.values(), key=lambda m: m.priority):
         if candidate.detect(data, task):
             return candidate

@@ -1,0 +1,285 @@
+"""Text as a modality: a table (DataFrame or file) with one or more free-text columns,
+possibly beside numeric and categorical ones; sentiment, topics, tickets routed by their
+words. Detected when a column holds long, varied strings (``--text-column`` names them).
+
+The texts are counted into word and character n-grams once (every trial shares them), and
+embedded by the packaged sentence encoder when that fits the budget; validation keeps
+near-duplicate texts on one side of every split (:mod:`accelml.text.duplicates`). Files are
+predicted and served as rows, like tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from accelml.config import RunConfig
+from accelml.core.modality import Modality, OnProgress, Prepared, ServeInput, register_modality
+from accelml.core.splits import SplitStrategy
+from accelml.core.task import encode_target, infer_task
+from accelml.core.validation import close_matches
+from accelml.errors import ConfigError, DataError
+from accelml.io import READERS, count_rows, read_table
+from accelml.tabular.columns import ColumnKind, infer_column
+from accelml.text.duplicates import find_groups
+from accelml.text.preprocess import TextPreprocessor
+
+if TYPE_CHECKING:
+    from accelml.core.predictor import Predictor
+
+EMBEDDING_CHOICES = ("auto", "on", "off")
+#: The most of the budget computing sentence embeddings may take when ``embeddings="auto"``.
+EMBED_SHARE = 0.35
+#: The most of the budget one epoch of fine-tuning may take for the transformer to be
+#: searched on a CPU; with a GPU it always is.
+FINE_TUNE_SHARE = 0.5
+#: Fine-tuning a step costs about this many forward passes (forward, backward, update).
+FINE_TUNE_FACTOR = 3.0
+LEARNERS = ("text_logreg", "text_svm", "text_sgd", "text_nb", "nbsvm", "text_lightgbm",
+            "text_transformer")
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """The options only text runs read.
+
+    Attributes:
+        text_columns: the columns to read as free text; detected when None (long, varied
+            strings), and naming them makes a run a text run.
+        embeddings: sentence embeddings from the packaged encoder as a feature block: "auto"
+            computes them when that takes at most about a third of the budget, "on" always,
+            "off" never.
+        group_duplicates: keep texts that are copies or pieces of one longer text on one side
+            of every validation split, and validate on the longest (off: plain splits).
+    """
+
+    text_columns: tuple[str, ...] | None = None
+    embeddings: str = "auto"
+    group_duplicates: bool = True
+
+    def __post_init__(self) -> None:
+        if self.embeddings not in EMBEDDING_CHOICES:
+            raise ConfigError(f"unknown embeddings {self.embeddings!r}; use "
+                              f"{', '.join(EMBEDDING_CHOICES)}")
+        if self.text_columns is not None:
+            object.__setattr__(self, "text_columns", tuple(self.text_columns))
+
+
+def text_columns_of(frame: pd.DataFrame, exclude: str | None = None) -> list[str]:
+    """The free-text columns of ``frame`` (long, varied strings), ``exclude`` left out."""
+    columns = []
+    for name in frame.columns:
+        if name == exclude:
+            continue
+        try:
+            kind = infer_column(frame[name], str(name)).kind
+        except DataError:
+            continue
+        if kind is ColumnKind.TEXT:
+            columns.append(str(name))
+    return columns
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _read(data: Any) -> pd.DataFrame:
+    """The table at ``data`` (read once for detection and preparation) or ``data`` itself."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    path = Path(data)
+    key = f"{path.resolve()}:{path.stat().st_mtime_ns}"
+    if _CACHE.get("key") != key:
+        _CACHE.clear()
+        _CACHE.update(key=key, frame=read_table(path))
+    frame: pd.DataFrame = _CACHE["frame"]
+    return frame
+
+
+def _is_table(data: Any) -> bool:
+    if isinstance(data, pd.DataFrame):
+        return True
+    if isinstance(data, str | Path):
+        path = Path(data)
+        return path.is_file() and path.suffix.lower() in READERS
+    return False
+
+
+@register_modality
+class TextModality(Modality):
+    """Text classification (and regression on texts) over n-grams, embeddings and a
+    fine-tuned transformer."""
+
+    name = "text"
+    learner_modules = ("accelml.text.learners",)
+    learner_names = LEARNERS
+    option_type = TextOptions
+    input_hint = "pass a table with a text column (--text-column NAME)"
+    priority = 50
+    picked_by = ("text_columns",)
+
+    def detect(self, data: Any, task: str | None) -> bool:
+        """A table with a free-text column."""
+        if not _is_table(data) or task in ("image",):
+            return False
+        try:
+            frame = _read(data)
+        except (DataError, OSError):
+            return False  # the tabular modality reports the error
+        return bool(text_columns_of(frame.head(2000)))
+
+    def prepare(self, data: Any, target: str | None, config: RunConfig,
+                options: Any = None) -> Prepared:
+        from accelml.tabular.modality import check_frame, split_target
+
+        options = options or TextOptions()
+        if target is None:
+            raise ConfigError("text data needs a target: pass the column to predict "
+                              "(--target NAME)")
+        frame = _read(data) if isinstance(data, str | Path) else check_frame(data)
+        _CACHE.clear()
+        features_frame, y = split_target(frame, target)
+        columns = _chosen_columns(features_frame, options, target)
+        task = infer_task(y, target, config.task, config.metric or _default_metric(y, config),
+                          config.positive_class)
+        preprocessor = TextPreprocessor().fit(features_frame, columns)
+        features = preprocessor.training_features(features_frame)
+        notes = [f"text column(s): {', '.join(map(repr, columns))}"]
+        texts = list(features.blocks["text"])
+        config, extra = _encoder_blocks(config, options, preprocessor, texts, notes)
+        blocks = {**features.blocks, **extra}
+        features = type(features)(features.X, features.categorical, features.cardinalities,
+                                  features.names, (), blocks, features.block_info)
+        split_info = {}
+        if options.group_duplicates:
+            duplicates = find_groups(texts)
+            split_info["duplicates"] = duplicates
+            if duplicates.grouped_rows:
+                notes.append(
+                    f"{duplicates.grouped_rows} rows are copies or pieces of other texts: "
+                    f"validation keeps each of their {duplicates.n_groups} groups on one side "
+                    "of a split and scores the longest text of each group")
+        return Prepared(features, encode_target(y, task), task, preprocessor, config,
+                        [*notes, *preprocessor.notes], split_info=split_info)
+
+    def splitter(self, config: RunConfig, prepared: Prepared) -> SplitStrategy | None:
+        from accelml.text.splits import NearDuplicateSplits
+
+        duplicates = prepared.split_info.get("duplicates")
+        if duplicates is None:
+            return None
+        return NearDuplicateSplits(duplicates, config.validation)
+
+    def preprocessor_from_dict(self, state: dict[str, Any]) -> TextPreprocessor:
+        return TextPreprocessor.from_dict(state)
+
+    def predict_file(self, predictor: Predictor, source: Path, output: Path, *, proba: bool,
+                     batch_rows: int, on_progress: OnProgress | None = None) -> int:
+        from accelml.tabular.batch import predict_table_file
+
+        return predict_table_file(predictor, source, output, batch_rows=batch_rows,
+                                  proba=proba, total_rows=count_rows(source),
+                                  on_progress=on_progress)
+
+    def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
+        from accelml.text.export import export_text_onnx
+
+        check = read_table(check_data) if isinstance(check_data, str | Path) else check_data
+        return export_text_onnx(predictor, output, check)
+
+    def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
+        from accelml.tabular.serving import example_row, row_model, rows_of
+
+        columns = list(getattr(predictor.preprocessor, "schema", []))
+        example = example_row(columns)
+        return ServeInput(field="rows", item_type=row_model(columns), decode=rows_of,
+                          schema={"columns": columns}, example=example, warm=[example])
+
+
+def _default_metric(y: pd.Series, config: RunConfig) -> str | None:
+    """Log loss for classes (a proper score: the blend stays calibrated and accuracy
+    follows), the task's default for values."""
+    from accelml.core.task import TaskKind, infer_kind
+
+    kind = TaskKind(config.task) if config.task else infer_kind(y)
+    return "log_loss" if kind.is_classification else None
+
+
+def _chosen_columns(frame: pd.DataFrame, options: TextOptions, target: str) -> list[str]:
+    """The text columns named by the caller (checked) or detected."""
+    if options.text_columns is not None:
+        present = [str(c) for c in frame.columns]
+        for name in options.text_columns:
+            if name == target:
+                raise ConfigError(f"{name!r} is the target; it cannot also be a text column")
+            if name not in present:
+                raise ConfigError(f"text column {name!r} is not in the data"
+                                  f"{close_matches(name, present)}; columns: "
+                                  f"{', '.join(map(repr, present[:20]))}")
+        return list(options.text_columns)
+    columns = text_columns_of(frame)
+    if not columns:
+        raise DataError("no column holds free text (several words per value, many distinct "
+                        "values); name the text column with --text-column NAME")
+    return columns
+
+
+def _encoder_blocks(config: RunConfig, options: TextOptions, preprocessor: TextPreprocessor,
+                    texts: list[str], notes: list[str]) -> tuple[RunConfig, dict[str, Any]]:
+    """Sentence embeddings when they fit the budget, and whether the fine-tuned transformer
+    is searched; each decision is a note."""
+    from accelml.text.encoder import unavailable
+
+    wants_transformer = config.learners is None or "text_transformer" in config.learners
+    learners = list(config.learners or [n for n in LEARNERS if n != "text_transformer"])
+    reason = unavailable()
+    if reason is not None:
+        if options.embeddings == "on" or "text_transformer" in (config.learners or ()):
+            raise ConfigError(f"sentence embeddings and the fine-tuned transformer need {reason}")
+        notes.append(f"sentence embeddings and the fine-tuned transformer are left out: {reason}")
+        return config.with_changes(learners=tuple(learners)), {}
+    if options.embeddings == "off" and not wants_transformer:
+        return config.with_changes(learners=tuple(learners)), {}
+    from accelml.text.encoder import SentenceEncoder
+
+    threads = config.n_jobs or _cores()
+    encoder = SentenceEncoder(n_threads=threads)
+    cost = encoder.seconds_per_text(texts) * len(texts)
+    gpu = encoder.device != "cpu"
+    extra: dict[str, Any] = {}
+    if options.embeddings == "on" or (options.embeddings == "auto"
+                                      and cost <= EMBED_SHARE * config.time_budget):
+        truncated = encoder.count_truncated(texts)
+        extra["embed"] = encoder.embed(texts)
+        preprocessor.embedding = {"dimension": encoder.dimension}
+        notes.append(f"sentence embeddings: {len(texts)} texts in about {cost:.0f} s")
+        if truncated:
+            notes.append(f"{truncated} texts are longer than the encoder's window: the encoder "
+                         "and the fine-tuned transformer read their first 256 word pieces "
+                         "(n-gram features read all of each text)")
+    elif options.embeddings == "auto":
+        notes.append(f"sentence embeddings left out: {len(texts)} texts would take about "
+                     f"{cost:.0f} s of the {config.time_budget:.0f} s budget "
+                     "(--embeddings on forces them)")
+    epoch = FINE_TUNE_FACTOR * cost
+    if config.learners is None and (gpu or epoch <= FINE_TUNE_SHARE * config.time_budget):
+        learners.append("text_transformer")
+    elif config.learners is None:
+        notes.append(f"the fine-tuned transformer is left out: one epoch would take about "
+                     f"{epoch:.0f} s on this CPU (name it in --learners to search it anyway)")
+    changes: dict[str, Any] = {"learners": tuple(learners)}
+    if "text_transformer" in learners:
+        changes["multi_fidelity"] = True  # successive halving over its training steps
+    return config.with_changes(**changes), extra
+
+
+def _cores() -> int:
+    """Cores other work leaves free now (a thread on a busy core stalls the others)."""
+    import os
+
+    from accelml.core.budget import busy_cores
+
+    return max(1, (os.cpu_count() or 1) - round(busy_cores()))

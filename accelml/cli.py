@@ -60,8 +60,8 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 @app.command()
 def fit(
     data: Annotated[Path | None, typer.Argument(
-        help="Training data: a CSV or Parquet file; for images a folder of class sub-folders "
-        "or an .npz. Optional with --resume.")] = None,
+        help="Training data: a CSV or Parquet file (tables, texts); for images a folder of "
+        "class sub-folders or an .npz. Optional with --resume.")] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="The column to predict "
                                                "(tables).")] = None,
     time_budget: Annotated[float, typer.Option(help="Seconds for the whole run.")] = (
@@ -114,6 +114,15 @@ def fit(
         help="Slowest single-image prediction allowed, in ms (images).")] = None,
     zero_cost_proxy: Annotated[str | None, typer.Option(
         help="naswot: drop hopeless candidate networks before training (images).")] = None,
+    text_columns: Annotated[str | None, typer.Option(
+        "--text-column", "--text-columns",
+        help="Comma-separated columns to read as free text (detected when not given).")] = None,
+    embeddings: Annotated[str | None, typer.Option(
+        help="Text: sentence embeddings from the packaged encoder: auto (when they fit the "
+        "budget), on or off.")] = None,
+    group_duplicates: Annotated[bool | None, typer.Option(
+        "--group-duplicates/--no-group-duplicates", help="Text: keep copies and pieces of one "
+        "text on one side of every validation split (on by default).")] = None,
     backend: Annotated[str | None, typer.Option(
         help="local (worker processes) or ray (tasks on a Ray cluster).")] = None,
     ray_address: Annotated[str | None, typer.Option(
@@ -152,6 +161,8 @@ def fit(
             sampler=sampler, multi_fidelity=multi_fidelity, bagging=bagging, backbone=backbone,
             max_params=max_params, max_latency_ms=max_latency_ms,
             zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
+            text_columns=_names(text_columns), embeddings=embeddings,
+            group_duplicates=group_duplicates,
             zero_shot=zero_shot, portfolios=portfolios, stacking=stacking,
             cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,

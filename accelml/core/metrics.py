@@ -76,9 +76,12 @@ def _average(task: Task, multiclass: str) -> dict[str, Any]:
     return {"average": multiclass, "labels": list(range(task.n_classes)), "zero_division": 0}
 
 
-def _f1(average: str) -> ScoreFn:
+def _f1(average: str | None) -> ScoreFn:
+    """F1: of the positive class for binary tasks and macro for more classes (``None``), or
+    averaged over every class as ``average`` says ("macro", "weighted")."""
+
     def fn(y: np.ndarray, p: np.ndarray, t: Task) -> float:
-        kwargs = _average(t, average) if average == "macro" else {
+        kwargs = _average(t, "macro") if average is None else {
             "average": average, "labels": list(range(t.n_classes)), "zero_division": 0}
         return float(skm.f1_score(y, p, **kwargs))
 
@@ -129,7 +132,7 @@ METRICS: dict[str, Metric] = {
     for m in [
         Metric("accuracy", _plain(skm.accuracy_score), True, False, _C),
         Metric("balanced_accuracy", _plain(skm.balanced_accuracy_score), True, False, _C),
-        Metric("f1", _f1("macro"), True, False, _C),
+        Metric("f1", _f1(None), True, False, _C),
         Metric("f1_macro", _f1("macro"), True, False, _C),
         Metric("f1_weighted", _f1("weighted"), True, False, _C),
         Metric("precision", _precision("macro"), True, False, _C),
@@ -159,7 +162,8 @@ def get_metric(name: str) -> Metric:
 
 def metrics_for(kind: TaskKind) -> list[Metric]:
     """Every registered metric that applies to ``kind``, in registry order."""
-    return [m for m in METRICS.values() if kind in m.task_kinds and m.name != "f1_macro"]
+    return [m for m in METRICS.values() if kind in m.task_kinds
+            and not (m.name == "f1_macro" and kind is TaskKind.MULTICLASS)]  # "f1" there
 
 
 def report(y_true: np.ndarray, prediction: np.ndarray, task: Task) -> dict[str, float]:

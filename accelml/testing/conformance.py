@@ -4,10 +4,11 @@ The conformance suite (:mod:`accelml.testing.learner_checks`) needs a small data
 task kind a learner supports, in the form its modality's learners eat. Each modality
 registers one with :func:`register_conformance_data`; the built-in modalities' are registered
 here (tables: breast cancer, wine and diabetes with missing values and a categorical column;
-images: scikit-learn's 8x8 digits; the constant fallback model reads no feature and is
-checked on the tables). :func:`learners_to_check` finds every learner the registered
-modalities, core and the ``accelml.learners`` entry points provide, so AccelML's test suite
-checks each the moment it exists; a learner whose modality has no data registered fails its
+images: scikit-learn's 8x8 digits; texts: short made-up reviews
+(:mod:`accelml.testing.text_corpus`) with a numeric side column; the constant fallback model
+reads no feature and is checked on the tables). :func:`learners_to_check` finds every learner
+the registered modalities, core and the ``accelml.learners`` entry points provide, so
+AccelML's test suite checks each the moment it exists; a learner whose modality has no data registered fails its
 check with a message saying to register some.
 """
 
@@ -241,6 +242,30 @@ IMAGES = ConformanceData({TaskKind.MULTICLASS: multiclass_images,
                          fixed={"transfer": image_backbone})
 
 
+TEXT_ROWS = 90
+
+
+@cache
+def _text_case(target: str) -> Case:
+    from accelml.core.task import encode_target, infer_task
+    from accelml.testing.text_corpus import reviews
+    from accelml.text.preprocess import TextPreprocessor
+
+    frame = reviews(TEXT_ROWS)
+    y = frame[target]
+    task = infer_task(y, target, "regression" if target == "stars" else None,
+                      "log_loss" if target == "topic" else None)
+    inputs = frame[["text", "length"]]
+    features = TextPreprocessor().fit(inputs, ["text"]).training_features(inputs)
+    return task, features, encode_target(y, task)
+
+
+TEXTS = ConformanceData({TaskKind.BINARY: lambda: _text_case("sentiment"),
+                         TaskKind.MULTICLASS: lambda: _text_case("topic"),
+                         TaskKind.REGRESSION: lambda: _text_case("stars")})
+
+
 register_conformance_data("tabular", TABLES)
+register_conformance_data("text", TEXTS)
 register_conformance_data("fallback", TABLES)  # the constant model reads no feature
 register_conformance_data("image", IMAGES)

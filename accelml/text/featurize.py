@@ -32,24 +32,29 @@ FEATURIZER_KEYS = ("word_ngrams", "char_ngrams", "min_df", "max_features", "subl
                    "embed")
 
 
-def featurizer_space(shape: DataShape, *, words: bool = True) -> dict[str, BaseDistribution]:
-    """The featurizer's hyperparameters (embeddings only when the data has them)."""
+def featurizer_space(shape: DataShape, *, embeddings: bool = True
+                     ) -> dict[str, BaseDistribution]:
+    """The featurizer's hyperparameters (embeddings only when the data has them and the
+    learner reads them)."""
     space: dict[str, BaseDistribution] = {
-        "word_ngrams": CategoricalDistribution([1, 2, 3] if words else [1]),
+        "word_ngrams": CategoricalDistribution([1, 2, 3]),
         "char_ngrams": CategoricalDistribution(list(CHAR_RANGES)),
         "min_df": CategoricalDistribution([1, 2, 3, 5]),
         "max_features": CategoricalDistribution(list(MAX_FEATURES)),
         "sublinear_tf": CategoricalDistribution([True, False]),
     }
-    if "embed" in shape.blocks:
+    if embeddings and "embed" in shape.blocks:
         space["embed"] = CategoricalDistribution([False, True])
     return space
 
 
-def featurizer_defaults(shape: DataShape) -> dict[str, Any]:
+def featurizer_defaults(shape: DataShape, *, embeddings: bool = True) -> dict[str, Any]:
     """Word 1-2 grams and character 2-5 grams, sublinear tf: strong on most corpora."""
-    return {"word_ngrams": 2, "char_ngrams": "2-5", "min_df": 2, "max_features": 0,
-            "sublinear_tf": True, "embed": False}
+    defaults: dict[str, Any] = {"word_ngrams": 2, "char_ngrams": "2-5", "min_df": 2,
+                                "max_features": 0, "sublinear_tf": True}
+    if embeddings and "embed" in shape.blocks:
+        defaults["embed"] = False
+    return defaults
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ class TextLearner(TabularLearner):
     """A learner of the text modality whose model is a dict of arrays."""
 
     modality: ClassVar[str] = "text"
-    #: The learner's own hyperparameters beside the featurizer's: space and defaults.
-    words_only: ClassVar[bool] = False
+    #: Whether the learner can read sentence embeddings (naive Bayes needs counts).
+    reads_embeddings: ClassVar[bool] = True
 
     def own_space(self, task: Task, shape: DataShape) -> dict[str, BaseDistribution]:
         raise NotImplementedError
@@ -50,12 +50,13 @@ class TextLearner(TabularLearner):
         raise NotImplementedError
 
     def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
-        return {**featurizer_space(shape, words=True), **self.own_space(task, shape)}
+        return {**featurizer_space(shape, embeddings=self.reads_embeddings),
+                **self.own_space(task, shape)}
 
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
-        base = featurizer_defaults(shape)
+        base = featurizer_defaults(shape, embeddings=self.reads_embeddings)
         configs = [{**base, **own} for own in self.own_portfolio(task)]
-        if "embed" in shape.blocks:
+        if "embed" in base:
             configs.insert(1, {**configs[0], "embed": True})
         return configs
 
@@ -66,6 +67,7 @@ class TextLearner(TabularLearner):
         """(featurizer settings, the learner's own), unknown keys refused."""
         merged = merge_config(self.defaults(task), config, self.name)
         featurizer = {k: v for k, v in merged.items() if k in FEATURIZER_KEYS}
+        featurizer.setdefault("embed", False)
         own = {k: v for k, v in merged.items() if k not in FEATURIZER_KEYS}
         return featurizer, own
 

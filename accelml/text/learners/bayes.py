@@ -26,6 +26,7 @@ class TextNaiveBayes(TextLearner):
 
     name = "text_nb"
     task_kinds = CLASSIFY
+    reads_embeddings = False
     relative_cost = 0.6
     fidelity = None
 
@@ -41,7 +42,6 @@ class TextNaiveBayes(TextLearner):
         from sklearn.naive_bayes import ComplementNB
 
         featurizer, own = self.split_config(config, ctx.task)
-        featurizer["embed"] = False  # counts only: naive Bayes needs non-negative features
         X, arrays = self.featurize(features, featurizer)
         X = _non_negative(X)
         model = ComplementNB(alpha=own["alpha"], norm=own["norm"]).fit(X, y)
@@ -81,6 +81,7 @@ class NBSVM(TextLearner):
 
     name = "nbsvm"
     task_kinds = CLASSIFY
+    reads_embeddings = False
     relative_cost = 1.1
     fidelity = None
 
@@ -94,14 +95,13 @@ class NBSVM(TextLearner):
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         configs = super().portfolio(task, shape)
         return [{**c, "char_ngrams": "none", "word_ngrams": 3, "min_df": 1} if i == 0 else c
-                for i, c in enumerate(configs) if not c.get("embed")]
+                for i, c in enumerate(configs)]
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
              ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
         from sklearn.linear_model import LogisticRegression
 
         featurizer, own = self.split_config(config, ctx.task)
-        featurizer["embed"] = False
         X, arrays = self.featurize(features, featurizer)
         binary = _binarized(X)
         classes = [1] if ctx.n_classes == 2 else list(range(ctx.n_classes))

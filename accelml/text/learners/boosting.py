@@ -44,6 +44,8 @@ class TextLightGBM(TextLearner):
     def space(self, task: Task, shape: DataShape) -> dict[str, BaseDistribution]:
         space: dict[str, BaseDistribution] = {
             "word_ngrams": CategoricalDistribution([1, 2]),
+            "char_ngrams": CategoricalDistribution(["none", "2-4"]),
+            "min_df": CategoricalDistribution([2, 3, 5]),
             "max_features": CategoricalDistribution([2_000, 10_000, 30_000]),
             "sublinear_tf": CategoricalDistribution([True, False]),
             **self.own_space(task, shape),
@@ -62,8 +64,10 @@ class TextLightGBM(TextLearner):
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         trees = {"learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20,
                  "feature_fraction": 0.3, "lambda_l2": 1.0}
-        words = {"word_ngrams": 1, "char_ngrams": "none", "min_df": 3, "max_features": 10_000,
-                 "sublinear_tf": True, "embed": "embed" in shape.blocks}
+        words: Config = {"word_ngrams": 1, "char_ngrams": "none", "min_df": 3,
+                         "max_features": 10_000, "sublinear_tf": True}
+        if "embed" in shape.blocks:
+            words["embed"] = True
         return [{**words, **trees}]
 
     def own_portfolio(self, task: Task) -> list[Config]:

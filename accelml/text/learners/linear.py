@@ -4,6 +4,7 @@ classification: fast, strong on sentiment and topics, and exportable as n-gram g
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -140,16 +141,19 @@ class TextSGD(TextLearner):
 
     def _fit(self, features: Features, y: np.ndarray, config: Config,
              ctx: FitContext) -> tuple[Any, dict[str, Any], FitFacts]:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import SGDClassifier, SGDRegressor
 
         featurizer, own = self.split_config(config, ctx.task)
         X, arrays = self.featurize(features, featurizer)
         common = {"alpha": own["alpha"], "penalty": own["penalty"], "max_iter": 30,
                   "tol": 1e-4, "random_state": lib_seed(ctx.seed)}
-        if ctx.task.kind.is_classification:
-            model: Any = SGDClassifier(loss=own["loss"], **common).fit(X, y)
-        else:
-            model = SGDRegressor(**common).fit(X, y)
+        with warnings.catch_warnings():  # a few passes are the point, not convergence
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if ctx.task.kind.is_classification:
+                model: Any = SGDClassifier(loss=own["loss"], **common).fit(X, y)
+            else:
+                model = SGDRegressor(**common).fit(X, y)
         arrays.update(coef=np.atleast_2d(model.coef_).astype(np.float32),
                       intercept=np.atleast_1d(model.intercept_).astype(np.float64),
                       huber=np.array([own.get("loss") == "modified_huber"]))

@@ -8,8 +8,8 @@ images: scikit-learn's 8x8 digits; texts: short made-up reviews
 (:mod:`accelml.testing.text_corpus`) with a numeric side column; the constant fallback model
 reads no feature and is checked on the tables). :func:`learners_to_check` finds every learner
 the registered modalities, core and the ``accelml.learners`` entry points provide, so
-AccelML's test suite checks each the moment it exists; a learner whose modality has no data registered fails its
-check with a message saying to register some.
+AccelML's test suite checks each the moment it exists; a learner whose modality has no data
+registered fails its check with a message saying to register some.
 """
 
 from __future__ import annotations

@@ -16,6 +16,16 @@ from accelml.config import DEFAULT_PRESET
 from accelml.errors import NotFittedError
 
 TARGET = "__accelml_target__"
+#: The column a one-dimensional X of texts becomes.
+TEXT = "text"
+
+
+def _is_documents(X: Any) -> bool:
+    """A one-dimensional X of strings (a list, Series or array of documents)."""
+    if isinstance(X, str) or not hasattr(X, "__len__"):
+        return False
+    array = np.asarray(X, dtype=object)
+    return array.ndim == 1 and len(array) > 0 and all(isinstance(v, str) for v in array[:100])
 
 
 class _AccelEstimator(BaseEstimator):  # type: ignore[misc]
@@ -45,6 +55,8 @@ class _AccelEstimator(BaseEstimator):  # type: ignore[misc]
         if isinstance(X, pd.DataFrame):
             frame = X.copy()
             frame.columns = [str(c) for c in frame.columns]
+        elif _is_documents(X):  # a list or column of texts, as text pipelines take
+            frame = pd.DataFrame({TEXT: list(X)})
         else:
             array = np.asarray(X)
             if array.ndim != 2:

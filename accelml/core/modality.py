@@ -194,17 +194,22 @@ def get_modality(name: str) -> Modality:
 
 def pick_modality(data: Any, task: str | None, modality: str | None,
                   options: Mapping[str, Any] | None = None) -> Modality:
-    """The modality a run's data is: ``modality`` when given (or a ``task`` naming one, or
-    an option in a modality's ``picked_by``), else the first, by priority, whose ``detect``
-    says yes."""
+    """The modality a run's data is: ``modality`` when given (or a ``task`` naming one, an
+    option in a modality's ``picked_by``, or ``learners`` all of one modality), else the
+    first, by priority, whose ``detect`` says yes."""
     if modality is not None:
         return get_modality(modality)
     known = registered_modalities()
     if task is not None and task in known:
         return known[task]
+    options = options or {}
     for candidate in known.values():
-        if any((options or {}).get(name) is not None for name in candidate.picked_by):
+        if any(options.get(name) is not None for name in candidate.picked_by):
             return candidate
+    named = set(options.get("learners") or ())
+    owners = [m for m in known.values() if named and named <= set(m.learner_names)]
+    if len(owners) == 1:  # the learners asked for say what the data is read as
+        return owners[0]
     for candidate in sorted(known.values(), key=lambda m: m.priority):
         if candidate.detect(data, task):
             return candidate

@@ -33,6 +33,8 @@ class TabularModality(Modality):
 
     name = "tabular"
     learner_modules = TABULAR_MODULES
+    learner_names = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
+                     "linear", "knn", "mlp", "torch_mlp")
     priority = 100
 
     def detect(self, data: Any, task: str | None) -> bool:

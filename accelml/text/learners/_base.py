@@ -61,7 +61,9 @@ class TextLearner(TabularLearner):
         return configs
 
     def defaults(self, task: Task) -> Config:
-        return self.portfolio(task, NO_DATA)[0]
+        """The first portfolio config, and no embeddings (a key only data with them has)."""
+        defaults = self.portfolio(task, NO_DATA)[0]
+        return {**defaults, "embed": False} if self.reads_embeddings else defaults
 
     def split_config(self, config: Config, task: Task) -> tuple[Config, Config]:
         """(featurizer settings, the learner's own), unknown keys refused."""

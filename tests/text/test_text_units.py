@@ -50,9 +50,10 @@ def test_grouped_splits_never_split_a_group_and_validate_roots_only() -> None:
             labels.append(i % 2)
     duplicates = find_groups(texts)
     y = np.array(labels)
-    for settings in (ValidationSettings(5, 1, 10_000, 0.2, 0), ValidationSettings(5, 1, 50, 0.2, 0)):
+    for rows in (10_000, 50):  # k-fold, then one holdout
+        settings = ValidationSettings(5, 1, rows, 0.2, 0)
         splits = NearDuplicateSplits(duplicates, settings).split(y, BINARY)
-        assert len(splits) == (5 if settings.holdout_min_rows > len(y) else 1)
+        assert len(splits) == (5 if rows > len(y) else 1)
         for train, valid in splits:
             assert not set(duplicates.groups[train]) & set(duplicates.groups[valid])
             assert duplicates.roots[valid].all()

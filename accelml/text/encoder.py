@@ -113,13 +113,31 @@ class SentenceEncoder:
                 out[rows] = pooled.float().cpu().numpy()
         return out
 
-    def seconds_per_text(self, texts: Sequence[str], sample: int = 256, seed: int = 0) -> float:
-        """Measured seconds to embed one text of ``texts`` (a random sample, after one
-        warm-up batch)."""
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """Word pieces the encoder reads of each text (its window caps them)."""
+        lengths = self.tokenizer(list(texts), add_special_tokens=True,
+                                 return_length=True)["length"]
+        return np.minimum(np.asarray(lengths, dtype=np.int64), MAX_TOKENS)
+
+    def estimate_seconds(self, texts: Sequence[str], sample: int = 128, seed: int = 0
+                         ) -> float:
+        """Seconds :meth:`embed` would take for ``texts``: the measured seconds per padded
+        word piece of a random sample (after one warm-up batch), times the padded word
+        pieces of all texts batched as :meth:`embed` batches them (by length)."""
         rng = np.random.default_rng(seed)
         picked = [texts[i] for i in rng.choice(len(texts), min(sample, len(texts)),
                                                replace=False)]
-        self.embed(picked[:BATCH_SIZE])
+        self.embed(picked[:16])
         started = time.perf_counter()
         self.embed(picked)
-        return (time.perf_counter() - started) / max(len(picked), 1)
+        per_piece = (time.perf_counter() - started) / _padded(self.token_counts(picked))
+        return per_piece * _padded(self.token_counts(texts))
+
+
+def _padded(lengths: np.ndarray) -> int:
+    """Word pieces computed when texts of these lengths are embedded in length-sorted
+    batches (each padded to its longest)."""
+    ordered = np.sort(lengths)
+    return int(sum(ordered[min(start + BATCH_SIZE, len(ordered)) - 1]
+                   * len(ordered[start:start + BATCH_SIZE])
+                   for start in range(0, len(ordered), BATCH_SIZE)))

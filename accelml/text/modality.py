@@ -247,7 +247,7 @@ def _encoder_blocks(config: RunConfig, options: TextOptions, preprocessor: TextP
 
     threads = config.n_jobs or _cores()
     encoder = SentenceEncoder(n_threads=threads)
-    cost = encoder.seconds_per_text(texts) * len(texts)
+    cost = encoder.estimate_seconds(texts)
     gpu = encoder.device != "cpu"
     extra: dict[str, Any] = {}
     if options.embeddings == "on" or (options.embeddings == "auto"

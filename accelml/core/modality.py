@@ -102,6 +102,9 @@ class Modality:
         priority: detection order: lower is asked first (tables, the broadest, last).
         picked_by: options whose presence picks this modality over detection (naming the
             text columns makes a run a text run).
+        yields_to_learners: data this modality detects is read by another modality that
+            detects it too when the learners named are all that one's (a table with a
+            free-text column stays a table for tabular learners).
     """
 
     name: ClassVar[str] = ""
@@ -112,6 +115,7 @@ class Modality:
     defaults: ClassVar[Mapping[str, Any]] = {}
     priority: ClassVar[int] = 50
     picked_by: ClassVar[tuple[str, ...]] = ()
+    yields_to_learners: ClassVar[bool] = False
 
     def detect(self, data: Any, task: str | None) -> bool:
         """Whether ``data`` is this modality's kind (``task`` as the caller gave it)."""
@@ -194,9 +198,9 @@ def get_modality(name: str) -> Modality:
 
 def pick_modality(data: Any, task: str | None, modality: str | None,
                   options: Mapping[str, Any] | None = None) -> Modality:
-    """The modality a run's data is: ``modality`` when given (or a ``task`` naming one, an
-    option in a modality's ``picked_by``, or ``learners`` all of one modality), else the
-    first, by priority, whose ``detect`` says yes."""
+    """The modality a run's data is: ``modality`` when given (or a ``task`` naming one, or
+    an option in a modality's ``picked_by``), else the first, by priority, whose ``detect``
+    says yes (unless it ``yields_to_learners`` of another that detects the data too)."""
     if modality is not None:
         return get_modality(modality)
     known = registered_modalities()
@@ -206,13 +210,14 @@ def pick_modality(data: Any, task: str | None, modality: str | None,
     for candidate in known.values():
         if any(options.get(name) is not None for name in candidate.picked_by):
             return candidate
-    named = set(options.get("learners") or ())
-    owners = [m for m in known.values() if named and named <= set(m.learner_names)]
-    if len(owners) == 1:  # the learners asked for say what the data is read as
-        return owners[0]
-    for candidate in sorted(known.values(), key=lambda m: m.priority):
-        if candidate.detect(data, task):
-            return candidate
+    detected = [m for m in sorted(known.values(), key=lambda m: m.priority)
+                if m.detect(data, task)]
+    if detected:
+        named = set(options.get("learners") or ())
+        owners = [m for m in detected[1:] if named and named <= set(m.learner_names)]
+        if detected[0].yields_to_learners and owners:
+            return owners[0]  # e.g. tabular learners keep a table with a text column a table
+        return detected[0]
     raise ConfigError(f"cannot tell what kind of data a {type(data).__name__} is; pass a "
                       f"DataFrame or a file path, or name the modality "
                       f"({', '.join(sorted(known))}) with modality=")

@@ -120,6 +120,7 @@ class TextModality(Modality):
     input_hint = "pass a table with a text column (--text-column NAME)"
     priority = 50
     picked_by = ("text_columns",)
+    yields_to_learners = True
 
     def detect(self, data: Any, task: str | None) -> bool:
         """A table with a free-text column."""

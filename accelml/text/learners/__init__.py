@@ -8,9 +8,6 @@ from accelml.text.encoder import INSTALL_HINT, unavailable
 from accelml.text.learners import bayes, boosting, linear  # noqa: F401  (imported to register)
 
 if unavailable() is None:
-    try:
-        from accelml.text.learners import transformer  # noqa: F401
-    except ImportError:
-        register_unavailable("text_transformer", INSTALL_HINT)
+    from accelml.text.learners import transformer  # noqa: F401
 else:
     register_unavailable("text_transformer", INSTALL_HINT)

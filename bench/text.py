@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, log_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "text"
@@ -56,10 +56,13 @@ def run_one(system: str, dataset: Path, budget: float, out: Path) -> dict[str, o
     test = pd.read_parquet(dataset / "test.parquet")
     labels = np.load(out / "labels.npy")
     binary = test["label"].nunique() == 2
-    return {"system": system, "accuracy": round(float(accuracy_score(test["label"], labels)), 4),
-            "f1": round(float(f1_score(test["label"], labels,
-                                       average="binary" if binary else "macro")), 4),
-            "wall_s": round(wall, 1), **facts}
+    scores = {"accuracy": round(float(accuracy_score(test["label"], labels)), 4),
+              "f1": round(float(f1_score(test["label"], labels,
+                                         average="binary" if binary else "macro")), 4)}
+    if (out / "proba.npy").is_file():
+        scores["test_log_loss"] = round(float(log_loss(test["label"],
+                                                       np.load(out / "proba.npy"))), 4)
+    return {"system": system, **scores, "wall_s": round(wall, 1), **facts}
 
 
 def _ready(port: int) -> bool:
@@ -110,15 +113,16 @@ def _rss_mb(pid: int) -> float:
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    lines = ["| dataset | budget s | system | accuracy | F1 | validation | fit s | "
-             "serve median ms | serve p99 ms | server MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | budget s | system | accuracy | F1 | validation score | "
+             "test log loss | fit s | serve median ms | serve p99 ms | server MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         serve = row.get("serve") or {}
         lines.append(
             f"| {row['dataset']} | {row['budget']} | {row['system']} | "
             f"{row.get('accuracy', 'error')} | {row.get('f1', '')} | "
-            f"{_fmt(row.get('validation_score'))} | {row.get('fit_s', row.get('wall_s'))} | "
+            f"{_fmt(row.get('validation_score'))} | {row.get('test_log_loss', '')} | "
+            f"{row.get('fit_s', row.get('wall_s'))} | "
             f"{serve.get('median_ms', '')} | {serve.get('p99_ms', '')} | "
             f"{serve.get('server_rss_mb', '')} |")
     return "\n".join(lines)

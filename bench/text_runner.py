@@ -25,10 +25,16 @@ def fit_accelml(train: pd.DataFrame, budget: float, out: Path, **options: Any) -
     predictor = accelml.fit(train, "label", time_budget=budget, quiet=True,
                             out=out / "model", **options)
     info = predictor.info
+    board = predictor.leaderboard()
+    final = board[board["final"]]
     return predictor, {"trials": info["trials"], "validation": info["validation"],
                        "validation_score": info["validation_score"],
                        "metric": predictor.task.metric, "notes": info["notes"],
-                       "fit_wall_s": info.get("fit_wall_s")}
+                       "fit_wall_s": info.get("fit_wall_s"),
+                       "final": None if final.empty else {
+                           "learner": final.iloc[0]["learner"],
+                           "config": final.iloc[0]["config"]},
+                       "ensemble": info.get("ensemble")}
 
 
 def fit_accelml_random_splits(train: pd.DataFrame, budget: float, out: Path) -> Any:
@@ -96,6 +102,8 @@ def main() -> None:
     labels = np.asarray(model.predict(test[["text"]])).astype(np.int64)
     predict_s = time.perf_counter() - started
     np.save(args.out / "labels.npy", labels)
+    if args.system.startswith("accelml"):  # probabilities, for the test log loss
+        np.save(args.out / "proba.npy", np.asarray(model.predict_proba(test[["text"]])))
     (args.out / "facts.json").write_text(json.dumps(
         {**facts, "fit_s": round(fit_s, 2), "predict_s": round(predict_s, 3)}, default=str))
 

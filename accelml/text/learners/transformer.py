@@ -13,6 +13,7 @@ no pickle. torch and transformers are imported only when it trains or loads.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -118,12 +119,19 @@ def _network_class() -> type[Any]:
     return TextNetwork
 
 
+@functools.cache
+def _pretrained_backbone() -> Any:
+    """The packaged encoder in float32 (whatever the stored weights: a half copy loads as
+    such), read once per process; each network trains a copy."""
+    return load_backbone(model_path()).float()
+
+
 def build_network(n_outputs: int, pretrained: bool = True) -> Any:
     """The encoder (its packaged weights, or only its architecture when weights are loaded
     next) with a fresh head of ``n_outputs``."""
     path = model_path()
-    if pretrained:  # trained in float32 whatever the stored weights (a half copy loads as such)
-        backbone = load_backbone(path).float()
+    if pretrained:
+        backbone = copy.deepcopy(_pretrained_backbone())
     else:
         from transformers import AutoConfig, AutoModel
 

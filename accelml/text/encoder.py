@@ -8,6 +8,7 @@ only here and in that learner, never by ``import accelml``.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -64,6 +65,13 @@ def load_backbone(path: Path) -> Any:
     transformers.logging.set_verbosity_error()  # no progress bars or notices on stderr
     transformers.logging.disable_progress_bar()
     return AutoModel.from_pretrained(str(path), local_files_only=True)
+
+
+@functools.cache
+def shared_encoder() -> SentenceEncoder:
+    """One encoder per process for predicting (one thread: a server answers one request per
+    worker, and loading the weights per request would cost far more than embedding)."""
+    return SentenceEncoder(n_threads=1)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:

@@ -215,9 +215,9 @@ class TextPreprocessor:
         if name == "char":
             return self._vectorizer("char").transform(list(texts))
         if name == "embed" and self.embedding is not None:
-            from accelml.text.encoder import SentenceEncoder
+            from accelml.text.encoder import shared_encoder
 
-            return SentenceEncoder(n_threads=1).embed(list(texts))
+            return shared_encoder().embed(list(texts))
         if name == "text":
             return texts
         raise KeyError(name)

@@ -163,12 +163,3 @@ def test_regression_on_values() -> None:
     prediction = learner().predict(fitted, SENTIMENT)
     assert prediction.shape == (len(values),) and np.isfinite(prediction).all()
     assert fitted.info["target_mean"] == pytest.approx(3.0)
-
-
-def test_conformance_on_three_sentiments(tmp_path: Path) -> None:
-    from accelml.testing.learner_checks import check_learner
-
-    texts = GOOD[:8] + BAD[:8] + NEUTRAL
-    y = np.array([0] * 8 + [1] * 8 + [2] * len(NEUTRAL))
-    task = Task(TaskKind.MULTICLASS, "sentiment", "log_loss", (0, 1, 2))
-    check_learner(learner(), task, text_features(texts), y, tmp_path=tmp_path, fidelity=2)

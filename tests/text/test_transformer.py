@@ -34,8 +34,6 @@ BAD = ["a dull mess", "boring and far too long", "i hated it", "terrible acting"
        "a weak cast", "cold and depressing", "a real chore", "i walked out",
        "stale , lifeless and dull", "a disaster", "confusing and pointless",
        "the music is grating", "pure tedium"]
-NEUTRAL = ["it is a movie", "the film runs two hours", "some scenes are set in paris",
-           "the cast is large", "it opens on friday", "the director made two films before"]
 BINARY = Task(TaskKind.BINARY, "sentiment", "log_loss", (0, 1), 1)
 FAST = {"lr": 1e-4, "schedule": "cosine", "batch_size": 16, "max_length": 64}
 

@@ -141,7 +141,7 @@ def apply_tfidf(features: Features, state: TfidfState) -> sparse.csr_matrix:
 
 @dataclass(frozen=True)
 class DenseState:
-    """Scaling of the side columns (numbers, category codes one-hot, embeddings)."""
+    """Scaling of the table's side columns (numbers; category codes go one-hot)."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -160,17 +160,9 @@ class DenseState:
                    tuple(int(c) for c in arrays["dense_cardinalities"]))
 
 
-def dense_matrix(features: Features, embed: bool) -> np.ndarray:
-    """The side columns as one float matrix: the table's columns, then embeddings."""
-    parts = [np.asarray(features.X, dtype=np.float64)]
-    if embed and "embed" in features.blocks:
-        parts.append(np.asarray(features.blocks["embed"], dtype=np.float64))
-    return np.hstack(parts) if len(parts) > 1 else parts[0]
-
-
-def fit_dense(features: Features, embed: bool) -> DenseState:
-    """Means and scales of the numeric side columns, on these rows."""
-    matrix = dense_matrix(features, embed)
+def fit_dense(features: Features) -> DenseState:
+    """Means and scales of the table's numeric side columns, on these rows."""
+    matrix = np.asarray(features.X, dtype=np.float64)
     with np.errstate(all="ignore"):
         mean = np.nan_to_num(np.nanmean(matrix, axis=0)) if len(matrix) else \
             np.zeros(matrix.shape[1])
@@ -179,9 +171,9 @@ def fit_dense(features: Features, embed: bool) -> DenseState:
     return DenseState(mean, scale, tuple(features.categorical), tuple(features.cardinalities))
 
 
-def apply_dense(features: Features, state: DenseState, embed: bool) -> sparse.csr_matrix:
+def apply_dense(features: Features, state: DenseState) -> sparse.csr_matrix:
     """Standardised numbers (missing: 0) and one-hot category codes, as a sparse block."""
-    matrix = dense_matrix(features, embed)
+    matrix = np.asarray(features.X, dtype=np.float64)
     numeric = [c for c in range(matrix.shape[1]) if c not in state.categorical]
     scaled = (matrix[:, numeric] - state.mean[numeric]) / state.scale[numeric]
     parts = [sparse.csr_matrix(np.nan_to_num(scaled), dtype=np.float32)]
@@ -196,8 +188,12 @@ def apply_dense(features: Features, state: DenseState, embed: bool) -> sparse.cs
 
 def design_matrix(features: Features, tfidf: TfidfState, dense: DenseState | None,
                   embed: bool) -> sparse.csr_matrix:
-    """What a linear learner eats: TF-IDF blocks, then the side columns."""
+    """What a linear learner eats: TF-IDF blocks, the sentence embeddings as they are (unit
+    length, like each TF-IDF block: standardised, their 384 columns would outweigh the
+    n-grams and slow the solvers tenfold), then the table's side columns."""
     parts = [apply_tfidf(features, tfidf)]
+    if embed and "embed" in features.blocks:
+        parts.append(sparse.csr_matrix(np.asarray(features.blocks["embed"], dtype=np.float32)))
     if dense is not None:
-        parts.append(apply_dense(features, dense, embed))
+        parts.append(apply_dense(features, dense))
     return sparse.hstack(parts, format="csr", dtype=np.float32)

@@ -78,7 +78,7 @@ class TextLearner(TabularLearner):
         """The training design matrix and the featurizer state as arrays."""
         tfidf = fit_tfidf(features, featurizer)
         embed = bool(featurizer.get("embed")) and "embed" in features.blocks
-        dense = fit_dense(features, embed) if features.X.shape[1] or embed else None
+        dense = fit_dense(features) if features.X.shape[1] else None
         arrays = tfidf.arrays()
         if dense is not None:
             arrays.update(dense.arrays())

@@ -23,7 +23,7 @@ def fit_accelml(train: pd.DataFrame, budget: float, out: Path, **options: Any) -
     import accelml
 
     predictor = accelml.fit(train, "label", time_budget=budget, quiet=True,
-                            out=out / "model", **options)
+                            out=out / "model", overwrite=True, **options)
     info = predictor.info
     board = predictor.leaderboard()
     final = board[board["final"]]

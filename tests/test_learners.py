@@ -86,14 +86,14 @@ def test_entry_point_learners_are_checked_too(monkeypatch: pytest.MonkeyPatch) -
     assert learners["prior"] is PriorLearner
 
 
-class _TextPrior(PriorLearner):
-    modality = "text"
+class _AudioPrior(PriorLearner):
+    modality = "audio"
 
 
 def test_a_modality_without_conformance_data_is_told_to_register_some(tmp_path: Path) -> None:
-    with pytest.raises(LookupError, match=r"no conformance data is registered for the 'text' "
-                                          r"modality.*register_conformance_data\('text'"):
-        check_registered(_TextPrior, TaskKind.BINARY, tmp_path)
+    with pytest.raises(LookupError, match=r"no conformance data is registered for the 'audio' "
+                                          r"modality.*register_conformance_data\('audio'"):
+        check_registered(_AudioPrior, TaskKind.BINARY, tmp_path)
 
 
 def test_search_tries_learners_in_portfolio_order() -> None:

@@ -62,11 +62,8 @@ class TabularModality(Modality):
 
     def predict_file(self, predictor: Predictor, source: Path, output: Path, *, proba: bool,
                      batch_rows: int, on_progress: OnProgress | None = None) -> int:
-        from accelml.tabular.batch import predict_table_file
-
-        return predict_table_file(predictor, source, output, batch_rows=batch_rows,
-                                  proba=proba, total_rows=count_rows(source),
-                                  on_progress=on_progress)
+        return predict_rows_file(predictor, source, output, proba=proba,
+                                 batch_rows=batch_rows, on_progress=on_progress)
 
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         from accelml.tabular.export import export_onnx_checked
@@ -75,12 +72,27 @@ class TabularModality(Modality):
         return export_onnx_checked(predictor, output, check)
 
     def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
-        from accelml.tabular.serving import example_row, row_model, rows_of
+        return rows_input(predictor)
 
-        columns = list(getattr(predictor.preprocessor, "schema", []))
-        example = example_row(columns)
-        return ServeInput(field="rows", item_type=row_model(columns), decode=rows_of,
-                          schema={"columns": columns}, example=example, warm=[example])
+
+def predict_rows_file(predictor: Predictor, source: Path, output: Path, *, proba: bool,
+                      batch_rows: int, on_progress: OnProgress | None = None) -> int:
+    """A table file predicted chunk by chunk (every modality whose inputs are rows)."""
+    from accelml.tabular.batch import predict_table_file
+
+    return predict_table_file(predictor, source, output, batch_rows=batch_rows, proba=proba,
+                              total_rows=count_rows(source), on_progress=on_progress)
+
+
+def rows_input(predictor: Predictor) -> ServeInput:
+    """Rows as JSON records, validated against the model's column schema (every modality
+    whose inputs are rows)."""
+    from accelml.tabular.serving import example_row, row_model, rows_of
+
+    columns = list(getattr(predictor.preprocessor, "schema", []))
+    example = example_row(columns)
+    return ServeInput(field="rows", item_type=row_model(columns), decode=rows_of,
+                      schema={"columns": columns}, example=example, warm=[example])
 
 
 def _zero_shot(config: RunConfig, task: Task, columns: list[str], target: str

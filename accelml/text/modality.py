@@ -22,7 +22,7 @@ from accelml.core.splits import SplitStrategy
 from accelml.core.task import encode_target, infer_task
 from accelml.core.validation import close_matches
 from accelml.errors import ConfigError, DataError
-from accelml.io import READERS, count_rows, read_table
+from accelml.io import READERS, read_table
 from accelml.tabular.columns import ColumnKind, infer_column
 from accelml.text.duplicates import find_groups
 from accelml.text.preprocess import TextPreprocessor
@@ -182,11 +182,10 @@ class TextModality(Modality):
 
     def predict_file(self, predictor: Predictor, source: Path, output: Path, *, proba: bool,
                      batch_rows: int, on_progress: OnProgress | None = None) -> int:
-        from accelml.tabular.batch import predict_table_file
+        from accelml.tabular.modality import predict_rows_file
 
-        return predict_table_file(predictor, source, output, batch_rows=batch_rows,
-                                  proba=proba, total_rows=count_rows(source),
-                                  on_progress=on_progress)
+        return predict_rows_file(predictor, source, output, proba=proba,
+                                 batch_rows=batch_rows, on_progress=on_progress)
 
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         from accelml.text.export import export_text_onnx
@@ -195,12 +194,9 @@ class TextModality(Modality):
         return export_text_onnx(predictor, output, check)
 
     def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
-        from accelml.tabular.serving import example_row, row_model, rows_of
+        from accelml.tabular.modality import rows_input
 
-        columns = list(getattr(predictor.preprocessor, "schema", []))
-        example = example_row(columns)
-        return ServeInput(field="rows", item_type=row_model(columns), decode=rows_of,
-                          schema={"columns": columns}, example=example, warm=[example])
+        return rows_input(predictor)
 
 
 def _default_metric(y: pd.Series, config: RunConfig) -> str | None:

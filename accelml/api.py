@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
+import accelml.recsys.modality  # noqa: F401
 import accelml.text.modality  # noqa: F401
 import accelml.vision.modality  # noqa: F401
 from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET, RunConfig

@@ -62,7 +62,7 @@ class ConstantLearner(LearnerBase):
     def predict(self, fitted: Fitted, features: Features) -> np.ndarray:
         """The same row for every input row."""
         values = np.asarray(fitted.model, dtype=np.float64)
-        if fitted.info["kind"] == TaskKind.REGRESSION.value:
+        if not TaskKind(fitted.info["kind"]).is_classification:
             return np.full(len(features), values[0])
         return np.tile(values, (len(features), 1))
 

@@ -32,18 +32,22 @@ class DataShape:
             empty for table rows.
         blocks: the names of the data's further feature blocks (:attr:`Features.blocks`),
             e.g. whether sentence embeddings were computed.
+        entities: (users, items) of a ranking task's interactions; empty otherwise.
     """
 
     n_rows: int
     n_features: int
     item_shape: tuple[int, ...] = ()
     blocks: tuple[str, ...] = ()
+    entities: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, features: Features) -> DataShape:
         """The shape of ``features``."""
+        facts = features.block_info.get("interactions", {})
+        entities = (int(facts["n_users"]), int(facts["n_items"])) if facts else ()
         return cls(len(features), int(features.X.shape[1]), tuple(features.item_shape),
-                   tuple(sorted(features.blocks)))
+                   tuple(sorted(features.blocks)), entities)
 
 
 #: The shape to ask for when there is no data at hand (a learner's default config).
@@ -69,6 +73,8 @@ class Features:
             predict time computes only what the served members read).
         block_info: JSON-ready facts about a block's columns, by block name (e.g. where the
             columns of each n-gram order end).
+        side: matrices that are not row-aligned and every subset of rows shares, by name
+            (a ranking task's item and user side features, one row per item or user code).
     """
 
     X: np.ndarray
@@ -78,6 +84,7 @@ class Features:
     item_shape: tuple[int, ...] = ()
     blocks: Mapping[str, Any] = field(default_factory=dict)
     block_info: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    side: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -86,7 +93,7 @@ class Features:
         """The same columns for a subset of rows."""
         return Features(self.X[rows], self.categorical, self.cardinalities, self.names,
                         self.item_shape, {name: block[rows] for name, block in
-                                          self.blocks.items()}, self.block_info)
+                                          self.blocks.items()}, self.block_info, self.side)
 
     def layout(self) -> dict[str, Any]:
         """Everything but the matrices, JSON-ready."""
@@ -97,6 +104,7 @@ class Features:
             "item_shape": list(self.item_shape),
             "blocks": sorted(self.blocks),
             "block_info": dict(self.block_info),
+            "side": sorted(self.side),
         }
 
 
@@ -142,6 +150,8 @@ class DatasetView:
         np.save(directory / "y.npy", self.y)
         for name, block in self.features.blocks.items():
             save_block(block, directory, name)
+        for name, table in self.features.side.items():
+            np.save(directory / f"side_{name}.npy", table)
         for i, (train, valid) in enumerate(self.splits):
             np.save(directory / f"split{i}_train.npy", train)
             np.save(directory / f"split{i}_valid.npy", valid)
@@ -165,6 +175,7 @@ class DatasetView:
             tuple(layout.get("item_shape", ())),
             {name: load_block(directory, name) for name in layout.get("blocks", [])},
             layout.get("block_info", {}),
+            {name: np.load(directory / f"side_{name}.npy") for name in layout.get("side", [])},
         )
         splits = tuple(
             (np.load(directory / f"split{i}_train.npy"),

@@ -28,6 +28,7 @@ from accelml.config import (
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, DataShape, Features
 from accelml.core.ensemble import select_ensemble
+from accelml.core.evaluate import validation_targets
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
 from accelml.core.learner import (
@@ -50,7 +51,7 @@ from accelml.core.search import SLOW_TRIAL_SHARE, Searcher, Space
 from accelml.core.splits import SplitStrategy, default_splitter
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
-from accelml.core.task import Task
+from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialStatus
 from accelml.errors import ConfigError, SearchError
 
@@ -325,7 +326,8 @@ def _ensemble(loop: SearchLoop, settings: EnsembleSettings,
     outcome, view = loop.outcome, loop.view
     assert outcome.refit is not None and outcome.chosen is not None
     ranked = loop.ranked()
-    blend = select_ensemble(ranked, outcome.chosen, view.y, view.task, settings.size)
+    targets = validation_targets(view)
+    blend = select_ensemble(ranked, outcome.chosen, targets, view.task, settings.size)
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}
     for result, _ in blend[1:]:
         kept = result.artifact_dir is not None or result.bag_dir is not None
@@ -334,7 +336,7 @@ def _ensemble(loop: SearchLoop, settings: EnsembleSettings,
             fitted[result.spec.trial_id] = refit
     if len(fitted) < len(blend):
         usable = [r for r in ranked if r.spec.trial_id in fitted]
-        blend = select_ensemble(usable, outcome.chosen, view.y, view.task, settings.size)
+        blend = select_ensemble(usable, outcome.chosen, targets, view.task, settings.size)
     return blend, fitted
 
 
@@ -370,7 +372,8 @@ def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView,
     """What the manifest says of the stacking level (served or not, the two cross-validated
     scores it was judged by, or why it was skipped; None when stacking is off or a member has
     no out-of-fold predictions), and the stacker to serve when it won."""
-    if not settings.stacking or any(result.oof_path is None for result, _ in blend):
+    if (not settings.stacking or view.task.kind is TaskKind.RANKING
+            or any(result.oof_path is None for result, _ in blend)):
         return None, None
     predictions = [np.load(result.oof_path) for result, _ in blend]  # type: ignore[arg-type]
     started = time.monotonic()

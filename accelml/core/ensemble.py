@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from accelml.core.metrics import get_metric
-from accelml.core.task import Task
+from accelml.core.ranking import TopN, score_lists
+from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult
 
 ROUNDS = 25
@@ -91,6 +92,8 @@ def _identity(result: TrialResult) -> str:
 
 def _blend(candidates: list[TrialResult], y: np.ndarray,
            task: Task) -> list[tuple[TrialResult, float]]:
+    if task.kind is TaskKind.RANKING:
+        return _blend_rankings(candidates, y, task)
     predictions = [np.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
     covered = covered_rows(predictions)
     if covered.sum() < 2:
@@ -99,9 +102,20 @@ def _blend(candidates: list[TrialResult], y: np.ndarray,
     return [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]
 
 
+def _blend_rankings(candidates: list[TrialResult], truth: np.ndarray,
+                    task: Task) -> list[tuple[TrialResult, float]]:
+    """Greedy selection over top-N lists aligned on the union of their candidates;
+    ``truth`` holds the relevant validation pairs as (user, item) rows."""
+    tops = [TopN.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
+    relevance, matrices = score_lists(tops, truth[:, 0], truth[:, 1])
+    weights = greedy_weights(matrices, relevance, task, first=0)
+    return [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]
+
+
 def select_ensemble(ranked: Sequence[TrialResult], chosen: TrialResult, y: np.ndarray,
                     task: Task, size: int) -> list[tuple[TrialResult, float]]:
-    """Trials and weights of the blend to serve, at most ``size`` distinct models, the
+    """Trials and weights of the blend to serve (for a ranking task ``y`` holds the
+    relevant validation pairs as (user, item) rows), at most ``size`` distinct models, the
     chosen one first and the rest by weight. ``chosen`` is in every blend (its final fit
     serves in its place, so its out-of-fold predictions understate it); it is served alone
     when no blend validates better. Rows some candidate has no out-of-fold prediction for are

@@ -29,8 +29,18 @@ from accelml.core.learner import (
 )
 from accelml.core.memory import is_out_of_memory, memory_limit
 from accelml.core.metrics import get_metric
+from accelml.core.ranking import (
+    ITEM,
+    USER,
+    VALIDATION_N,
+    TopN,
+    interaction_counts,
+    rank_users,
+    score_lists,
+    user_item_matrix,
+)
 from accelml.core.splits import default_splitter
-from accelml.core.task import Task
+from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
 
 
@@ -52,15 +62,18 @@ def _empty_oof(view: DatasetView) -> np.ndarray:
 
 def cross_validate(
     learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline
-) -> tuple[float, np.ndarray, dict[str, Any], list[Fitted]]:
+) -> tuple[float, np.ndarray | TopN, dict[str, Any], list[Fitted]]:
     """Fit one model per split; return the score on the covered rows, the out-of-fold
     predictions (NaN on rows no split validates), the mean of the learners' info numbers and
     the device the learner ran on, and the model of each split.
 
     Each fold gets an equal share of the time left, so a slow config is cut short in every
     fold rather than losing the last ones. With repeated k-fold a row is validated once per
-    repeat, and its out-of-fold prediction is the mean of those.
+    repeat, and its out-of-fold prediction is the mean of those. A ranking task's
+    out-of-fold predictions are top-N lists (:func:`validate_ranking`).
     """
+    if view.task.kind is TaskKind.RANKING:
+        return validate_ranking(learner, view, spec, deadline)
     total = np.zeros_like(_empty_oof(view))  # each row's predictions, summed over splits
     seen = np.zeros(len(view.y))  # how many splits validated each row
     infos: list[dict[str, float]] = []
@@ -91,6 +104,69 @@ def cross_validate(
     summary: dict[str, Any] = {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
     summary["device"] = str(models[-1].info.get("device", "cpu"))
     return score, oof, summary, models
+
+
+def validate_ranking(
+    learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline
+) -> tuple[float, TopN, dict[str, Any], list[Fitted]]:
+    """Fit on the training interactions of the run's one split, rank every item each
+    validation user has no training interaction with, and score the top-N lists against
+    the validation interactions (those at or above the relevance floor, when one is set)."""
+    if len(view.splits) != 1:
+        raise ValueError("a ranking task is validated on one split of each user's "
+                         f"interactions, not {len(view.splits)}")
+    train, valid = view.splits[0]
+    fitted = learner.fit(view.features.take(train), view.y[train], spec.config, task=view.task,
+                         fidelity=spec.fidelity, deadline=deadline, n_jobs=spec.n_jobs,
+                         seed=spec.seed, valid=(view.features.take(valid), view.y[valid]))
+    X = view.features.X
+    shape = interaction_counts(dict(view.features.block_info))
+    seen = user_item_matrix(X[train], None, shape)
+    truth = relevant_rows(view, valid)
+    users = np.unique(np.asarray(X[truth, USER], dtype=np.int64))
+    score_users = getattr(learner, "score_users", None)
+    if score_users is None:
+        raise TypeError(f"learner {learner.name!r} cannot rank: it has no score_users")
+    top = rank_users(lambda block: score_users(fitted, block), users, seen, VALIDATION_N,
+                     shape[1])
+    truth_matrix, (scores,) = score_lists([top], X[truth, USER], X[truth, ITEM])
+    score = get_metric(view.task.metric).score(truth_matrix, scores, view.task)
+    info = {k: float(v) for k, v in fitted.info.items() if _is_number(v)}
+    info["device"] = str(fitted.info.get("device", "cpu"))
+    return score, top, info, [fitted]
+
+
+def relevant_rows(view: DatasetView, rows: np.ndarray) -> np.ndarray:
+    """The rows among ``rows`` that count as relevant: all of them, or those whose value
+    reaches ``block_info["interactions"]["relevant_min"]`` when it is set."""
+    floor = view.features.block_info["interactions"].get("relevant_min")
+    return rows if floor is None else rows[view.y[rows] >= float(floor)]
+
+
+def validation_targets(view: DatasetView) -> np.ndarray:
+    """What ensembles are chosen against: the targets, or for a ranking task the relevant
+    validation pairs as (user, item) rows."""
+    if view.task.kind is not TaskKind.RANKING:
+        return view.y
+    rows = relevant_rows(view, view.splits[0][1])
+    return np.asarray(view.features.X[rows][:, [USER, ITEM]], dtype=np.int64)
+
+
+def save_predictions(predictions: np.ndarray | TopN, directory: Path) -> Path:
+    """Write a trial's out-of-fold predictions: an array as .npy, top-N lists as .npz."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(predictions, TopN):
+        path = directory / "oof.npz"
+        predictions.save(path)
+        return path
+    path = directory / "oof.npy"
+    np.save(path, predictions)
+    return path
+
+
+def load_predictions(path: Path) -> Any:
+    """Read what :func:`save_predictions` wrote."""
+    return TopN.load(path) if path.suffix == ".npz" else np.load(path)
 
 
 def _is_number(value: object) -> bool:
@@ -144,9 +220,7 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
         return TrialResult(spec, TrialStatus.FAILED, cost_s=cost, error=_one_line(error))
     oof_path = None
     if spec.output_dir is not None:
-        spec.output_dir.mkdir(parents=True, exist_ok=True)
-        oof_path = spec.output_dir / "oof.npy"
-        np.save(oof_path, oof)
+        oof_path = save_predictions(oof, spec.output_dir)
     return TrialResult(spec, TrialStatus.OK, score=score, cost_s=time.monotonic() - started,
                        oof_path=oof_path, artifact_dir=model_dir, bag_dir=bag_dir, info=info,
                        facts=FitFacts.mean([fitted.facts for fitted in models]))

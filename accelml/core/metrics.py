@@ -20,6 +20,9 @@ ScoreFn = Callable[[np.ndarray, np.ndarray, Task], float]
 
 CLASSIFICATION = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS})
 REGRESSION = frozenset({TaskKind.REGRESSION})
+RANKING = frozenset({TaskKind.RANKING})
+#: The cut-off of ranking metrics named without one ("ndcg" is "ndcg@10").
+DEFAULT_K = 10
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,15 @@ def _plain(fn: Callable[..., Any]) -> ScoreFn:
     return lambda y, p, t: float(fn(y, p))
 
 
+def _ranking_metric(name: str, k: int) -> Metric:
+    """A full-ranking metric at ``k``: ``y`` is a truth matrix and the prediction a score
+    matrix over the same candidates (:mod:`accelml.core.ranking`)."""
+    from accelml.core.ranking import RANKING_METRICS
+
+    fn = RANKING_METRICS[name]
+    return Metric(f"{name}@{k}", lambda y, p, t: fn(y, p, k), True, False, RANKING)
+
+
 _C, _R = CLASSIFICATION, REGRESSION
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -143,12 +155,17 @@ METRICS: dict[str, Metric] = {
         Metric("rmse", _rmse, False, False, _R),
         Metric("mae", _plain(skm.mean_absolute_error), False, False, _R),
         Metric("r2", _plain(skm.r2_score), True, False, _R),
+        *(_ranking_metric(name, DEFAULT_K)
+          for name in ("ndcg", "recall", "precision", "map", "hit_rate")),
     ]
 }
 
 
 def get_metric(name: str) -> Metric:
     """Look a metric up by name; an unknown name is a ConfigError listing the close ones."""
+    base, _, cut = name.partition("@")
+    if name not in METRICS and cut.isdigit() and int(cut) > 0 and f"{base}@10" in METRICS:
+        return _ranking_metric(base, int(cut))
     try:
         return METRICS[name]
     except KeyError:

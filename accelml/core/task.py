@@ -26,17 +26,19 @@ class TaskKind(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+    RANKING = "ranking"
 
     @property
     def is_classification(self) -> bool:
         """True for binary and multiclass."""
-        return self is not TaskKind.REGRESSION
+        return self in (TaskKind.BINARY, TaskKind.MULTICLASS)
 
 
 DEFAULT_METRICS = {
     TaskKind.BINARY: "roc_auc",
     TaskKind.MULTICLASS: "log_loss",
     TaskKind.REGRESSION: "rmse",
+    TaskKind.RANKING: "ndcg@10",
 }
 
 

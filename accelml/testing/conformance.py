@@ -265,7 +265,17 @@ TEXTS = ConformanceData({TaskKind.BINARY: lambda: _text_case("sentiment"),
                          TaskKind.REGRESSION: lambda: _text_case("stars")})
 
 
+def _ranking_case() -> Case:
+    from accelml.testing.recsys_data import ranking_case
+
+    return ranking_case()
+
+
+RANKINGS = ConformanceData({TaskKind.RANKING: _ranking_case})
+
+
 register_conformance_data("tabular", TABLES)
+register_conformance_data("recsys", RANKINGS)
 register_conformance_data("text", TEXTS)
 register_conformance_data("fallback", TABLES)  # the constant model reads no feature
 register_conformance_data("image", IMAGES)

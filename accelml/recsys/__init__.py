@@ -1,0 +1,1 @@
+"""Recommendations: rank items for users from their interactions (ratings, clicks, plays)."""

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
 import accelml.recsys.modality  # noqa: F401
+import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
 import accelml.text.modality  # noqa: F401
 import accelml.vision.modality  # noqa: F401
 from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET, RunConfig
@@ -108,7 +108,7 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
     start = _start_record(data, target, time_budget, task, metric, preset, options)
     explicit = {k: v for k, v in options.items() if v is not None}
     modality = pick_modality(data, task, explicit.pop("modality", None), explicit)
-    if task == modality.name:
+    if task == modality.name or task in modality.aliases:
         task = None
     settings, own_options = split_options(modality, explicit)
     config = RunConfig.from_options(preset, time_budget=time_budget, task=task, metric=metric,
@@ -123,6 +123,7 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
         predictor = fit_predictor(view, prepared.preprocessor, config, budget,
                                   modality.learner_modules, prepared.notes, prepared.fixed,
                                   prepared.sampler_options, store=store, lead=prepared.lead)
+        modality.finish(predictor, prepared, budget.deadline())
         save_and_finish(predictor, out_dir, store)
     finished = RunReport(fit_wall_s=round(budget.elapsed(), 3),
                          budget_overrun=round(budget.overrun(), 4))

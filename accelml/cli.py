@@ -22,7 +22,7 @@ from rich.table import Table
 
 from accelml._version import __version__
 from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET
-from accelml.errors import AccelMLError, MissingDependencyError
+from accelml.errors import AccelMLError, ConfigError, MissingDependencyError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="AccelML: give it data, a target and a time budget; get the best model.")
@@ -72,8 +72,8 @@ def fit(
     overwrite: Annotated[bool, typer.Option(
         help="Replace the AccelML model already in --out (files AccelML did not write are "
         "never replaced).")] = False,
-    task: Annotated[str | None, typer.Option(help="binary, multiclass, regression or image.")
-                    ] = None,
+    task: Annotated[str | None, typer.Option(
+        help="binary, multiclass, regression, image or recommend.")] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
     preset: Annotated[str, typer.Option(help="medium, fast or best.")] = DEFAULT_PRESET,
     seed: Annotated[int, typer.Option(help="Seed for repeatable runs.")] = 0,
@@ -123,6 +123,25 @@ def fit(
     group_duplicates: Annotated[bool | None, typer.Option(
         "--group-duplicates/--no-group-duplicates", help="Text: keep copies and pieces of one "
         "text on one side of every validation split (on by default).")] = None,
+    user_column: Annotated[str | None, typer.Option(
+        "--user", help="Recommendations: the column of user ids.")] = None,
+    item_column: Annotated[str | None, typer.Option(
+        "--item", help="Recommendations: the column of item ids.")] = None,
+    rating_column: Annotated[str | None, typer.Option(
+        "--rating", help="Recommendations: explicit ratings (left out: implicit feedback)."
+    )] = None,
+    time_column: Annotated[str | None, typer.Option(
+        "--time", help="Recommendations: when each interaction happened (validation holds "
+        "out each user's latest).")] = None,
+    item_features: Annotated[Path | None, typer.Option(
+        help="Recommendations: a table of item side features keyed by the item column.")
+    ] = None,
+    user_features: Annotated[Path | None, typer.Option(
+        help="Recommendations: a table of user side features keyed by the user column.")
+    ] = None,
+    relevant_min: Annotated[float | None, typer.Option(
+        help="Recommendations: validate counting only held-out ratings of at least this as "
+        "relevant.")] = None,
     backend: Annotated[str | None, typer.Option(
         help="local (worker processes) or ray (tasks on a Ray cluster).")] = None,
     ray_address: Annotated[str | None, typer.Option(
@@ -163,6 +182,9 @@ def fit(
             zero_cost_proxy=zero_cost_proxy, deterministic=deterministic or None,
             text_columns=_names(text_columns), embeddings=embeddings,
             group_duplicates=group_duplicates,
+            user_column=user_column, item_column=item_column, rating_column=rating_column,
+            time_column=time_column, item_features=item_features,
+            user_features=user_features, relevant_min=relevant_min,
             zero_shot=zero_shot, portfolios=portfolios, stacking=stacking,
             cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
@@ -331,6 +353,50 @@ def predict(
             written = modality.predict_file(predictor, data, output, proba=proba,
                                             batch_rows=batch_size, on_progress=on_progress)
         err_console.print(f"wrote {written} predictions to {output}", highlight=False)
+
+
+@app.command()
+def recommend(
+    model: Annotated[Path, typer.Argument(help="A recommendation model directory.")],
+    users: Annotated[str | None, typer.Option(help="Comma-separated user ids.")] = None,
+    all_users: Annotated[bool, typer.Option(help="Every user the model knows, written in "
+                                            "batches.")] = False,
+    k: Annotated[int, typer.Option("-k", "--k", help="Items per user.")] = 10,
+    include_seen: Annotated[bool, typer.Option(help="Also recommend items the user already "
+                                               "interacted with.")] = False,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (CSV or "
+                                         "Parquet by extension).")] = Path("recs.csv"),
+) -> None:
+    """Write each user's top-k items: one row per (user, item) with rank (1 = best), score
+    and fallback (True for a user the model has never seen: the most popular items)."""
+    with _user_errors():
+        from accelml.api import load
+        from accelml.core.outputs import check_output_file
+        from accelml.io import TableWriter
+
+        check_output_file(output)
+        if (users is None) == (not all_users):
+            raise ConfigError("name the users with --users 1,2,3 or ask for --all-users")
+        predictor = load(model)
+        chosen = list(_names(users) or ()) if users else list(predictor.preprocessor.users)
+        written = 0
+        with TableWriter(output) as writer, _batch_progress() as on_progress:
+            for start in range(0, len(chosen), RECOMMEND_BATCH):
+                frame = predictor.recommend(chosen[start:start + RECOMMEND_BATCH], k,
+                                            exclude_seen=not include_seen)
+                writer.write(frame)
+                written += len(frame)
+                on_progress(min(len(chosen), start + RECOMMEND_BATCH), len(chosen))
+        unknown = predictor.preprocessor.user_codes(chosen) < 0
+        if unknown.any():
+            err_console.print(f"{int(unknown.sum())} unknown user(s) got the most popular "
+                              "items (fallback column)", highlight=False)
+        err_console.print(f"wrote {written} recommendations for {len(chosen)} users to "
+                          f"{output}", highlight=False)
+
+
+#: Users recommended for per batch of `accelml recommend` (bounds its memory).
+RECOMMEND_BATCH = 5000
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import numpy as np
 
 from accelml.config import RunConfig
+from accelml.core.budget import Deadline
 from accelml.core.data import Features
 from accelml.core.splits import SplitStrategy
 from accelml.core.task import Task
@@ -72,7 +73,8 @@ class ServeInput:
     pydantic understands) into what :meth:`Predictor.predict` takes, raising an
     :class:`~accelml.errors.AccelMLError` (answered as 422) for an item it cannot read;
     ``schema`` is what ``GET /v1/schema`` answers besides the target, task and row limit,
-    ``example`` one valid item, and ``warm`` an input predicted once at start-up."""
+    ``example`` one valid item, and ``warm`` an input predicted once at start-up (None:
+    none, for a model that predicts no rows)."""
 
     field: str
     item_type: Any
@@ -105,6 +107,7 @@ class Modality:
         yields_to_learners: data this modality detects is read by another modality that
             detects it too when the learners named are all that one's (a table with a
             free-text column stays a table for tabular learners).
+        aliases: other task names that pick this modality (``--task recommend``).
     """
 
     name: ClassVar[str] = ""
@@ -116,6 +119,7 @@ class Modality:
     priority: ClassVar[int] = 50
     picked_by: ClassVar[tuple[str, ...]] = ()
     yields_to_learners: ClassVar[bool] = False
+    aliases: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, data: Any, task: str | None) -> bool:
         """Whether ``data`` is this modality's kind (``task`` as the caller gave it)."""
@@ -150,6 +154,35 @@ class Modality:
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         """Write the model as ONNX; return the largest difference from the native models."""
         raise ConfigError(f"ONNX export of {self.name} models is not available")
+
+    def finish(self, predictor: Predictor, prepared: Prepared, deadline: Deadline) -> None:
+        """Complete a fitted predictor before it is saved (e.g. precompute what serving
+        looks up), within ``deadline``; nothing by default."""
+
+    def predict(self, predictor: Predictor, data: Any) -> Any:
+        """Predictions of ``data`` where this modality's predictors answer otherwise than
+        a blend of members' predictions; NotImplemented for the common path."""
+        return NotImplemented
+
+    def evaluate(self, predictor: Predictor, data: Any) -> Any:
+        """Metrics of ``data`` where this modality scores otherwise than the task's
+        metrics over predictions; NotImplemented for the common path."""
+        return NotImplemented
+
+    def recommend(self, predictor: Predictor, users: Sequence[Any], k: int,
+                  exclude_seen: bool = True) -> Any:
+        """The top ``k`` items of each user, as a DataFrame (recommendation models)."""
+        raise ConfigError(f"{self.name} models do not recommend; train on interactions "
+                          "with --task recommend")
+
+    def similar_items(self, predictor: Predictor, items: Sequence[Any], k: int) -> Any:
+        """The ``k`` items most like each of ``items`` (recommendation models)."""
+        raise ConfigError(f"{self.name} models have no similar items; train on "
+                          "interactions with --task recommend")
+
+    def add_routes(self, app: Any, predictor: Predictor, dependencies: list[Any]) -> None:
+        """Endpoints this modality serves besides ``/v1/predict`` on the FastAPI ``app``,
+        each behind ``dependencies`` (the key check); none by default."""
 
     def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
         """How ``accelml serve`` takes this modality's inputs."""
@@ -206,6 +239,9 @@ def pick_modality(data: Any, task: str | None, modality: str | None,
     known = registered_modalities()
     if task is not None and task in known:
         return known[task]
+    for candidate in known.values():
+        if task is not None and task in candidate.aliases:
+            return candidate
     options = options or {}
     for candidate in known.values():
         if any(options.get(name) is not None for name in candidate.picked_by):

@@ -110,8 +110,25 @@ class Predictor:
             totals[member.group] = totals.get(member.group, 0.0) + member.weight
         return [sums[group] / totals[group] for group in self.stacker.groups]
 
+    def _modality(self) -> Any:
+        return registered_modalities()[self.preprocessor.kind]
+
+    def recommend(self, users: Any, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+        """The top ``k`` items of each user (recommendation models): one row per (user,
+        item) with ``rank`` (1 = best), ``score`` and whether the user was unknown."""
+        return self._modality().recommend(self, list(users), k, exclude_seen)  # type: ignore
+
+    def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items most like each of ``items`` (recommendation models)."""
+        if isinstance(items, str | int | np.integer):
+            items = [items]
+        return self._modality().similar_items(self, list(items), k)  # type: ignore
+
     def predict(self, data: Any) -> np.ndarray:
         """Labels as they were in the training target, or values for regression."""
+        own = self._modality().predict(self, data)
+        if own is not NotImplemented:
+            return own  # type: ignore[no-any-return]
         raw = self._blend(self._features(data))
         if not self.task.kind.is_classification:
             return raw
@@ -120,6 +137,9 @@ class Predictor:
     def predict_with_proba(self, data: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels (or values) and, for classifiers, the probability matrix (columns in the
         order of :attr:`classes`), from one pass over the models: what a server answers."""
+        own = self._modality().predict(self, data)
+        if own is not NotImplemented:
+            return own, None
         raw = self._blend(self._features(data))
         if not self.task.kind.is_classification:
             return raw, None
@@ -138,6 +158,9 @@ class Predictor:
     def evaluate(self, data: Any) -> dict[str, float]:
         """Every metric that applies to the task, on labelled rows (a DataFrame with the
         target column, or an input that carries its labels, such as a folder of classes)."""
+        own = self._modality().evaluate(self, data)
+        if own is not NotImplemented:
+            return own  # type: ignore[no-any-return]
         if not isinstance(data, pd.DataFrame):
             labelled_fn = getattr(self.preprocessor, "labelled", None)
             if labelled_fn is None:
@@ -170,6 +193,9 @@ class Predictor:
 
     def _write(self, staging: Path) -> dict[str, Any]:
         (staging / "preprocessor.json").write_text(json.dumps(self.preprocessor.to_dict()))
+        save_files = getattr(self.preprocessor, "save_files", None)
+        if save_files is not None:  # arrays a preprocessor keeps beside its JSON state
+            save_files(staging / "preprocessor")
         self.board.to_csv(staging / "leaderboard.csv", index=False)
         members = []
         for index, member in enumerate(self.members):
@@ -202,6 +228,9 @@ class Predictor:
         preprocessor = _from_manifest(root, "preprocessor.json", lambda: (
             modality.preprocessor_from_dict(json.loads((root / "preprocessor.json")
                                                        .read_text()))))
+        load_files = getattr(preprocessor, "load_files", None)
+        if load_files is not None:
+            _from_manifest(root, "preprocessor", lambda: load_files(root / "preprocessor"))
         members = [
             Member(m["learner"], m["config"],
                    get_learner(m["learner"]).load(root / m["dir"], task), m["weight"],

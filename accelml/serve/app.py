@@ -130,6 +130,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
     if settings.docs:
         _doc_routes(app, check_key)
     _predict_endpoints(app, predictor, settings, check_key)
+    get_modality(predictor.preprocessor.kind).add_routes(app, predictor,
+                                                         [Depends(check_key)])
     state = {"ready": True}
     meta = _metadata(predictor, manifest)
 
@@ -156,7 +158,8 @@ def _predict_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettin
     (rows of a table, base64-encoded images, ...)."""
     spec = get_modality(predictor.preprocessor.kind).serve_input(predictor, settings.max_rows)
     request_type = request_model(spec.field, spec.item_type, settings.max_rows)
-    _answer(predictor, spec.warm)  # warm: the first real request is not the slow one
+    if spec.warm is not None:
+        _answer(predictor, spec.warm)  # warm: the first real request is not the slow one
 
     async def predict(body: request_type) -> Response:  # type: ignore[valid-type]
         try:

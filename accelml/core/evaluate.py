@@ -131,7 +131,7 @@ def validate_ranking(
                      shape[1])
     truth_matrix, (scores,) = score_lists([top], X[truth, USER], X[truth, ITEM])
     score = get_metric(view.task.metric).score(truth_matrix, scores, view.task)
-    info = {k: float(v) for k, v in fitted.info.items() if _is_number(v)}
+    info: dict[str, Any] = {k: float(v) for k, v in fitted.info.items() if _is_number(v)}
     info["device"] = str(fitted.info.get("device", "cpu"))
     return score, top, info, [fitted]
 

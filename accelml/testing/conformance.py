@@ -277,5 +277,6 @@ RANKINGS = ConformanceData({TaskKind.RANKING: _ranking_case})
 register_conformance_data("tabular", TABLES)
 register_conformance_data("recsys", RANKINGS)
 register_conformance_data("text", TEXTS)
-register_conformance_data("fallback", TABLES)  # the constant model reads no feature
+#: The constant model reads no feature: tables, and interactions for ranking.
+register_conformance_data("fallback", ConformanceData({**TABLES.cases, **RANKINGS.cases}))
 register_conformance_data("image", IMAGES)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from accelml.core.budget import Deadline
 from accelml.core.data import DataShape
 from accelml.core.learner import get_learner, registered
@@ -35,8 +37,12 @@ def add_rating_model(predictor: Predictor, prepared: Prepared, deadline: Deadlin
     config, fidelity = _best_config(predictor)
     if config is None:
         config = dict(learner.portfolio(prepared.task, DataShape.of(prepared.features))[0])
-    fitted = learner.fit(prepared.features, prepared.y, config, task=prepared.task,
-                         fidelity=fidelity, deadline=deadline, n_jobs=1, seed=0)
+    try:
+        fitted = learner.fit(prepared.features, prepared.y, config, task=prepared.task,
+                             fidelity=fidelity, deadline=deadline, n_jobs=1, seed=0)
+    except (ValueError, MemoryError, ArithmeticError) as error:  # the ranking model stands
+        predictor.info["rating_model"] = f"none: fitting it failed ({error})"
+        return False
     predictor.members.append(Member(RATING_LEARNER, config, fitted, 0.0, -1))
     predictor.info["rating_model"] = {"learner": RATING_LEARNER, "config": config}
     return True
@@ -51,5 +57,6 @@ def _best_config(predictor: Predictor) -> tuple[dict | None, int | None]:  # typ
     if rows.empty:
         return None, None
     best = rows.iloc[0]
-    fidelity = None if best["fidelity"] != best["fidelity"] else int(best["fidelity"])
+    fidelity = best["fidelity"]
+    fidelity = None if fidelity is None or pd.isna(fidelity) else int(fidelity)
     return json.loads(best["config"]), fidelity

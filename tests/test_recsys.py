@@ -135,15 +135,35 @@ def test_per_user_holdout_keeps_each_users_latest_share() -> None:
 def test_duplicates_are_aggregated_and_counted() -> None:
     frame = pd.DataFrame({"u": [1, 1, 2, 2], "i": [5, 5, 5, 6], "r": [2.0, 4.0, 3.0, 1.0],
                           "t": [1, 2, 3, 4]})
-    long, notes = clean(frame, Columns("u", "i", "r", "t"))
+    long, notes, explicit = clean(frame, Columns("u", "i", "r", "t"))
+    assert explicit
     assert len(long) == 3
     assert long[(long.user == 1) & (long.item == 5)].value.item() == 4.0  # the latest
     assert any("1 (user, item) pairs occurred more than once" in n for n in notes)
 
 
+@pytest.mark.parametrize(("values", "explicit"), [
+    ([1.0, 2.0, 5.0, 4.0], True), ([0.5, 3.5, 5.0, 4.5], True), ([1.0, 1.0, 1.0, 1.0], False),
+    ([0.0, 1.0, 1.0, 0.0], False), ([3.0, 250.0, 17.0, 1.0], False)])
+def test_ratings_are_told_from_implicit_feedback(values: list[float], explicit: bool) -> None:
+    frame = pd.DataFrame({"u": [1, 1, 2, 2], "i": [1, 2, 1, 2], "v": values})
+    long, notes, found = clean(frame, Columns("u", "i", "v"))
+    assert found is explicit
+    assert explicit or "read as implicit feedback" in notes[-1]
+
+
+def test_rating_errors_by_hand() -> None:
+    from accelml.recsys.recommend import rating_errors
+
+    rmse, mae = rating_errors(np.array([3.0, 4.0, 2.0]), np.array([2.0, 4.0, 4.0]))
+    assert rmse == pytest.approx(np.sqrt((1 + 0 + 4) / 3))
+    assert mae == pytest.approx((1 + 0 + 2) / 3)
+
+
 def test_missing_ids_are_left_out_and_said() -> None:
     frame = pd.DataFrame({"u": [1, None, 2, 3], "i": [5, 6, None, 6]})
-    long, notes = clean(frame, Columns("u", "i"))
+    long, notes, explicit = clean(frame, Columns("u", "i"))
+    assert not explicit
     assert len(long) == 2 and "2 rows without a user or item id were left out" in notes[0]
 
 
@@ -163,10 +183,14 @@ def test_bad_interactions_are_refused_with_the_fix(frame: pd.DataFrame, columns:
         clean(frame, columns)
 
 
-def test_fewer_than_two_users_is_refused(tmp_path: Path) -> None:
-    one_user = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [1, 2, 3]})
-    with pytest.raises(DataError, match="1 distinct users"):
-        accelml.fit(one_user, out=tmp_path / "m", **RUN)
+@pytest.mark.parametrize(("users", "items", "message"), [
+    ([1, 1, 1], [1, 2, 3], "1 distinct users and 3 distinct items"),
+    ([1, 2, 3], [7, 7, 7], "3 distinct users and 1 distinct items")])
+def test_fewer_than_two_users_or_items_is_refused(tmp_path: Path, users: list[int],
+                                                  items: list[int], message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        accelml.fit(pd.DataFrame({"user_id": users, "item_id": items}), out=tmp_path / "m",
+                    **RUN)
     assert not (tmp_path / "m").exists()
 
 

@@ -150,8 +150,7 @@ class RecsysModality(Modality):
         options = options or RecsysOptions()
         frame = _read(data)
         columns = _columns(frame, target, options)
-        long, notes = clean(frame, columns)
-        explicit = columns.rating is not None
+        long, notes, explicit = clean(frame, columns)
         pre, features, y = fit_preprocessor(long, columns, explicit)
         _add_side(pre, options, columns)
         if options.relevant_min is not None and not explicit:

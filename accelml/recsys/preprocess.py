@@ -27,7 +27,9 @@ MAX_DISTINCT_SHARE = 0.5
 #: Tokens kept from a "|"-separated list column (genres), most frequent first.
 MAX_TOKENS = 30
 TOKEN_SEP = "|"
-FILES = "preprocessor"
+#: The most distinct values, and the largest value, a rating scale has.
+MAX_SCALE_VALUES = 20
+MAX_RATING = 10.0
 
 
 @dataclass
@@ -244,10 +246,11 @@ class RecsysPreprocessor:
         return pre
 
 
-def clean(frame: pd.DataFrame, columns: Columns) -> tuple[pd.DataFrame, list[str]]:
+def clean(frame: pd.DataFrame, columns: Columns) -> tuple[pd.DataFrame, list[str], bool]:
     """Rows with both ids and a value, duplicates of a (user, item) pair aggregated (ratings:
-    the latest, or the mean without times; implicit feedback: counted). Returns the cleaned
-    long frame (user, item, value, time, count) and notes saying what was done."""
+    the latest, or the mean without times; implicit feedback: counted, or its values
+    summed). Returns the cleaned long frame (user, item, value, time, count), notes saying
+    what was done, and whether the values are explicit ratings (:func:`looks_like_ratings`)."""
     _check_columns(frame, columns)
     notes: list[str] = []
     values, present = _values(frame, columns.rating)
@@ -264,7 +267,11 @@ def clean(frame: pd.DataFrame, columns: Columns) -> tuple[pd.DataFrame, list[str
     if long.empty:
         raise DataError("no row has both a user and an item id (and a rating); nothing to "
                         "learn from")
-    explicit = columns.rating is not None
+    explicit = columns.rating is not None and looks_like_ratings(long["value"].to_numpy())
+    if columns.rating is not None and not explicit:
+        notes.append(f"the values of {columns.rating!r} are not a rating scale (0/1, one "
+                     "value, or counts above 10): read as implicit feedback, their sums "
+                     "weighting each (user, item) pair")
     grouped = long.sort_values("time", kind="stable").groupby(["user", "item"], sort=False)
     counts = grouped.size()
     if (counts > 1).any():
@@ -277,7 +284,15 @@ def clean(frame: pd.DataFrame, columns: Columns) -> tuple[pd.DataFrame, list[str
     else:
         value = grouped["value"].sum() if columns.rating else counts.astype(float)
     out = pd.DataFrame({"value": value, "time": grouped["time"].max(), "count": counts})
-    return out.reset_index(), notes
+    return out.reset_index(), notes, explicit
+
+
+def looks_like_ratings(values: np.ndarray) -> bool:
+    """Whether values are ratings on a scale (explicit feedback): more than two distinct
+    values, at most 20 of them, none above 10. A constant or 0/1 column marks interactions,
+    and counts of plays or clicks run higher: both are implicit feedback."""
+    distinct = np.unique(values[~np.isnan(values)])
+    return 2 < len(distinct) <= MAX_SCALE_VALUES and float(distinct.max()) <= MAX_RATING
 
 
 def fit_preprocessor(long: pd.DataFrame, columns: Columns, explicit: bool

@@ -239,10 +239,14 @@ def evaluate(predictor: Predictor, data: pd.DataFrame, k: int = 10,
     report["cold_item_rows"] = int((pre.item_codes(relevant[item_col]) < 0).sum())
     if pre.explicit and rating_col in data.columns and _rates(predictor):
         truth = data[rating_col].to_numpy(np.float64)
-        estimate = predict_ratings(predictor, data)
-        report["rmse"] = float(np.sqrt(np.mean((estimate - truth) ** 2)))
-        report["mae"] = float(np.mean(np.abs(estimate - truth)))
+        report["rmse"], report["mae"] = rating_errors(predict_ratings(predictor, data), truth)
     return report
+
+
+def rating_errors(estimate: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """RMSE and MAE of rating estimates."""
+    error = np.asarray(estimate, np.float64) - np.asarray(truth, np.float64)
+    return float(np.sqrt(np.mean(error ** 2))), float(np.mean(np.abs(error)))
 
 
 def _rates(predictor: Predictor) -> bool:

@@ -56,7 +56,7 @@ BASE_COLUMNS = 5
 
 
 def generators() -> list[str]:
-    """The candidate generators registered now (others are being written separately)."""
+    """The candidate generators that are registered, in order of preference."""
     known = registered_learners()
     return [name for name in GENERATORS if name in known]
 

@@ -111,7 +111,17 @@ class Predictor:
         return [sums[group] / totals[group] for group in self.stacker.groups]
 
     def _modality(self) -> Any:
-        return registered_modalities()[self.preprocessor.kind]
+        modality = registered_modalities().get(self.preprocessor.kind)
+        if modality is None:
+            raise ArtifactError(f"no installed modality reads {self.preprocessor.kind!r} "
+                                "models; install the extra for that modality")
+        return modality
+
+    def _own(self, step: str, data: Any) -> Any:
+        """What the modality's ``step`` (predict, evaluate) gives, or NotImplemented where
+        the common path applies (a preprocessor of no registered modality included)."""
+        modality = registered_modalities().get(self.preprocessor.kind)
+        return NotImplemented if modality is None else getattr(modality, step)(self, data)
 
     def recommend(self, users: Any, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The top ``k`` items of each user (recommendation models): one row per (user,
@@ -126,7 +136,7 @@ class Predictor:
 
     def predict(self, data: Any) -> np.ndarray:
         """Labels as they were in the training target, or values for regression."""
-        own = self._modality().predict(self, data)
+        own = self._own("predict", data)
         if own is not NotImplemented:
             return own  # type: ignore[no-any-return]
         raw = self._blend(self._features(data))
@@ -137,7 +147,7 @@ class Predictor:
     def predict_with_proba(self, data: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels (or values) and, for classifiers, the probability matrix (columns in the
         order of :attr:`classes`), from one pass over the models: what a server answers."""
-        own = self._modality().predict(self, data)
+        own = self._own("predict", data)
         if own is not NotImplemented:
             return own, None
         raw = self._blend(self._features(data))
@@ -158,7 +168,7 @@ class Predictor:
     def evaluate(self, data: Any) -> dict[str, float]:
         """Every metric that applies to the task, on labelled rows (a DataFrame with the
         target column, or an input that carries its labels, such as a folder of classes)."""
-        own = self._modality().evaluate(self, data)
+        own = self._own("evaluate", data)
         if own is not NotImplemented:
             return own  # type: ignore[no-any-return]
         if not isinstance(data, pd.DataFrame):

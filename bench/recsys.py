@@ -9,19 +9,17 @@ each test user (relevant = the user's test items, and = those rated 4 or more).
 MovieLens 100K runs at 120 s and 600 s, MovieLens latest-small at 300 s. For each AccelML
 model: time to the first model, one user's top 10 in process and over HTTP (1,000 calls to
 ``accelml serve``: median and p99), 1,000 users in one call, and peak memory of the run and
-of the server. Writes OUT/recsys.json and OUT/recsys.md.
+of the server. ``--relevant-min 4`` validates counting only ratings of 4 or more as relevant
+(the second relevance definition); ``--busy`` keeps one of the two cores busy with another
+process for the whole run. Writes OUT/recsys.json and OUT/recsys.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import signal
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,66 +29,54 @@ BUDGETS = {"movielens_100k": [120, 600], "movielens_latest_small": [300]}
 BASELINES = ("popularity", "ials_defaults", "ease_grid", "item_knn_grid", "ials_grid")
 
 
-def _ready(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
 def over_http(model: Path, users: list[object], calls: int = 1000) -> dict[str, float]:
     """Median and p99 of one-user /v1/recommend requests to ``accelml serve``, and the
     server's resident memory."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from serving import _free_port
-    from text import _rss_mb
+    from serving import server_timings
 
-    port = _free_port()
-    server = subprocess.Popen([str(PYTHON), "-m", "accelml.cli", "serve", str(model),
-                               "--port", str(port)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not _ready(port) and time.monotonic() < deadline:
-            time.sleep(0.1)  # polling the readiness probe: the event is the port answering
-        connection = http.client.HTTPConnection("127.0.0.1", port)
-        headers = {"content-type": "application/json"}
-        seconds: list[float] = []
-        for index in range(calls + 50):
-            body = json.dumps({"user": users[index % len(users)], "k": 10}).encode()
-            started = time.perf_counter()
-            connection.request("POST", "/v1/recommend", body, headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"status {response.status}")
-            if index >= 50:  # the first 50 warm the connection
-                seconds.append(time.perf_counter() - started)
-        rss = _rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    ordered = sorted(seconds)
-    return {"median_ms": round(statistics.median(ordered) * 1000, 3),
-            "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 3),
-            "server_rss_mb": rss}
+    def body(index: int) -> bytes:
+        return json.dumps({"user": users[index % len(users)], "k": 10}).encode()
+
+    return server_timings(PYTHON, model, "/v1/recommend", body, calls)
 
 
-def run_accelml(dataset: str, budget: int, out: Path) -> dict[str, object]:
-    folder = out / f"{dataset}_{budget}"
+def label(run: dict[str, object]) -> str:
+    """How a run is named in the tables."""
+    extra = [f"relevant-min {run['relevant_min']:g}"] if run.get("relevant_min") else []
+    extra += ["one core busy"] if run.get("busy") else []
+    return f"AccelML {run['budget']} s" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _key(run: dict[str, object]) -> tuple[object, ...]:
+    return run["dataset"], run["budget"], run.get("relevant_min"), bool(run.get("busy"))
+
+
+def run_accelml(dataset: str, budget: int, out: Path, relevant_min: float | None = None,
+                busy: bool = False) -> dict[str, object]:
+    setting = {"relevant_min": relevant_min, "busy": busy}
+    folder = out / (f"{dataset}_{budget}" + (f"_min{relevant_min:g}" if relevant_min else "")
+                    + ("_busy" if busy else ""))
     folder.mkdir(parents=True, exist_ok=True)
     command = [str(PYTHON), str(ROOT / "bench" / "recsys_runner.py"), "--dataset",
                str(DATA / dataset), "--budget", str(budget), "--out", str(folder)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=budget * 3 + 600)
+    if relevant_min is not None:
+        command += ["--relevant-min", str(relevant_min)]
+    load = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=budget * 3 + 600)
+    finally:
+        if load is not None:
+            load.kill()
     if done.returncode != 0:
-        return {"dataset": dataset, "budget": budget, "error": done.stderr[-2000:]}
+        return {"dataset": dataset, "budget": budget, **setting, "error": done.stderr[-2000:]}
     facts = json.loads((folder / "facts.json").read_text())
     import pandas as pd
 
     users = pd.read_parquet(DATA / dataset / "test.parquet").user_id.unique().tolist()
     facts["one_user_http"] = over_http(folder / "model", users)
-    return {"dataset": dataset, "budget": budget, **facts}
+    return {"dataset": dataset, "budget": budget, **setting, **facts}
 
 
 def table(runs: list[dict[str, object]], baselines: dict[str, dict]) -> str:  # type: ignore
@@ -106,25 +92,25 @@ def table(runs: list[dict[str, object]], baselines: dict[str, dict]) -> str:  # 
                 if run["dataset"] != dataset or "test" not in run:
                     continue
                 scores = run["test"][relevance]  # type: ignore[index]
-                lines.append(f"| AccelML {run['budget']} s | " + " | ".join(
+                lines.append(f"| {label(run)} | " + " | ".join(
                     f"{scores[m]:.4f}" for m in metrics) + " |")
             for name in BASELINES:
                 scores = baselines.get(dataset, {}).get(name, {}).get(relevance)
                 if scores:
                     lines.append(f"| {name} | " + " | ".join(
                         f"{scores[m]:.4f}" for m in metrics) + " |")
-    lines += ["\n| dataset | budget s | fit s | first model s | trials | members | "
+    lines += ["\n| dataset | run | fit s | first model s | trials | members | "
               "one user in process median / p99 ms | over HTTP median / p99 ms | "
               "1,000 users ms | run peak MB | server MB |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         if "test" not in run:
-            lines.append(f"| {run['dataset']} | {run['budget']} | error | | | | | | | | |")
+            lines.append(f"| {run['dataset']} | {label(run)} | error | | | | | | | | |")
             continue
         local, http_ = run["one_user_in_process"], run["one_user_http"]
         members = ", ".join(f"{m['learner']} {m['weight']}" for m in run["members"])
         lines.append(
-            f"| {run['dataset']} | {run['budget']} | {run['fit_s']} | {run['first_model_s']} | "
+            f"| {run['dataset']} | {label(run)} | {run['fit_s']} | {run['first_model_s']} | "
             f"{run['trials']} | {members} | {local['median_ms']} / {local['p99_ms']} | "
             f"{http_['median_ms']} / {http_['p99_ms']} | {run['thousand_users_batch_ms']} | "
             f"{run['peak_rss_mb']} | {http_['server_rss_mb']} |")
@@ -136,6 +122,8 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(BUDGETS))
     parser.add_argument("--budgets", default=None, help="Comma-separated, for every set.")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results_recsys")
+    parser.add_argument("--relevant-min", type=float, default=None)
+    parser.add_argument("--busy", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     record = args.out / "recsys.json"
@@ -144,8 +132,8 @@ def main() -> None:
         budgets = ([int(b) for b in args.budgets.split(",")] if args.budgets
                    else BUDGETS[dataset])
         for budget in budgets:
-            result = run_accelml(dataset, budget, args.out)
-            runs = [r for r in runs if (r["dataset"], r["budget"]) != (dataset, budget)]
+            result = run_accelml(dataset, budget, args.out, args.relevant_min, args.busy)
+            runs = [r for r in runs if _key(r) != _key(result)]
             runs.append(result)
             print(json.dumps({k: result.get(k) for k in ("dataset", "budget", "fit_s")}),
                   flush=True)

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--budget", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--relevant-min", type=float, default=None)
     args = parser.parse_args()
     folder = args.dataset
     train, test = (pd.read_parquet(folder / f"{p}.parquet") for p in ("train", "test"))
@@ -51,7 +52,7 @@ def main() -> None:
     model = accelml.fit(train, task="recommend", user_column="user_id", item_column="item_id",
                         rating_column="rating", time_column="timestamp",
                         time_budget=args.budget, quiet=True, out=args.out / "model",
-                        overwrite=True, **side)
+                        overwrite=True, relevant_min=args.relevant_min, **side)
     fit_s = time.perf_counter() - started
     board = model.leaderboard()
     users = list(model.preprocessor.users)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +78,62 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ready(port: int) -> bool:
+    """Whether a server on ``port`` answers its readiness probe."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the server's worker)."""
+    total = 0.0
+    pids = [pid, *(int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split())]
+    for one in pids:
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return round(total, 1)
+
+
+def server_timings(python: Path, model: Path, path: str, body_of: Callable[[int], bytes],
+                   requests: int = 1000, warm: int = 50) -> dict[str, float]:
+    """Median and p99 of ``requests`` POSTs to ``path`` of ``accelml serve`` (one keep-alive
+    connection, after ``warm`` untimed ones; request i sends ``body_of(i)``), and the
+    server's resident memory."""
+    port = _free_port()
+    server = subprocess.Popen([str(python), "-m", "accelml.cli", "serve", str(model),
+                               "--port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not _ready(port) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the readiness probe: the event is the port answering
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        headers = {"content-type": "application/json"}
+        seconds: list[float] = []
+        for index in range(warm + requests):
+            started = time.perf_counter()
+            connection.request("POST", path, body_of(index), headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"status {response.status}")
+            if index >= warm:
+                seconds.append(time.perf_counter() - started)
+        rss = rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    ordered = sorted(seconds)
+    return {"median_ms": round(statistics.median(ordered) * 1000, 3),
+            "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 3),
+            "server_rss_mb": rss}
 
 
 def _client(port: int, body: bytes, count: int, times: list[float]) -> None:

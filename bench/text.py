@@ -15,10 +15,7 @@ test accuracy shows what grouping guards against. Writes OUT/text.json and OUT/t
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -65,51 +62,14 @@ def run_one(system: str, dataset: Path, budget: float, out: Path) -> dict[str, o
     return {"system": system, **scores, "wall_s": round(wall, 1), **facts}
 
 
-def _ready(port: int) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
 def serve_latency(model: Path, sentence: str, requests: int = 1000) -> dict[str, float]:
     """Median and p99 of one-sentence requests to ``accelml serve``; its resident memory."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from serving import _client, _free_port
+    from serving import server_timings
 
-    port = _free_port()
-    server = subprocess.Popen([str(interpreter("accelml")), "-m", "accelml.cli", "serve",
-                               str(model), "--port", str(port)], stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not _ready(port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        body = json.dumps({"rows": [{"text": sentence}]}).encode()
-        _client(port, body, 50, [])  # warm-up
-        times: list[float] = []
-        _client(port, body, requests, times)
-        rss = _rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    ordered = sorted(times)
-    return {"median_ms": round(statistics.median(ordered) * 1000, 2),
-            "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
-            "server_rss_mb": rss}
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (the server's worker)."""
-    total = 0.0
-    pids = [pid, *(int(p) for p in subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split())]
-    for one in pids:
-        for line in Path(f"/proc/{one}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-    return round(total, 1)
+    body = json.dumps({"rows": [{"text": sentence}]}).encode()
+    return server_timings(interpreter("accelml"), model, "/v1/predict", lambda _: body,
+                          requests)
 
 
 def table(rows: list[dict[str, object]]) -> str:

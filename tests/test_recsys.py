@@ -256,3 +256,16 @@ def test_the_server_recommends_explains_and_finds_similar_items(model_dir: Path)
     assert client.post("/v1/recommend", json={"k": 2}).status_code == 422
     rated = client.post("/v1/predict", json={"rows": [{"user_id": 1, "item_id": 3}]}).json()
     assert 1 <= rated["predictions"][0] <= 5
+
+
+def test_a_model_saved_without_its_lists_computes_them_when_served(model: Predictor) -> None:
+    from fastapi import FastAPI
+
+    from accelml.recsys.serving import add_routes
+
+    expected = model.recommend([1, 2], k=5)
+    model.preprocessor.top_items = model.preprocessor.top_scores = None  # type: ignore
+    slow = model.recommend([1, 2], k=5)  # ranked per request, the same answer
+    assert slow.item_id.tolist() == expected.item_id.tolist()
+    add_routes(FastAPI(), model, [])
+    assert model.preprocessor.top_items is not None  # type: ignore[attr-defined]

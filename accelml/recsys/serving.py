@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from accelml.core.budget import Deadline
 from accelml.core.modality import ServeInput
 from accelml.core.predictor import Predictor
 from accelml.errors import AccelMLError, DataError
@@ -18,6 +19,9 @@ from accelml.recsys import recommend as rec
 
 #: Most users one /v1/recommend request may name.
 MAX_USERS = 1000
+#: A model saved without its users' lists (its run had no time left for them) computes
+#: them when the server starts, for at most this long (else it ranks per request).
+PRECOMPUTE_AT_START_S = 60.0
 
 
 def top_for_user(predictor: Predictor, user: Any, k: int, exclude_seen: bool = True
@@ -116,4 +120,6 @@ def add_routes(app: Any, predictor: Predictor, dependencies: list[Any]) -> None:
             {"item": row.similar_item, "rank": int(row.rank), "score": round(row.score, 6)}
             for row in frame.itertuples()]}
 
+    if predictor.preprocessor.top_items is None:  # type: ignore[attr-defined]
+        rec.precompute(predictor, Deadline.in_seconds(PRECOMPUTE_AT_START_S))
     top_for_user(predictor, predictor.preprocessor.users[0], 10)  # type: ignore[attr-defined]

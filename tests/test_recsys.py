@@ -62,6 +62,20 @@ def test_seen_items_are_left_out_unless_asked_for(model: Predictor,
     assert seen <= set(everything.item_id) and len(everything) == 40
 
 
+def test_a_blend_pads_users_with_fewer_items_left_than_asked(model: Predictor) -> None:
+    from accelml.recsys.recommend import blended_top
+
+    model.members[0].weight = model.members[0].weight or 1.0
+    blend_of_two = [*model.members[:1], *model.members[:1]]
+    members, model.members = model.members, blend_of_two
+    try:
+        items, scores = blended_top(model, np.array([3]), 40)
+    finally:
+        model.members = members
+    assert items.shape == scores.shape == (1, 40)
+    assert (items[0] == -1).sum() == np.isneginf(scores[0]).sum() > 0
+
+
 def test_unknown_users_get_popular_items_flagged(model: Predictor,
                                                  ratings: pd.DataFrame) -> None:
     recs = model.recommend(["stranger", 1], k=3)

@@ -181,16 +181,14 @@ class RecsysModality(Modality):
         return RecsysPreprocessor.from_dict(state)
 
     def finish(self, predictor: Predictor, prepared: Prepared, deadline: Deadline) -> None:
-        """Keep a rating model beside a blend that predicts none (explicit data), then
-        precompute every known user's list."""
+        """Precompute every known user's list (what serving looks up), then keep a rating
+        model beside a blend that predicts none (explicit data) in the time left."""
         from accelml.recsys.recommend import precompute
         from accelml.recsys.training import add_rating_model
 
-        if prepared.task.kind is TaskKind.RANKING and getattr(predictor.preprocessor,
-                                                              "explicit", False):
+        predictor.info["precomputed_lists"] = precompute(predictor, deadline)
+        if getattr(predictor.preprocessor, "explicit", False):
             add_rating_model(predictor, prepared, deadline)
-        done = precompute(predictor, deadline)
-        predictor.info["precomputed_lists"] = done
 
     def predict(self, predictor: Predictor, data: Any) -> Any:
         from accelml.recsys.recommend import predict_ratings

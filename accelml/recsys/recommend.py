@@ -55,7 +55,12 @@ def blended_top(predictor: Predictor, users: np.ndarray, n: int,
     order = np.argsort(-blend, axis=1, kind="stable")[:, :n]
     items = np.take_along_axis(candidates, order, axis=1)
     scores = np.take_along_axis(blend, order, axis=1)
-    return np.where(np.isfinite(scores), items, -1), scores
+    items = np.where(np.isfinite(scores), items, -1)
+    missing = min(n, n_items) - items.shape[1]  # fewer candidates than asked: pad
+    if missing > 0:
+        items = np.hstack([items, np.full((len(items), missing), -1, dtype=items.dtype)])
+        scores = np.hstack([scores, np.full((len(scores), missing), -np.inf)])
+    return items, scores
 
 
 def precompute(predictor: Predictor, deadline: Deadline, n: int = VALIDATION_N) -> bool:

@@ -39,6 +39,7 @@ from accelml.recsys.preprocess import (
     read_side,
     side_table,
 )
+from accelml.recsys.training import RATING_LEARNER
 
 if TYPE_CHECKING:
     from accelml.core.predictor import Predictor
@@ -47,7 +48,6 @@ LEARNERS = ("popularity", "item_knn", "user_knn", "ease", "als", "bpr", "biased_
             "hybrid_ranker")
 #: The share of each user's interactions validation holds out.
 HOLDOUT_SHARE = 0.2
-RATING_LEARNER = "biased_mf"
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,8 @@ class RecsysModality(Modality):
         task = Task(TaskKind.RANKING, columns.rating or "interactions", metric)
         if not explicit:
             config = config.with_changes(
-                exclude_learners=tuple({*config.exclude_learners, RATING_LEARNER}))
+                exclude_learners=tuple(dict.fromkeys([*config.exclude_learners,
+                                                      RATING_LEARNER])))
         notes.append(f"{len(pre.users)} users, {len(pre.items)} items, {len(long)} "
                      f"interactions ({'ratings' if explicit else 'implicit feedback'})")
         split_info = {"users": features.X[:, 0].astype(np.int64), "times": features.X[:, 2],

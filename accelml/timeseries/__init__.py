@@ -1,0 +1,1 @@
+"""Forecasting: many time series, forecast several steps ahead."""

@@ -296,12 +296,28 @@ def _vote(stamps: pd.DatetimeIndex) -> str | None:
     return votes.most_common(1)[0][0] if votes else None
 
 
+#: Aliases older pandas accepted, by the name current pandas gives them (pandas 3 refuses
+#: the old ones, pandas 2 warns).
+OLD_ALIASES = {"M": "ME", "BM": "BME", "SM": "SME", "CBM": "CBME", "Q": "QE", "BQ": "BQE",
+               "A": "YE", "Y": "YE", "BA": "BYE", "BY": "BYE", "H": "h", "BH": "bh",
+               "CBH": "cbh", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns"}
+
+
+def _current_alias(frequency: str) -> str:
+    """``frequency`` with an old alias (M, Q-DEC, A, H, 15T, ...) in today's name."""
+    match = re.fullmatch(r"(\d*)([A-Za-z]+)(-[A-Za-z]+)?", frequency.strip())
+    if match is None:
+        return frequency
+    count, name, anchor = match.group(1), match.group(2), match.group(3) or ""
+    return count + OLD_ALIASES.get(name, name) + anchor
+
+
 def _offset(frequency: str) -> pd.DateOffset:
     """The offset of a user's alias (old aliases accepted); a bad alias is a ConfigError."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            offset = to_offset(frequency)
+            offset = to_offset(_current_alias(frequency))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"the frequency {frequency!r} is not a pandas offset alias; use "
                           "one such as h, D, W, MS, QS or YS") from error

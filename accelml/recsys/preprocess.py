@@ -9,7 +9,7 @@ users it has never seen) and, once the run is done, each known user's blended to
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import sparse
 
 from accelml.core.data import Features
+from accelml.core.ranking import user_item_matrix
 from accelml.errors import DataError, SchemaError
 
 KIND = "recsys"
@@ -49,17 +50,6 @@ class SideTable:
     matrix: np.ndarray
     names: list[str]
     categorical: list[int]
-
-
-@dataclass
-class Interactions:
-    """Cleaned interactions: codes, values, times, and what cleaning did."""
-
-    users: np.ndarray
-    items: np.ndarray
-    values: np.ndarray
-    times: np.ndarray
-    notes: list[str] = field(default_factory=list)
 
 
 def _labels(values: pd.Series) -> list[Any]:
@@ -307,8 +297,7 @@ def fit_preprocessor(long: pd.DataFrame, columns: Columns, explicit: bool
     item_codes = pre.item_codes(long["item"])
     y = long["value"].to_numpy(np.float64)
     X = np.column_stack([user_codes, item_codes, long["time"].to_numpy(np.float64)])
-    pre.history = sparse.csr_matrix((np.ones(len(X), np.float32), (user_codes, item_codes)),
-                                    shape=(len(users), len(items)))
+    pre.history = user_item_matrix(X, None, (len(users), len(items))).astype(np.float32)
     pre.popularity = np.bincount(item_codes, minlength=len(items)).astype(np.float64)
     if explicit:
         pre.rating_range = (float(y.min()), float(y.max()))
@@ -340,10 +329,9 @@ def side_table(frame: pd.DataFrame, key: str, labels: list[Any],
             continue
         text = column.astype("string")
         if text.str.contains(TOKEN_SEP, regex=False).mean() > 0.2:
-            tokens = text.str.split(TOKEN_SEP, regex=False).explode().value_counts()
-            for token in tokens.index[:MAX_TOKENS]:
-                columns.append(text.str.split(TOKEN_SEP, regex=False)
-                               .apply(lambda parts, t=token: float(t in (parts or [])))
+            parts = text.str.split(TOKEN_SEP, regex=False)
+            for token in parts.explode().value_counts().index[:MAX_TOKENS]:
+                columns.append(parts.apply(lambda row, t=token: float(t in (row or [])))
                                .to_numpy(dtype=np.float64))
                 names.append(f"{name}={token}")
             continue

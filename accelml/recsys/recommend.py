@@ -82,8 +82,10 @@ def precompute(predictor: Predictor, deadline: Deadline, n: int = VALIDATION_N) 
 
 
 def popular(pre: RecsysPreprocessor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(-pre.popularity, kind="stable")[:k]
-    return order, pre.popularity[order] / max(1.0, float(pre.popularity.max()))
+    """The ``k`` most popular items and their popularity scaled to [0, 1] (what a user the
+    model has never seen gets)."""
+    (items,), (scores,) = top_items(pre.popularity[None, :], None, k)
+    return items, scores / max(1.0, float(pre.popularity.max()))
 
 
 def check_k(k: int, n_items: int) -> int:
@@ -101,26 +103,35 @@ def recommend(predictor: Predictor, users: Sequence[Any], k: int,
     pre: RecsysPreprocessor = predictor.preprocessor  # type: ignore[assignment]
     if len(users) == 0:
         raise DataError("no users to recommend for")
-    k = check_k(k, len(pre.items))
     codes = pre.user_codes(users)
+    items, scores = top_codes(predictor, codes, k, exclude_seen)
+    return _frame(pre, users, items, scores, codes < 0)
+
+
+def top_codes(predictor: Predictor, codes: np.ndarray, k: int,
+              exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Item codes (-1 padded) and scores of the top ``k`` for user codes (-1: unknown,
+    given the most popular items): the precomputed lists where they reach ``k``, else the
+    blend computed now."""
+    pre: RecsysPreprocessor = predictor.preprocessor  # type: ignore[assignment]
+    k = check_k(k, len(pre.items))
     known = codes >= 0
+    lists = pre.top_items is not None and exclude_seen and k <= pre.top_items.shape[1]
+    if lists and known.all():  # the common case, a lookup: no copy into padded arrays
+        return pre.top_items[codes, :k], pre.top_scores[codes, :k]  # type: ignore
     items = np.full((len(codes), k), -1, dtype=np.int64)
     scores = np.full((len(codes), k), -np.inf)
     if known.any():
-        items[known], scores[known] = _known_top(predictor, codes[known], k, exclude_seen)
+        if lists:
+            items[known] = pre.top_items[codes[known], :k]  # type: ignore[index]
+            scores[known] = pre.top_scores[codes[known], :k]  # type: ignore[index]
+        else:
+            items[known], scores[known] = blended_top(predictor, codes[known], k,
+                                                      exclude_seen)
     if (~known).any():
         best, weight = popular(pre, k)
         items[~known, :len(best)], scores[~known, :len(best)] = best, weight
-    return _frame(pre, users, items, scores, ~known)
-
-
-def _known_top(predictor: Predictor, codes: np.ndarray, k: int,
-               exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
-    pre: RecsysPreprocessor = predictor.preprocessor  # type: ignore[assignment]
-    if pre.top_items is not None and pre.top_scores is not None and exclude_seen \
-            and k <= pre.top_items.shape[1]:
-        return pre.top_items[codes, :k], pre.top_scores[codes, :k]
-    return blended_top(predictor, codes, k, exclude_seen)
+    return items, scores
 
 
 def _frame(pre: RecsysPreprocessor, users: Sequence[Any], items: np.ndarray,
@@ -182,8 +193,8 @@ def reasons(predictor: Predictor, user: Any, items: Sequence[Any], top: int = 3
 
 def predict_ratings(predictor: Predictor, data: pd.DataFrame) -> np.ndarray:
     """Rating estimates of (user, item) rows from the members that predict ratings (the
-    blend's, else the rating model kept beside it); unknown users or items get their
-    item's, user's or the global mean as the members' baseline gives it."""
+    blend's, else the rating model kept beside it); a row with an unknown user or item
+    gets the training ratings' mean."""
     pre: RecsysPreprocessor = predictor.preprocessor  # type: ignore[assignment]
     members = [m for m in predictor.members if m.fitted.info.get("predicts_ratings")]
     if not pre.explicit or not members:
@@ -226,22 +237,18 @@ def evaluate(predictor: Predictor, data: pd.DataFrame, k: int = 10,
         relevant = data[data[rating_col] >= relevant_min]
     if relevant.empty:
         raise DataError("no held-out interaction counts as relevant; nothing to evaluate")
-    users = pd.unique(relevant[user_col])
-    top = recommend(predictor, list(users), max(k, 1))
-    codes = _pseudo_codes(pre.user_codes(users))
-    width = int(top["rank"].max())
-    items = np.full((len(users), width), -1, dtype=np.int64)
-    row_of = {u: i for i, u in enumerate(pre._key(u) for u in users)}
-    rows = np.array([row_of[pre._key(u)] for u in top[user_col]])
-    items[rows, top["rank"].to_numpy() - 1] = pre.item_codes(top[item_col])
-    truth_items = _pseudo_codes(pre.item_codes(relevant[item_col]), len(pre.items))
-    truth_users = codes[np.array([row_of[pre._key(u)] for u in relevant[user_col]])]
-    scores = np.where(items >= 0, -np.arange(width, dtype=np.float64), -np.inf)
-    report: dict[str, Any] = ranking_report(TopN(codes, items, scores), truth_users,
-                                            truth_items, k, len(pre.items))
+    users, row_of_relevant = np.unique(relevant[user_col].map(pre._key).to_numpy(),
+                                       return_inverse=True)
+    user_codes = pre.user_codes(users)
+    items, scores = top_codes(predictor, user_codes, max(k, 1))
+    codes = _pseudo_codes(user_codes)
+    item_codes = pre.item_codes(relevant[item_col])
+    report: dict[str, Any] = ranking_report(
+        TopN(codes, items, scores), codes[row_of_relevant],
+        _pseudo_codes(item_codes, len(pre.items)), k, len(pre.items))
     report["users"] = len(users)
-    report["cold_users"] = int((pre.user_codes(users) < 0).sum())
-    report["cold_item_rows"] = int((pre.item_codes(relevant[item_col]) < 0).sum())
+    report["cold_users"] = int((user_codes < 0).sum())
+    report["cold_item_rows"] = int((item_codes < 0).sum())
     if pre.explicit and rating_col in data.columns and _rates(predictor):
         truth = data[rating_col].to_numpy(np.float64)
         report["rmse"], report["mae"] = rating_errors(predict_ratings(predictor, data), truth)

@@ -8,7 +8,6 @@ One known user's answer is a lookup in the lists precomputed when the run ended
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from accelml.core.budget import Deadline
@@ -29,23 +28,12 @@ def top_for_user(predictor: Predictor, user: Any, k: int, exclude_seen: bool = T
     """One user's top ``k`` item ids and scores, and whether the user was unknown (then
     the most popular items): the fast path of the server."""
     pre = predictor.preprocessor
-    k = rec.check_k(k, len(pre.items))  # type: ignore[attr-defined]
-    code = pre._lookup(pre._user_code, user)  # type: ignore[attr-defined]
-    if code < 0:
-        items, scores = rec.popular(pre, k)  # type: ignore[arg-type]
-        fallback = True
-    elif (pre.top_items is not None and exclude_seen  # type: ignore[attr-defined]
-          and k <= pre.top_items.shape[1]):  # type: ignore[attr-defined]
-        items = pre.top_items[code, :k]  # type: ignore[attr-defined]
-        scores = pre.top_scores[code, :k]  # type: ignore[attr-defined]
-        fallback = False
-    else:
-        found, values = rec.blended_top(predictor, np.array([code]), k, exclude_seen)
-        items, scores, fallback = found[0], values[0], False
+    codes = pre.user_codes([user])  # type: ignore[attr-defined]
+    (items,), (scores,) = rec.top_codes(predictor, codes, k, exclude_seen)
     keep = items >= 0
     labels = pre.items  # type: ignore[attr-defined]
     return ([labels[int(i)] for i in items[keep]], [float(s) for s in scores[keep]],
-            fallback)
+            bool(codes[0] < 0))
 
 
 def rows_input(predictor: Predictor, max_rows: int) -> ServeInput:

@@ -92,8 +92,7 @@ def _two_drivers_share(train: Path, tmp_path: Path, storage: str) -> None:
         _, stderr = driver.communicate(timeout=120)
         assert driver.returncode == 0, stderr
     infos = [accelml.load(out).info for out in outs]
-    records = [t.user_attrs[RECORD_ATTR] for t in
-               optuna.load_study(study_name=study, storage=storage).trials]
+    records = [t.user_attrs[RECORD_ATTR] for t in _trials(storage, study)]
     runs = {record["run_id"] for record in records}
     assert runs == {info["run_id"] for info in infos}  # both recorded into the one study
     for info in infos:
@@ -106,11 +105,21 @@ def _two_drivers_share(train: Path, tmp_path: Path, storage: str) -> None:
     assert infos[1]["shared_trials"] > 0
 
 
+def _trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, read through a storage closed afterwards: a connection left to
+    the garbage collector warns later, inside whichever test is running then."""
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        return optuna.load_study(study_name=study, storage=storage).trials
+    finally:
+        storage.engine.dispose()
+
+
 def _wait_for_a_trial(driver: subprocess.Popen[str], storage: str, study: str) -> None:
     """Wait until ``driver`` has recorded a trial into ``study`` (or has ended)."""
     while driver.poll() is None:
         try:
-            if optuna.load_study(study_name=study, storage=storage).trials:
+            if _trials(storage, study):
                 return
         except Exception:  # noqa: BLE001 - the driver is still creating the storage or study
             pass

@@ -81,7 +81,9 @@ def _jsonable(values: np.ndarray) -> list[Any]:
 def _answer(predictor: Predictor, data: Any) -> dict[str, Any]:
     """Predictions (and probabilities), plus the warnings predicting raised (such as infinite
     values read as missing), so that the client learns what happened to its input. The
-    endpoints run on the event loop's one thread, so catching warnings here is safe."""
+    endpoints run on the event loop's one thread, so catching warnings here is safe;
+    resource warnings are left out: the garbage collector raises them for objects of the
+    process that were never closed, whatever request happens to be running."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         labels, proba = predictor.predict_with_proba(data)
@@ -89,7 +91,8 @@ def _answer(predictor: Predictor, data: Any) -> dict[str, Any]:
     if proba is not None:
         names = [str(label) for label in predictor.classes]
         answer["probabilities"] = [dict(zip(names, row, strict=True)) for row in proba.tolist()]
-    said = list(dict.fromkeys(str(warning.message) for warning in caught))
+    said = list(dict.fromkeys(str(warning.message) for warning in caught
+                              if not issubclass(warning.category, ResourceWarning)))
     if said:
         answer["warnings"] = said
     return answer

@@ -175,3 +175,23 @@ def test_a_newer_or_tampered_model_directory_is_refused(served_model: Path,
     (tampered / "preprocessor.json").write_text("{}")
     with pytest.raises(ArtifactError, match="preprocessor.json"):
         create_app(ServeSettings(str(tampered)))
+
+
+def test_an_answer_says_the_models_warnings_but_not_the_garbage_collectors(
+        served_model: Path) -> None:
+    import warnings
+
+    from accelml.serve.app import _answer
+
+    predictor = accelml.load(served_model)
+    original = predictor.predict_with_proba
+
+    def noisy(data):  # noqa: ANN001, ANN202
+        warnings.warn("an infinite value was read as missing", UserWarning, stacklevel=1)
+        warnings.warn("<Connection> was deleted while still open", ResourceWarning,
+                      stacklevel=1)
+        return original(data)
+
+    predictor.predict_with_proba = noisy  # type: ignore[method-assign]
+    answer = _answer(predictor, request_rows(1))
+    assert answer["warnings"] == ["an infinite value was read as missing"]

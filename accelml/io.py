@@ -112,7 +112,8 @@ def _note_csv_duplicates(path: Path, kind: str) -> None:
     """pandas renames repeated CSV header names silently; say so (the header is read twice,
     once as text, which costs one line)."""
     header = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", skipinitialspace=True,
-                         header=None, nrows=1, dtype=str, keep_default_na=False)
+                         header=None, nrows=1, dtype=str, keep_default_na=False,
+                         encoding_errors="replace")  # (the full read says what it replaced)
     names = [str(name) for name in header.iloc[0]] if len(header) else []
     if len(set(names)) < len(names):
         _warn_renamed(names, unique_names(names), path)

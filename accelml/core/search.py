@@ -11,6 +11,7 @@ before new ones start.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,14 @@ class _Pending:
     fidelity: int | None
 
 
+#: Proposals in a row that repeat configs already run before a learner counts as exhausted.
+MAX_REPEATS = 8
+
+
+def _config_key(config: Config) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 class Searcher:
     """Ask for the next proposal, tell it the result."""
 
@@ -108,6 +117,9 @@ class Searcher:
         self.stats = {name: LearnerStats() for name in self._order}
         self._next_id = 0
         self._last_ok: dict[int, int] = {}  # config key -> its latest OK trial
+        #: per learner, each config run (without the fixed parameters) -> its best loss
+        self._issued: dict[str, dict[str, float | None]] = {name: {} for name in self._order}
+        self._exhausted: set[str] = set()
 
     @staticmethod
     def _portfolio_queue(portfolios: list[tuple[str, list[Config]]]) -> list[tuple[str, Config]]:
@@ -127,13 +139,32 @@ class Searcher:
             if self._usable(name) and not self._outclassed(name):
                 return self._new(name, "portfolio", config)
         chosen = self._choose_learner()
-        if chosen is None:
-            return None
-        self.stats[chosen].sampled += 1
-        return self._new(chosen, "sampler", None)
+        while chosen is not None:
+            self.stats[chosen].sampled += 1
+            fresh = self._ask_new(chosen)
+            if fresh is not None:
+                return self._new(chosen, "sampler", None, fresh)
+            self._exhausted.add(chosen)  # its sampler repeats what already ran
+            chosen = self._choose_learner()
+        return None
 
-    def _new(self, name: str, source: str, enqueue: Config | None) -> Proposal:
-        handle, config = self._samplers[name].ask(enqueue)
+    def _ask_new(self, name: str) -> tuple[int, Config] | None:
+        """A config of ``name`` that no trial of this run has had; each repeat the sampler
+        proposes is told the loss its first trial got (a deterministic learner would score
+        the same again). None when every one of MAX_REPEATS proposals repeats."""
+        sampler, issued = self._samplers[name], self._issued[name]
+        for _ in range(MAX_REPEATS):
+            handle, config = sampler.ask(None)
+            key = _config_key(config)
+            if key not in issued:
+                return handle, config
+            sampler.tell(handle, issued[key])
+        return None
+
+    def _new(self, name: str, source: str, enqueue: Config | None,
+             asked: tuple[int, Config] | None = None) -> Proposal:
+        handle, config = asked or self._samplers[name].ask(enqueue)
+        self._issued[name].setdefault(_config_key(config), None)
         config = {**config, **self._fixed[name]}
         fidelity = None
         key = self._next_id
@@ -165,11 +196,13 @@ class Searcher:
 
     def _choose_learner(self) -> str | None:
         ranked = sorted(
-            (name for name in self._order if self.stats[name].ok > 0),
+            (name for name in self._order
+             if self.stats[name].ok > 0 and name not in self._exhausted),
             key=lambda name: self.stats[name].best_loss,
         )[:TOP_LEARNERS]
         if not ranked:
-            untried = [name for name in self._order if self._usable(name)]
+            untried = [name for name in self._order
+                       if self._usable(name) and name not in self._exhausted]
             return untried[0] if untried else None
         cheapest = min(self.stats[name].mean_cost() for name in ranked)
 
@@ -189,8 +222,11 @@ class Searcher:
         stats = self.stats[pending.learner]
         stats.costs.append(result.cost_s if cost is None else cost)
         loss = None
+        key = _config_key(self._sampled(pending.learner, result.spec.config))
         if result.status is TrialStatus.OK and result.score is not None:
             loss = self.loss(result.score)
+            known = self._issued[pending.learner].get(key)
+            self._issued[pending.learner][key] = loss if known is None else min(known, loss)
             if pending.key >= 0:
                 self._last_ok[pending.key] = result.spec.trial_id
             stats.ok += 1

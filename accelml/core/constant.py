@@ -33,7 +33,8 @@ class ConstantLearner(LearnerBase):
     """Predicts the training rows' class shares, or their mean; never searched."""
 
     name: ClassVar[str] = CONSTANT
-    task_kinds: ClassVar[frozenset[TaskKind]] = frozenset(TaskKind)
+    #: (a forecast has no constant to fall back on: its steps differ per series)
+    task_kinds: ClassVar[frozenset[TaskKind]] = frozenset(TaskKind) - {TaskKind.FORECAST}
     uses_gpu: ClassVar[bool] = False
     relative_cost: ClassVar[float] = 0.01
     fidelity: ClassVar[Fidelity | None] = None

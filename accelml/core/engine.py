@@ -162,7 +162,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 progress.set_stage("done")
         finally:
             executor.shutdown()
-        members = _blend_members(blend, fitted, view.task, outcome)
+        members, validation = (_blend_members(blend, fitted, view.task, outcome),
+                               _blend_validation(blend, view.task))  # (before the files go)
         phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
     report = _run_report(view, config, budget, outcome, notes, loop.threads)
@@ -174,7 +175,20 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     report.update(loop.schedule.report(loop.cut_by_clock))
     report.update(_store_report(store, loop))
     _warn_fallback(outcome)
-    return Predictor(view.task, preprocessor, members, board, dict(report), stacker)
+    return Predictor(view.task, preprocessor, members, board, dict(report), stacker,
+                     validation=validation)
+
+
+def _blend_validation(blend: list[tuple[TrialResult, float]], task: Task) -> np.ndarray | None:
+    """The weighted mean of the blend's out-of-fold predictions (forecasts only; None
+    where a member has none)."""
+    if (task.kind is not TaskKind.FORECAST
+            or any(result.oof_path is None for result, _ in blend)):
+        return None
+    total = sum(weight for _, weight in blend)
+    parts = [np.load(result.oof_path) * (weight / total)  # type: ignore[arg-type]
+             for result, weight in blend]
+    return np.asarray(np.sum(parts, axis=0), dtype=np.float64)
 
 
 def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], None]

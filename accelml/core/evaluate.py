@@ -18,7 +18,8 @@ from threadpoolctl import threadpool_limits
 
 from accelml.config import ValidationSettings
 from accelml.core.budget import Deadline
-from accelml.core.data import DatasetView, Split
+from accelml.core.data import DatasetView, Features, Split
+from accelml.core.forecasting import backtest_truth, series_facts
 from accelml.core.learner import (
     FidelityOutOfReach,
     FitFacts,
@@ -88,7 +89,7 @@ def cross_validate(
         fitted = fit(
             view.features.take(train), view.y[train], spec.config, task=view.task,
             fidelity=spec.fidelity, deadline=fold_deadline, n_jobs=spec.n_jobs, seed=spec.seed,
-            valid=(view.features.take(valid), view.y[valid]), **extra,
+            valid=early_stopping_rows(view, valid), **extra,
         )
         total[valid] += learner.predict(fitted, view.features.take(valid))
         seen[valid] += 1
@@ -99,7 +100,8 @@ def cross_validate(
     oof[covered] = total[covered] / (seen[covered] if oof.ndim == 1 else seen[covered, None])
     if not np.all(np.isfinite(oof[covered])):
         raise ValueError("the learner predicted NaN or infinite values")
-    score = get_metric(view.task.metric).score(view.y[covered], oof[covered], view.task)
+    truth = validation_targets(view)
+    score = get_metric(view.task.metric).score(truth[covered], oof[covered], view.task)
     keys = set.intersection(*(set(i) for i in infos)) if infos else set()
     summary: dict[str, Any] = {k: float(np.mean([i[k] for i in infos])) for k in sorted(keys)}
     summary["device"] = str(models[-1].info.get("device", "cpu"))
@@ -143,9 +145,25 @@ def relevant_rows(view: DatasetView, rows: np.ndarray) -> np.ndarray:
     return rows if floor is None else rows[view.y[rows] >= float(floor)]
 
 
+def early_stopping_rows(view: DatasetView, valid: np.ndarray
+                        ) -> tuple[Features, np.ndarray] | None:
+    """The validation rows a learner may stop early on: none for a forecast, whose
+    validation rows are the future its backtest scores."""
+    if view.task.kind is TaskKind.FORECAST:
+        return None
+    return view.features.take(valid), view.y[valid]
+
+
 def validation_targets(view: DatasetView) -> np.ndarray:
-    """What ensembles are chosen against: the targets, or for a ranking task the relevant
+    """What trials are scored and ensembles chosen against: the targets; for a forecast the
+    truth array of the backtests (values, series scales and groups,
+    :func:`accelml.core.forecasting.backtest_truth`); for a ranking task the relevant
     validation pairs as (user, item) rows."""
+    if view.task.kind is TaskKind.FORECAST:
+        facts = series_facts(dict(view.features.block_info))
+        return backtest_truth(view.features.X, view.y, view.splits,
+                              int(facts["season_length"]),  # type: ignore[call-overload]
+                              int(facts["n_series"]))  # type: ignore[call-overload]
     if view.task.kind is not TaskKind.RANKING:
         return view.y
     rows = relevant_rows(view, view.splits[0][1])

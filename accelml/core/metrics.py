@@ -21,6 +21,7 @@ ScoreFn = Callable[[np.ndarray, np.ndarray, Task], float]
 CLASSIFICATION = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS})
 REGRESSION = frozenset({TaskKind.REGRESSION})
 RANKING = frozenset({TaskKind.RANKING})
+FORECAST = frozenset({TaskKind.FORECAST})
 #: The cut-off of ranking metrics named without one ("ndcg" is "ndcg@10").
 DEFAULT_K = 10
 
@@ -129,6 +130,22 @@ def _plain(fn: Callable[..., Any]) -> ScoreFn:
     return lambda y, p, t: float(fn(y, p))
 
 
+def _forecast(name: str, regression: ScoreFn | None = None) -> ScoreFn:
+    """A forecast metric over a truth array (:mod:`accelml.core.forecasting`); for a
+    regression task (a metric both kinds share) ``regression`` instead."""
+    from accelml.core.forecasting import FORECAST_METRICS
+
+    fn = FORECAST_METRICS[name]
+
+    def score(y: np.ndarray, p: np.ndarray, t: Task) -> float:
+        if t.kind is TaskKind.FORECAST:
+            return fn(y, p)
+        assert regression is not None
+        return regression(y, p, t)
+
+    return score
+
+
 def _ranking_metric(name: str, k: int) -> Metric:
     """A full-ranking metric at ``k``: ``y`` is a truth matrix and the prediction a score
     matrix over the same candidates (:mod:`accelml.core.ranking`)."""
@@ -152,11 +169,14 @@ METRICS: dict[str, Metric] = {
         Metric("roc_auc", _roc_auc, True, True, _C),
         Metric("log_loss", _log_loss, False, True, _C),
         Metric("mse", _plain(skm.mean_squared_error), False, False, _R),
-        Metric("rmse", _rmse, False, False, _R),
-        Metric("mae", _plain(skm.mean_absolute_error), False, False, _R),
+        Metric("rmse", _forecast("rmse", _rmse), False, False, _R | FORECAST),
+        Metric("mae", _forecast("mae", _plain(skm.mean_absolute_error)), False, False,
+               _R | FORECAST),
         Metric("r2", _plain(skm.r2_score), True, False, _R),
         *(_ranking_metric(name, DEFAULT_K)
           for name in ("ndcg", "recall", "precision", "map", "hit_rate")),
+        *(Metric(name, _forecast(name), False, False, FORECAST)
+          for name in ("mase", "smape", "mape")),
     ]
 }
 

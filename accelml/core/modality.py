@@ -180,6 +180,12 @@ class Modality:
         raise ConfigError(f"{self.name} models have no similar items; train on "
                           "interactions with --task recommend")
 
+    def forecast(self, predictor: Predictor, horizon: int | None, history: Any = None,
+                 future: Any = None, ids: Any = None) -> Any:
+        """The next ``horizon`` steps of each series, as a DataFrame (forecasting models)."""
+        raise ConfigError(f"{self.name} models do not forecast; train on series with "
+                          "--task forecast --horizon STEPS")
+
     def add_routes(self, app: Any, predictor: Predictor, dependencies: list[Any]) -> None:
         """Endpoints this modality serves besides ``/v1/predict`` on the FastAPI ``app``,
         each behind ``dependencies`` (the key check); none by default."""

@@ -73,6 +73,9 @@ class Predictor:
     board: pd.DataFrame = field(default_factory=pd.DataFrame)
     info: dict[str, Any] = field(default_factory=dict)
     stacker: Stacker | None = None
+    #: The served blend's out-of-fold predictions (NaN on rows no split validated) while
+    #: the run that made it finishes (a forecast's intervals are built from them); not saved.
+    validation: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> list[Any]:
@@ -133,6 +136,16 @@ class Predictor:
         if isinstance(items, str | int | np.integer):
             items = [items]
         return self._modality().similar_items(self, list(items), k)  # type: ignore
+
+    def forecast(self, horizon: int | None = None, history: Any = None, future: Any = None,
+                 ids: Any = None) -> pd.DataFrame:
+        """The next ``horizon`` steps of each series (forecasting models; the horizon the
+        model was fitted for when None): the id and time columns, the point forecast under
+        the target's name, then one column per quantile. ``history`` forecasts from a new
+        history instead of the training one; ``future`` holds the covariates of the steps
+        ahead; ``ids`` picks series."""
+        return self._modality().forecast(  # type: ignore[no-any-return]
+            self, horizon, history, future, None if ids is None else list(ids))
 
     def predict(self, data: Any) -> np.ndarray:
         """Labels as they were in the training target, or values for regression."""

@@ -27,6 +27,7 @@ class TaskKind(StrEnum):
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
     RANKING = "ranking"
+    FORECAST = "forecast"
 
     @property
     def is_classification(self) -> bool:
@@ -39,6 +40,7 @@ DEFAULT_METRICS = {
     TaskKind.MULTICLASS: "log_loss",
     TaskKind.REGRESSION: "rmse",
     TaskKind.RANKING: "ndcg@10",
+    TaskKind.FORECAST: "mase",
 }
 
 

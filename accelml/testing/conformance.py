@@ -53,6 +53,9 @@ class ConformanceData:
     n_jobs: int = 1
     fidelity: int | None = None
     fixed: Mapping[str, Callable[[Path], Config]] = field(default_factory=dict)
+    #: The rows a model fitted on a case's features is asked about, when they are not
+    #: those features (a forecaster answers the steps after its history).
+    query: Callable[[Features], Features] | None = None
 
 
 _DATA: dict[str, ConformanceData] = {}
@@ -125,7 +128,8 @@ def check_registered(cls: type[Any], kind: TaskKind, tmp_path: Path) -> None:
     make_fixed = data.fixed.get(learner.name)
     fixed = make_fixed(tmp_path / "fixed") if make_fixed is not None else {}
     check_learner(learner, task, features, y, tmp_path=tmp_path, fidelity=data.fidelity,
-                  n_jobs=data.n_jobs, fixed=fixed)
+                  n_jobs=data.n_jobs, fixed=fixed,
+                  query=data.query(features) if data.query is not None else None)
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -274,9 +278,25 @@ def _ranking_case() -> Case:
 RANKINGS = ConformanceData({TaskKind.RANKING: _ranking_case})
 
 
+def _forecast_case() -> Case:
+    from accelml.testing.forecast_data import forecast_case
+
+    return forecast_case()
+
+
+def _forecast_query(features: Features) -> Features:
+    from accelml.testing.forecast_data import steps_after
+
+    return steps_after(features)
+
+
+FORECASTS = ConformanceData({TaskKind.FORECAST: _forecast_case}, query=_forecast_query)
+
+
 register_conformance_data("tabular", TABLES)
 register_conformance_data("recsys", RANKINGS)
 register_conformance_data("text", TEXTS)
+register_conformance_data("timeseries", FORECASTS)
 #: The constant model reads no feature: tables, and interactions for ranking.
 register_conformance_data("fallback", ConformanceData({**TABLES.cases, **RANKINGS.cases}))
 register_conformance_data("image", IMAGES)

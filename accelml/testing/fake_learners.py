@@ -27,7 +27,7 @@ from accelml.core.data import DataShape, Features
 from accelml.core.learner import Config, Fidelity, FidelityOutOfReach, Fitted, register
 from accelml.core.task import Task, TaskKind
 
-ALL_KINDS = frozenset(TaskKind) - {TaskKind.RANKING}
+ALL_KINDS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 
 
 class _Prior:

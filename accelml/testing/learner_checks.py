@@ -54,6 +54,14 @@ class LearnerCase:
     n_jobs: int = 1
     seed: int = 0
     fixed: Config = field(default_factory=dict)
+    #: The rows a fitted model is asked about (the training rows when None): forecasters
+    #: answer only the steps after the history they were fitted on.
+    query: Features | None = None
+
+    @property
+    def asked(self) -> Features:
+        """The rows every check predicts."""
+        return self.features if self.query is None else self.query
 
     @property
     def label(self) -> str:
@@ -148,8 +156,8 @@ def check_fit_predict(case: LearnerCase) -> np.ndarray:
     X_before, y_before = case.features.X.copy(), case.y.copy()
     fitted = case.fit()
     assert isinstance(fitted, Fitted), f"{case.label}: fit returned {type(fitted).__name__}"
-    prediction = case.learner.predict(fitted, case.features)
-    check_prediction(case, prediction, len(case.features), "predict")
+    prediction = case.learner.predict(fitted, case.asked)
+    check_prediction(case, prediction, len(case.asked), "predict")
     assert np.array_equal(case.features.X, X_before, equal_nan=True) and np.array_equal(
         case.y, y_before), f"{case.label}: fit or predict modified the input arrays"
     facts = check_facts(case, fitted)
@@ -176,7 +184,7 @@ def check_facts(case: LearnerCase, fitted: Fitted) -> FitFacts:
 
 def check_seed_repeatable(case: LearnerCase, reference: np.ndarray) -> None:
     """The same seed gives the same predictions."""
-    again = case.learner.predict(case.fit(), case.features)
+    again = case.learner.predict(case.fit(), case.asked)
     difference = float(np.max(np.abs(again - reference)))
     assert np.array_equal(again, reference), (
         f"{case.label}: two fits with seed {case.seed} differ by up to {difference:.3g}; "
@@ -186,11 +194,11 @@ def check_seed_repeatable(case: LearnerCase, reference: np.ndarray) -> None:
 def check_single_row(case: LearnerCase, reference: np.ndarray) -> None:
     """Predicting one row gives that row of the batch prediction (to 1e-6)."""
     fitted = case.fit()
-    rows = {0, 1, len(case.features) - 1}
-    missing = np.flatnonzero(np.isnan(case.features.X).any(axis=1))
+    rows = {0, 1, len(case.asked) - 1}
+    missing = np.flatnonzero(np.isnan(case.asked.X).any(axis=1))
     rows.update(missing[:1].tolist())
     for row in sorted(rows):
-        single = case.learner.predict(fitted, case.features.take(np.array([row])))
+        single = case.learner.predict(fitted, case.asked.take(np.array([row])))
         check_prediction(case, single, 1, f"predict on row {row} alone")
         assert np.allclose(single[0], reference[row], rtol=0, atol=1e-6), (
             f"{case.label}: row {row} alone predicts {single[0]}, in the batch {reference[row]}")
@@ -212,7 +220,7 @@ def check_save_load(case: LearnerCase, tmp_path: Path, reference: np.ndarray) ->
         assert file.read_bytes()[:1] != PICKLE_MAGIC, (
             f"{case.label}: {file.name} looks like a pickle; use the library's native format")
     loaded = type(case.learner)().load(directory, case.task)
-    again = type(case.learner)().predict(loaded, case.features)
+    again = type(case.learner)().predict(loaded, case.asked)
     assert np.allclose(again, reference, rtol=0, atol=1e-12), (
         f"{case.label}: predictions after save/load differ by up to "
         f"{float(np.max(np.abs(again - reference))):.3g}")
@@ -230,7 +238,7 @@ def check_deadline(case: LearnerCase) -> None:
     assert elapsed <= DEADLINE_S + DEADLINE_SLACK_S, (
         f"{case.label}: fit with a deadline {DEADLINE_S} s away took {elapsed:.2f} s "
         f"(fidelity {fidelity}); check the deadline between rounds or trees")
-    check_prediction(case, case.learner.predict(fitted, case.features), len(case.features),
+    check_prediction(case, case.learner.predict(fitted, case.asked), len(case.asked),
                      "predict after a deadline-cut fit")
     if case.learner.fidelity is not None:
         built = check_facts(case, fitted).units_trained
@@ -240,6 +248,8 @@ def check_deadline(case: LearnerCase) -> None:
 
 
 def _split(case: LearnerCase) -> tuple[np.ndarray, np.ndarray]:
+    if case.query is not None:  # the later rows of each series cannot be left out at random
+        return np.arange(len(case.features)), np.zeros(0, dtype=np.int64)
     order = np.random.default_rng(case.seed).permutation(len(case.features))
     cut = int(len(order) * 0.75)
     return np.sort(order[:cut]), np.sort(order[cut:])
@@ -250,8 +260,9 @@ def check_valid(case: LearnerCase) -> None:
     train, valid = _split(case)
     valid_data = (case.features.take(valid), case.y[valid])
     fitted = case.fit(train, valid=valid_data)
-    prediction = case.learner.predict(fitted, valid_data[0])
-    check_prediction(case, prediction, len(valid), "predict after a fit with valid")
+    asked = valid_data[0] if case.query is None else case.query
+    prediction = case.learner.predict(fitted, asked)
+    check_prediction(case, prediction, len(asked), "predict after a fit with valid")
     fidelity = case.learner.fidelity
     if fidelity is None:
         return
@@ -292,7 +303,7 @@ def check_space_corners(case: LearnerCase, space: Mapping[str, BaseDistribution]
     """Both corners of the space fit and predict, so every bound is one the library accepts."""
     for config in (_corner(space, 0), _corner(space, -1)):
         fitted = case.fit(config=config)
-        check_prediction(case, case.learner.predict(fitted, case.features), len(case.features),
+        check_prediction(case, case.learner.predict(fitted, case.asked), len(case.asked),
                          f"predict after fitting config {config}")
 
 
@@ -306,17 +317,19 @@ def check_learner(
     fidelity: int | None = None,
     n_jobs: int = 1,
     fixed: Config | None = None,
+    query: Features | None = None,
 ) -> None:
     """Run every check; ``fidelity`` defaults to the learner's low end to keep it quick;
     ``fixed`` parameters join every config (what a run fixes for the learner, e.g. a
-    pretrained checkpoint)."""
+    pretrained checkpoint); ``query`` the rows to predict when they are not the training
+    rows (a forecaster's steps ahead)."""
     check_metadata(learner)
     assert task.kind in learner.task_kinds, (
         f"learner {learner.name!r} does not declare {task.kind.value} in its task_kinds")
     if fidelity is None and learner.fidelity is not None:
         fidelity = learner.fidelity.low
     case = LearnerCase(learner, task, features, y, fidelity=fidelity, n_jobs=n_jobs,
-                       fixed=dict(fixed or {}))
+                       fixed=dict(fixed or {}), query=query)
     space = check_space_and_portfolio(case)
     reference = check_fit_predict(case)
     check_seed_repeatable(case, reference)

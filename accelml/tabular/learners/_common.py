@@ -24,7 +24,7 @@ from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, LearnerBase
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
 
-ALL_KINDS = frozenset(TaskKind) - {TaskKind.RANKING}
+ALL_KINDS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 #: Rounds without improvement on ``valid`` before boosting stops.
 EARLY_STOPPING_ROUNDS = 50
 INFO_FILE = "info.json"

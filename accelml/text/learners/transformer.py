@@ -171,7 +171,7 @@ class TextTransformer(TabularLearner):
 
     name = "text_transformer"
     modality = "text"
-    task_kinds = frozenset(TaskKind) - {TaskKind.RANKING}
+    task_kinds = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
     uses_gpu = True
     #: Costly on a CPU: the n-gram learners' configurations come first.
     relative_cost = 8.0

@@ -16,6 +16,7 @@ import pandas as pd
 import accelml.recsys.modality  # noqa: F401
 import accelml.tabular.modality  # noqa: F401  (registers the built-in modalities)
 import accelml.text.modality  # noqa: F401
+import accelml.timeseries.modality  # noqa: F401
 import accelml.vision.modality  # noqa: F401
 from accelml.config import DEFAULT_PRESET, DEFAULT_TIME_BUDGET, RunConfig
 from accelml.core.artifacts import update_run_record

@@ -57,6 +57,17 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     return tuple(n.strip() for n in value.split(",") if n.strip()) if value else None
 
 
+def _numbers(value: str | None, option: str) -> tuple[float, ...] | None:
+    names = _names(value)
+    if names is None:
+        return None
+    try:
+        return tuple(float(n) for n in names)
+    except ValueError:
+        raise ConfigError(f"{option} takes comma-separated numbers such as 0.1,0.5,0.9; got "
+                          f"{value!r}") from None
+
+
 @app.command()
 def fit(
     data: Annotated[Path | None, typer.Argument(
@@ -132,7 +143,7 @@ def fit(
     )] = None,
     time_column: Annotated[str | None, typer.Option(
         "--time", help="Recommendations: when each interaction happened (validation holds "
-        "out each user's latest).")] = None,
+        "out each user's latest). Forecasts: the dates or integer steps.")] = None,
     item_features: Annotated[Path | None, typer.Option(
         help="Recommendations: a table of item side features keyed by the item column.")
     ] = None,
@@ -142,6 +153,26 @@ def fit(
     relevant_min: Annotated[float | None, typer.Option(
         help="Recommendations: validate counting only held-out ratings of at least this as "
         "relevant.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id", help="Forecasts: the series id column (left out: the table is one series)."
+    )] = None,
+    horizon: Annotated[int | None, typer.Option(
+        help="Forecasts: steps to forecast (makes the run a forecast).")] = None,
+    frequency: Annotated[str | None, typer.Option(
+        help="Forecasts: a pandas offset alias (h, D, W, MS, QS, YS); inferred when left out."
+    )] = None,
+    season_length: Annotated[int | None, typer.Option(
+        help="Forecasts: steps per season (from the frequency when left out; needed for "
+        "integer time).")] = None,
+    covariates: Annotated[str | None, typer.Option(
+        help="Forecasts: comma-separated numeric columns known in advance (their future "
+        "values are passed to `accelml forecast --future`).")] = None,
+    quantiles: Annotated[str | None, typer.Option(
+        help="Forecasts: comma-separated quantiles forecast beside the point forecast "
+        "(default 0.1,0.9).")] = None,
+    backtests: Annotated[int | None, typer.Option(
+        help="Forecasts: backtest windows, each one horizon long (default 1 to 3 by size).")
+    ] = None,
     backend: Annotated[str | None, typer.Option(
         help="local (worker processes) or ray (tasks on a Ray cluster).")] = None,
     ray_address: Annotated[str | None, typer.Option(
@@ -185,6 +216,9 @@ def fit(
             user_column=user_column, item_column=item_column, rating_column=rating_column,
             time_column=time_column, item_features=item_features,
             user_features=user_features, relevant_min=relevant_min,
+            id_column=id_column, horizon=horizon, frequency=frequency,
+            season_length=season_length, covariates=_names(covariates),
+            quantiles=_numbers(quantiles, "--quantiles"), backtests=backtests,
             zero_shot=zero_shot, portfolios=portfolios, stacking=stacking,
             cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,
@@ -393,6 +427,51 @@ def recommend(
                               "items (fallback column)", highlight=False)
         err_console.print(f"wrote {written} recommendations for {len(chosen)} users to "
                           f"{output}", highlight=False)
+
+
+@app.command()
+def forecast(
+    model: Annotated[Path, typer.Argument(help="A forecasting model directory.")],
+    horizon: Annotated[int | None, typer.Option(
+        help="Steps to forecast (default: the horizon the model was fitted for).")] = None,
+    history: Annotated[Path | None, typer.Option(
+        help="Forecast from this history instead of the training data (same columns).")
+    ] = None,
+    future: Annotated[Path | None, typer.Option(
+        help="The covariates of the steps forecast (id, time and each covariate).")] = None,
+    ids: Annotated[str | None, typer.Option(help="Comma-separated series to forecast "
+                                            "(default all).")] = None,
+    plot: Annotated[str | None, typer.Option(
+        help="Comma-separated series to plot (history, forecast, interval) into --plot-file."
+    )] = None,
+    plot_file: Annotated[Path | None, typer.Option(
+        help="Where --plot draws (PNG; default beside --output).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (CSV or "
+                                         "Parquet by extension).")] = Path("forecast.csv"),
+) -> None:
+    """Write the next steps of each series: the id and time columns, the point forecast
+    under the target's name, then one column per quantile."""
+    with _user_errors():
+        from accelml.api import load
+        from accelml.core.outputs import check_output_file
+        from accelml.io import read_table, write_table
+
+        check_output_file(output)
+        predictor = load(model)
+        frame = predictor.forecast(
+            horizon=horizon, history=None if history is None else read_table(history),
+            future=None if future is None else read_table(future), ids=_names(ids))
+        if plot:
+            from accelml.timeseries.forecast import plot as draw
+
+            if history is not None:
+                raise ConfigError("--plot draws the training history; leave out --history "
+                                  "to plot")
+            target = plot_file or output.with_name(output.stem + "_plot.png")
+            draw(predictor, frame, list(_names(plot) or ()), target)
+            err_console.print(f"plotted {plot} to {target}", highlight=False)
+        write_table(frame, output)
+        err_console.print(f"wrote {len(frame)} forecast steps to {output}", highlight=False)
 
 
 #: Users recommended for per batch of `accelml recommend` (bounds its memory).

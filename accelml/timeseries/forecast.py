@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from accelml.core.predictor import Predictor
 
 
+#: The precomputed forecast (series x horizon x columns) and its column names, kept in the
+#: preprocessor's arrays.
+PRECOMPUTED, PRECOMPUTED_COLUMNS = "forecast", "forecast_columns"
+
+
 def quantile_column(target: str, quantile: float) -> str:
     """The name of a quantile's column in a forecast: ``sales_q0.1``."""
     return f"{target}_q{quantile:g}"
@@ -82,6 +87,8 @@ def forecast(predictor: Predictor, horizon: int | None = None,
     ``future`` holds the covariates of the steps forecast."""
     pre: ForecastPreprocessor = predictor.preprocessor  # type: ignore[assignment]
     horizon = _check_horizon(pre, horizon)
+    if history is None and future is None and PRECOMPUTED in pre.history:
+        return _looked_up(pre, _codes(pre, ids), horizon)
     members = None
     if history is not None:
         pre, members = _with_history(predictor, history)
@@ -95,6 +102,33 @@ def forecast(predictor: Predictor, horizon: int | None = None,
     out[target] = point
     for quantile, values in _quantiles(predictor, pre, rows, point).items():
         out[quantile_column(target, quantile)] = values
+    return out
+
+
+def precompute(predictor: Predictor, deadline: Deadline) -> bool:
+    """Forecast every series over the full horizon from the training history and keep the
+    answer with the model, so that a forecast of known series is a lookup (the server's
+    path); not for models with covariates, whose future values come with each request.
+    True when done."""
+    pre: ForecastPreprocessor = predictor.preprocessor  # type: ignore[assignment]
+    if pre.columns.covariates or deadline.expired():
+        return False
+    pre.history.pop(PRECOMPUTED, None)
+    frame = forecast(predictor)
+    values = frame.drop(columns=[c for c in (pre.columns.id, pre.columns.time) if c])
+    pre.history[PRECOMPUTED] = values.to_numpy(np.float64).reshape(
+        len(pre.ids), pre.horizon, values.shape[1])
+    pre.history[PRECOMPUTED_COLUMNS] = np.asarray(values.columns, dtype=str)
+    return True
+
+
+def _looked_up(pre: ForecastPreprocessor, codes: np.ndarray, horizon: int) -> pd.DataFrame:
+    values = pre.history[PRECOMPUTED][codes, :horizon, :]
+    positions = (np.asarray(pre.lengths, dtype=np.int64)[codes][:, None]
+                 + np.arange(horizon)[None, :])
+    out = pre.user_frame(np.repeat(codes, horizon), positions.ravel())
+    for index, name in enumerate(pre.history[PRECOMPUTED_COLUMNS]):
+        out[str(name)] = values[:, :, index].ravel()
     return out
 
 

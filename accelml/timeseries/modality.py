@@ -188,10 +188,14 @@ class ForecastModality(Modality):
         return ForecastPreprocessor.from_dict(state)
 
     def finish(self, predictor: Predictor, prepared: Prepared, deadline: Deadline) -> None:
-        """Prediction intervals from the served blend's backtest residuals."""
+        """Prediction intervals from the served blend's backtest residuals, then every
+        series' forecast, kept for lookups."""
+        from accelml.timeseries.forecast import precompute
+
         splits = self.splitter(prepared.config, prepared).split(  # type: ignore[union-attr]
             prepared.y, prepared.task)
         predictor.info["intervals"] = interval_state(predictor, prepared, splits)
+        predictor.info["precomputed_forecast"] = precompute(predictor, deadline)
 
     def evaluate(self, predictor: Predictor, data: Any) -> Any:
         from accelml.timeseries.forecast import evaluate

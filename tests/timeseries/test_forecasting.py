@@ -69,6 +69,19 @@ def test_a_forecast_holds_every_series_step_and_quantile(model: Predictor) -> No
     assert len(shorter) == 2 and set(shorter["store"]) == {"s1"}
 
 
+def test_a_precomputed_forecast_is_the_forecast_the_members_give(model: Predictor) -> None:
+    from accelml.timeseries.forecast import PRECOMPUTED, PRECOMPUTED_COLUMNS
+
+    assert model.info["precomputed_forecast"] is True
+    looked_up = model.forecast(horizon=4, ids=["s3", "s1"])
+    kept = {k: model.preprocessor.history.pop(k) for k in (PRECOMPUTED, PRECOMPUTED_COLUMNS)}
+    try:
+        computed = model.forecast(horizon=4, ids=["s3", "s1"])
+    finally:
+        model.preprocessor.history.update(kept)
+    pd.testing.assert_frame_equal(looked_up, computed)
+
+
 def test_the_model_beats_seasonal_naive_and_its_interval_covers(model: Predictor,
                                                                actuals: pd.DataFrame) -> None:
     scores = model.evaluate(actuals)

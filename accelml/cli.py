@@ -173,6 +173,9 @@ def fit(
     backtests: Annotated[int | None, typer.Option(
         help="Forecasts: backtest windows, each one horizon long (default 1 to 3 by size).")
     ] = None,
+    duplicates: Annotated[str | None, typer.Option(
+        help="Forecasts: repeated timestamps of a series are averaged (mean, the default, "
+        "said) or refused (error).")] = None,
     backend: Annotated[str | None, typer.Option(
         help="local (worker processes) or ray (tasks on a Ray cluster).")] = None,
     ray_address: Annotated[str | None, typer.Option(
@@ -219,6 +222,7 @@ def fit(
             id_column=id_column, horizon=horizon, frequency=frequency,
             season_length=season_length, covariates=_names(covariates),
             quantiles=_numbers(quantiles, "--quantiles"), backtests=backtests,
+            duplicates=duplicates,
             zero_shot=zero_shot, portfolios=portfolios, stacking=stacking,
             cv_repeats=cv_repeats,
             backend=backend, ray_address=ray_address, storage=storage, study_name=study_name,

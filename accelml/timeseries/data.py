@@ -262,7 +262,7 @@ def _deduplicate(work: pd.DataFrame, covariates: tuple[str, ...], policy: str,
     if policy == "error":
         raise DataError(f"{int(repeated.sum())} rows repeat a timestamp of their series "
                         f"({len(series)} series: {_named(series)}); keep one row per series "
-                        "and timestamp, or aggregate them with duplicates='mean'")
+                        "and timestamp, or aggregate them with --duplicates mean")
     how = {VALUE: "mean"} | {c: "mean" if pd.api.types.is_numeric_dtype(work[c])
                              and not pd.api.types.is_bool_dtype(work[c]) else "first"
                              for c in covariates}

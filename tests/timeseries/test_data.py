@@ -101,7 +101,7 @@ def test_duplicates_are_averaged_or_refused() -> None:
     assert row["unique_id"] == "a" and row["y"] == 3.0 and row["price"] == 3.0
     assert len(prepared.frame) == 7
     assert any("1 duplicate rows" in n and "'a'" in n for n in prepared.notes)
-    with pytest.raises(DataError, match=r"1 rows repeat a timestamp.*'a'.*duplicates='mean'"):
+    with pytest.raises(DataError, match=r"1 rows repeat a timestamp.*'a'.*--duplicates mean"):
         _prepare(data, duplicates="error")
 
 

@@ -215,3 +215,27 @@ def test_backtest_scores_match_the_per_series_metrics() -> None:
     assert mase(truth[valid], forecast) == pytest.approx(expected)
     constant = series_scales(X, np.ones(40), np.arange(40), 4, 2)
     assert constant.tolist() == [1.0, 1.0]
+
+
+def test_cli_refuses_or_averages_repeated_timestamps_and_names_irregular_dates(
+        tmp_path: Path, history: pd.DataFrame) -> None:
+    repeated = pd.concat([history, history[history["month"] == 5]])
+    path = tmp_path / "repeated.csv"
+    repeated.to_csv(path, index=False)
+    runner = CliRunner()
+    base = ["fit", str(path), "--task", "forecast", "--id", "store", "--time", "month",
+            "--target", "sales", "--horizon", "6", "--time-budget", "5", "--quiet",
+            "--learners", "seasonal_naive"]
+    result = runner.invoke(app, [*base, "--duplicates", "error", "-o", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "repeat a timestamp" in result.output
+    assert "--duplicates mean" in result.output and not (tmp_path / "a").exists()
+    irregular = pd.DataFrame({"day": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-05",
+                                                     "2024-01-11", "2024-01-12",
+                                                     "2024-01-30"]),
+                              "sales": [1.0, 2, 3, 4, 5, 6]})
+    path = tmp_path / "irregular.csv"
+    irregular.to_csv(path, index=False)
+    result = runner.invoke(app, ["fit", str(path), "--task", "forecast", "--time", "day",
+                                 "--target", "sales", "--horizon", "2", "--quiet",
+                                 "-o", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "--frequency" in result.output

@@ -22,9 +22,6 @@ ROUNDS = 25
 PATIENCE = 6
 #: Trials a blend is chosen from.
 POOL = 16
-#: A forecast blend averages the learners whose best trial validated within this share of
-#: the chosen trial's loss.
-COMBINE_WITHIN = 0.10
 
 
 def blend_loss(prediction: np.ndarray, y: np.ndarray, task: Task) -> float:
@@ -97,30 +94,12 @@ def _blend(candidates: list[TrialResult], y: np.ndarray,
            task: Task) -> list[tuple[TrialResult, float]]:
     if task.kind is TaskKind.RANKING:
         return _blend_rankings(candidates, y, task)
-    if task.kind is TaskKind.FORECAST:
-        return _combination(candidates, task)
     predictions = [np.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
     covered = covered_rows(predictions)
     if covered.sum() < 2:
         return [(candidates[0], 1.0)]
     weights = greedy_weights([p[covered] for p in predictions], y[covered], task, first=0)
     return [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]
-
-
-def _combination(candidates: list[TrialResult], task: Task) -> list[tuple[TrialResult, float]]:
-    """Equal weights over the best trial of each learner that validated within
-    COMBINE_WITHIN of the first candidate (the chosen one). Forecasts are combined so:
-    weights fitted to a few backtest windows follow their noise, and the plain mean of
-    good forecasters of different kinds is the combination that wins the M competitions."""
-    metric = get_metric(task.metric)
-    best = metric.as_loss(float(candidates[0].score))  # type: ignore[arg-type]
-    kept: dict[str, TrialResult] = {}
-    for result in candidates:
-        if result.score is None or result.spec.learner in kept:
-            continue
-        if metric.as_loss(result.score) <= best + COMBINE_WITHIN * abs(best):
-            kept[result.spec.learner] = result
-    return [(result, 1.0 / len(kept)) for result in kept.values()]
 
 
 def _blend_rankings(candidates: list[TrialResult], truth: np.ndarray,

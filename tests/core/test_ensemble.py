@@ -75,18 +75,3 @@ def test_the_chosen_model_alone_when_blending_does_not_help(tmp_path: Path) -> N
     worse = _trial(tmp_path, 1, _proba({0, 1, 2, 3, 4}), {"w": 2})
     assert select_ensemble([chosen, worse], chosen, Y, TASK, 8) == [(chosen, 1.0)]
     assert select_ensemble([chosen, worse], chosen, Y, TASK, 1) == [(chosen, 1.0)]
-
-
-def test_a_forecast_blend_is_the_mean_of_the_learners_near_the_best(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    task = Task(TaskKind.FORECAST, "y", "mase")
-    y = np.zeros((4, 3))  # (the combination reads scores, not predictions)
-    scores = {("theta", 0): 0.80, ("ets", 1): 0.85, ("theta", 2): 0.81, ("naive", 3): 1.2,
-              ("mlp", 4): 0.87}
-    trials = [replace(_trial(tmp_path, i, np.zeros(4), {"i": i}, learner=name), score=score)
-              for (name, i), score in scores.items()]
-    blend = select_ensemble(trials, trials[0], y, task, size=8)
-    assert [(r.spec.learner, r.spec.trial_id) for r, _ in blend] == [
-        ("theta", 0), ("ets", 1), ("mlp", 4)]
-    assert [w for _, w in blend] == pytest.approx([1 / 3] * 3)

@@ -25,7 +25,8 @@ pytest.importorskip("statsforecast")
 pytest.importorskip("mlforecast")
 
 RUN = {"task": "forecast", "id_column": "store", "time_column": "month", "horizon": HORIZON,
-       "season_length": SEASON, "time_budget": 15, "quiet": True, "n_workers": 1}
+       "season_length": SEASON, "time_budget": 15, "quiet": True, "n_workers": 1,
+       "max_trials": 6}
 LEARNERS = ("seasonal_naive", "theta", "global_lightgbm")
 LENGTH = 48
 

@@ -40,7 +40,8 @@ def forecast_case() -> tuple[Task, Features, np.ndarray]:
     from accelml.timeseries.preprocess import ForecastPreprocessor
 
     columns = SeriesColumns("store", "month", "sales")
-    prepared = prepare_series(series_frame(), columns, HORIZON, season_length=SEASON)
+    prepared = prepare_series(series_frame(n_series=3, length=30), columns, HORIZON,
+                              season_length=SEASON)
     features, y = ForecastPreprocessor.fit(prepared, columns, HORIZON).features()
     return Task(TaskKind.FORECAST, "sales", "mase"), features, y
 

@@ -84,7 +84,7 @@ def fit(
         help="Replace the AccelML model already in --out (files AccelML did not write are "
         "never replaced).")] = False,
     task: Annotated[str | None, typer.Option(
-        help="binary, multiclass, regression, image or recommend.")] = None,
+        help="binary, multiclass, regression, image, recommend or forecast.")] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to optimise.")] = None,
     preset: Annotated[str, typer.Option(help="medium, fast or best.")] = DEFAULT_PRESET,
     seed: Annotated[int, typer.Option(help="Seed for repeatable runs.")] = 0,

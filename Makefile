@@ -18,7 +18,7 @@ $(CORE): pyproject.toml
 
 $(DEV): $(CORE)
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[test,lint,nn,vision,text,recsys,timeseries,export,serve,distributed]" $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test,lint,nn,vision,text,recsys,timeseries,explain,export,serve,distributed]" $(TORCH)
 	touch $(DEV)
 
 install: $(DEV)

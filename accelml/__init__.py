@@ -11,15 +11,16 @@ from typing import TYPE_CHECKING, Any
 from accelml._version import __version__
 
 if TYPE_CHECKING:
-    from accelml.api import fit, load, resume
+    from accelml.api import audit, fit, load, resume
     from accelml.config import RunConfig
     from accelml.core.task import Task
     from accelml.sklearn import AccelClassifier, AccelRegressor
 
-__all__ = ["AccelClassifier", "AccelRegressor", "RunConfig", "Task", "__version__", "fit",
-           "load", "resume"]
+__all__ = ["AccelClassifier", "AccelRegressor", "RunConfig", "Task", "__version__", "audit",
+           "fit", "load", "resume"]
 
 _LAZY = {
+    "audit": "accelml.api",
     "fit": "accelml.api",
     "load": "accelml.api",
     "resume": "accelml.api",

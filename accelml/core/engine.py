@@ -27,6 +27,7 @@ from accelml.config import (
 )
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, DataShape, Features
+from accelml.core.diagnostics import fit_diagnostics
 from accelml.core.ensemble import select_ensemble
 from accelml.core.evaluate import validation_targets
 from accelml.core.executor import Executor, LocalExecutor
@@ -175,14 +176,42 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     report.update(loop.schedule.report(loop.cut_by_clock))
     report.update(_store_report(store, loop))
     _warn_fallback(outcome)
-    return Predictor(view.task, preprocessor, members, board, dict(report), stacker,
-                     validation=validation)
+    predictor = Predictor(view.task, preprocessor, members, board, dict(report), stacker,
+                          validation=validation, background=_background(view, config.seed))
+    _add_diagnostics(predictor, view, budget, config.seed)
+    return predictor
+
+
+def _add_diagnostics(predictor: Predictor, view: DatasetView, budget: Budget,
+                     seed: int) -> None:
+    """The served model's training / out-of-fold gap and calibration, in its report."""
+    diagnostics = fit_diagnostics(predictor, view, predictor.validation,
+                                  _diagnostics_seconds(budget), seed)
+    if diagnostics is not None:
+        predictor.info.update(RunReport(diagnostics=diagnostics))
+
+
+def _background(view: DatasetView, seed: int) -> np.ndarray | None:
+    """A random sample of :data:`BACKGROUND_ROWS` encoded training rows, for inputs that
+    are plain rows of numbers (no blocks, no image shape) and tasks that predict rows."""
+    features = view.features
+    if (features.blocks or features.item_shape
+            or view.task.kind in (TaskKind.RANKING, TaskKind.FORECAST)):
+        return None
+    rows = np.random.default_rng(seed).permutation(len(features))[:BACKGROUND_ROWS]
+    return np.asarray(features.X[np.sort(rows)], dtype=np.float64)
+
+
+def _diagnostics_seconds(budget: Budget) -> float:
+    """What the training score may take: a small share of the budget, less when the run
+    is already past it."""
+    return max(0.0, min(DIAGNOSTICS_SHARE * budget.total_s, budget.remaining() - 1.0))
 
 
 def _blend_validation(blend: list[tuple[TrialResult, float]], task: Task) -> np.ndarray | None:
-    """The weighted mean of the blend's out-of-fold predictions (forecasts only; None
-    where a member has none)."""
-    if (task.kind is not TaskKind.FORECAST
+    """The weighted mean of the blend's out-of-fold predictions (None for ranking tasks,
+    and where a member has none)."""
+    if (task.kind is TaskKind.RANKING or not blend
             or any(result.oof_path is None for result, _ in blend)):
         return None
     total = sum(weight for _, weight in blend)
@@ -406,6 +435,11 @@ def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView,
         choice.stacker if choice.wins else None
 
 
+#: Training rows kept in the model directory as the explanations' background.
+BACKGROUND_ROWS = 100
+#: The share of the budget the served model's training score may take (diagnostics).
+DIAGNOSTICS_SHARE = 0.02
+
 #: The leaderboard status of the constant model a run serves when no trial gives a model.
 FALLBACK = "fallback"
 
@@ -427,6 +461,7 @@ def leaderboard(
             "status": FALLBACK if result.info.get("fallback") else result.status.value,
             "fidelity": result.spec.fidelity,
             "fit_s": round(result.cost_s, 3),
+            "ended_s": outcome.ended_s.get(result.spec.trial_id, np.nan),
             "device": str(result.info.get("device", "cpu")),
             "final": result.spec.trial_id == chosen,
             "weight": round(outcome.weights.get(result.spec.trial_id, 0.0), 4),
@@ -434,8 +469,8 @@ def leaderboard(
             "error": result.error or "",
         })
     board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fidelity",
-                                        "fit_s", "device", "final", "weight", "config",
-                                        "error"])
+                                        "fit_s", "ended_s", "device", "final", "weight",
+                                        "config", "error"])
     ok = board["status"] == TrialStatus.OK.value
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)

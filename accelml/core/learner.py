@@ -51,6 +51,12 @@ class OnnxUnavailable(Exception):
     the message says why (export names the member and how to leave it out)."""
 
 
+class NoFastPath(Exception):
+    """Raised by :meth:`LearnerBase.contributions` of a learner with no exact, fast way to
+    attribute its output to its features; explanations then fall back to a
+    model-agnostic estimate and say so."""
+
+
 @dataclass(frozen=True)
 class FitFacts:
     """What a fit did that the engine reuses, in units of the learner's fidelity (rounds,
@@ -220,10 +226,23 @@ class LearnerBase:
         """
         raise OnnxUnavailable("no converter")
 
+    def contributions(self, fitted: Fitted, features: Features) -> np.ndarray:
+        """Exact additive contributions (SHAP values) of each feature column to the model's
+        raw output, by the library's own fast path: shape (rows, columns + 1, outputs), the
+        last column slot holding the base value, so a row's slots add up to its raw output.
+        Outputs: one for regression (the value) and binary tasks (log-odds of the second
+        class), one per task class for multiclass (raw scores before the softmax; classes
+        the model never saw get zeros).
+
+        Raises:
+            NoFastPath: the learner has none (the default), with the reason.
+        """
+        raise NoFastPath("no exact fast path")
+
 
 #: The capabilities :class:`LearnerBase` declares.
 CAPABILITIES = ("modality", "warm_start", "stops_out_of_reach", "unit_cost", "superseded_by",
-                "load_modules", "min_fidelity", "to_onnx")
+                "load_modules", "min_fidelity", "to_onnx", "contributions")
 
 
 class _Declared(LearnerBase):

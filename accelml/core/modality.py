@@ -52,6 +52,10 @@ class Prepared:
         lead: (learner, config) pairs to run before the learners' own portfolios.
         split_info: what the modality's :meth:`Modality.splitter` reads besides the targets
             (e.g. groups of near-duplicate texts that must stay on one side of a split).
+        audit: the data audit's findings (JSON-ready dicts: check, severity, column,
+            message, action), saved in the run record and shown after the fit.
+        profile: a JSON-ready summary of the training columns, saved in the run record, so
+            that data given later (evaluate, report) can be checked for drift.
     """
 
     features: Features
@@ -64,6 +68,8 @@ class Prepared:
     sampler_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     lead: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     split_info: dict[str, Any] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,18 @@ class ServeInput:
     schema: dict[str, Any]
     example: Any
     warm: Any
+
+
+@dataclass
+class ReportSection:
+    """A modality's own part of the HTML report (``accelml report``): a title, paragraphs of
+    plain text, tables and matplotlib figures, which the report renders; nothing here is
+    HTML, so a modality needs no knowledge of the page."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Any] = field(default_factory=list)  #: pandas DataFrames
+    figures: list[Any] = field(default_factory=list)  #: matplotlib Figures
 
 
 class Modality:
@@ -189,6 +207,16 @@ class Modality:
     def add_routes(self, app: Any, predictor: Predictor, dependencies: list[Any]) -> None:
         """Endpoints this modality serves besides ``/v1/predict`` on the FastAPI ``app``,
         each behind ``dependencies`` (the key check); none by default."""
+
+    def explain(self, predictor: Predictor, data: Any, *, top: int, max_rows: int) -> Any:
+        """Each answer beside its top reasons (a DataFrame: ``prediction``, then
+        ``reason_1`` ...), no more than ``max_rows`` rows."""
+        raise ConfigError(f"{self.name} models give no per-row reasons")
+
+    def report_sections(self, predictor: Predictor, data: Any) -> list[ReportSection]:
+        """This modality's sections of the report (``data``: what the user passed with
+        ``--data``, or None); none by default."""
+        return []
 
     def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
         """How ``accelml serve`` takes this modality's inputs."""

@@ -76,6 +76,9 @@ class Predictor:
     #: The served blend's out-of-fold predictions (NaN on rows no split validated) while
     #: the run that made it finishes (a forecast's intervals are built from them); not saved.
     validation: np.ndarray | None = field(default=None, repr=False)
+    #: Encoded training rows (a small random sample) that model-agnostic explanations
+    #: start from, saved as ``background.npy``; None where inputs are not plain rows.
+    background: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> list[Any]:
@@ -90,7 +93,9 @@ class Predictor:
             return records(data)  # type: ignore[no-any-return]
         return self.preprocessor.transform(data)
 
-    def _blend(self, features: Features) -> np.ndarray:
+    def blend(self, features: Features) -> np.ndarray:
+        """The served model's raw output for encoded features: class probabilities, or
+        values (what explanations and diagnostics perturb and score)."""
         if self.stacker is not None:
             return self.stacker.combine(self.group_predictions(features))
         total = sum(member.weight for member in self.members)
@@ -147,12 +152,21 @@ class Predictor:
         return self._modality().forecast(  # type: ignore[no-any-return]
             self, horizon, history, future, None if ids is None else list(ids))
 
+    def explain(self, data: Any, top: int = 3, max_rows: int = 1000) -> pd.DataFrame:
+        """Each answer beside the ``top`` reasons for it: for tables the columns with the
+        largest SHAP values ("age=52 (+0.31)"), for texts the words that moved the answer
+        most, for images a saliency map per image (column ``saliency``). ``attrs`` of the
+        result say what the numbers are and how they were computed. More rows than
+        ``max_rows`` are refused, since explaining costs many predictions per row."""
+        return self._modality().explain(  # type: ignore[no-any-return]
+            self, data, top=top, max_rows=max_rows)
+
     def predict(self, data: Any) -> np.ndarray:
         """Labels as they were in the training target, or values for regression."""
         own = self._own("predict", data)
         if own is not NotImplemented:
             return own  # type: ignore[no-any-return]
-        raw = self._blend(self._features(data))
+        raw = self.blend(self._features(data))
         if not self.task.kind.is_classification:
             return raw
         return decode_target(metric_registry.predicted_labels(raw, self.task), self.task)
@@ -163,7 +177,7 @@ class Predictor:
         own = self._own("predict", data)
         if own is not NotImplemented:
             return own, None
-        raw = self._blend(self._features(data))
+        raw = self.blend(self._features(data))
         if not self.task.kind.is_classification:
             return raw, None
         labels = decode_target(metric_registry.predicted_labels(raw, self.task), self.task)
@@ -174,7 +188,7 @@ class Predictor:
         if not self.task.kind.is_classification:
             raise DataError("predict_proba needs a classification model; this one is a "
                             "regressor: use predict")
-        raw = self._blend(self._features(data))
+        raw = self.blend(self._features(data))
         index = data.index if isinstance(data, pd.DataFrame) else None
         return pd.DataFrame(raw, index=index, columns=pd.Index(self.task.classes))
 
@@ -191,7 +205,7 @@ class Predictor:
                                 f"{type(data).__name__}")
             features, labels = labelled_fn(data)
             y = encode_target(pd.Series(labels), self.task)
-            return metric_registry.report(y, self._blend(features), self.task)
+            return metric_registry.report(y, self.blend(features), self.task)
         target = self.task.target
         if target not in data.columns:
             raise TargetError(f"evaluate needs the target column {target!r} in the data; it "
@@ -203,7 +217,7 @@ class Predictor:
         if labelled.empty:
             raise TargetError(f"no row has a value in the target column {target!r}")
         y = encode_target(labelled[target], self.task)
-        raw = self._blend(self._features(labelled))
+        raw = self.blend(self._features(labelled))
         return metric_registry.report(y, raw, self.task)
 
     def leaderboard(self) -> pd.DataFrame:
@@ -220,6 +234,8 @@ class Predictor:
         if save_files is not None:  # arrays a preprocessor keeps beside its JSON state
             save_files(staging / "preprocessor")
         self.board.to_csv(staging / "leaderboard.csv", index=False)
+        if self.background is not None:
+            np.save(staging / BACKGROUND, self.background, allow_pickle=False)
         members = []
         for index, member in enumerate(self.members):
             folder = staging / "members" / str(index)
@@ -262,10 +278,15 @@ class Predictor:
         ]
         board = pd.read_csv(root / "leaderboard.csv")
         stacker = manifest.get("stacker")
+        background = (_from_manifest(root, BACKGROUND, lambda: np.load(
+            root / BACKGROUND, allow_pickle=False)) if BACKGROUND in manifest["files"] else None)
         return cls(task, preprocessor, members, board, manifest.get("run", {}),
                    _from_manifest(root, "stacker", lambda: Stacker.from_dict(stacker))
-                   if stacker else None)
+                   if stacker else None, background=background)
 
+
+#: The explanations' background rows (see :attr:`Predictor.background`).
+BACKGROUND = "background.npy"
 
 #: Files every model directory has; loading reads them, so the manifest must vouch for them.
 _REQUIRED_FILES = ("preprocessor.json", "leaderboard.csv")

@@ -42,6 +42,9 @@ class SearchOutcome:
     member_refits: list[TrialResult] = field(default_factory=list)
     weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
     folds: dict[int, int] = field(default_factory=dict)  # trial id -> fold models it serves
+    #: trial id -> the run's elapsed seconds when the trial's result arrived (the report's
+    #: search-over-time figure); trials taken back from an earlier session have none.
+    ended_s: dict[int, float] = field(default_factory=dict)
     #: What was served in place of the best trial's refit and why (None: nothing was).
     fallback: dict[str, Any] | None = None
 

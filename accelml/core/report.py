@@ -18,6 +18,10 @@ class RunReport(TypedDict, total=False):
     features: int  #: encoded feature columns
     validation: str  #: e.g. "5-fold cross-validation" or "holdout (6513 rows)"
     notes: list[str]  #: what preprocessing (and the zero-shot portfolio) decided
+    audit: list[dict[str, Any]]  #: the data audit's findings (check, severity, column, ...)
+    data_profile: dict[str, Any] | None  #: the training columns' summary, for drift checks
+    diagnostics: dict[str, Any]  #: the served model's training and validation scores, gap,
+    #: and (classifiers) its calibration curve on the out-of-fold predictions
     # the search
     trials: int  #: search trials (the constant fallback model not counted)
     failed_trials: int

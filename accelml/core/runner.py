@@ -166,6 +166,7 @@ class SearchLoop:
         for result in batch:
             self.searcher.tell(result, self.schedule.charge(result, self.view))
             self.outcome.results.append(result)
+            self.outcome.ended_s[result.spec.trial_id] = round(self.budget.elapsed(), 3)
             self._record(result)
             on_result(result)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -171,9 +172,33 @@ def _predict_endpoints(app: FastAPI, predictor: Predictor, settings: ServeSettin
             raise HTTPException(422, detail=str(error)) from None
         return _respond(predictor, data)
 
+    if spec.field == "rows":  # models of table rows (tables, texts) give reasons
+        _explain_route(app, predictor, spec, request_type, check_key)
     _add_routes(app, predict, spec.field, check_key, {
         "target": predictor.task.target, "task": predictor.task.kind.value, **spec.schema,
         "max_rows": settings.max_rows, "example_request": {spec.field: [spec.example]}})
+
+
+def _explain_route(app: FastAPI, predictor: Predictor, spec: Any, request_type: Any,
+                   check_key: Any) -> None:
+    """``POST /v1/explain``: the answers of the rows sent and each one's top reasons."""
+
+    async def explain(body: request_type, top: int = 3) -> Response:  # type: ignore[valid-type]
+        from accelml.explain.reasons import reason_records
+
+        if not 1 <= top <= 20:
+            raise HTTPException(422, detail=f"top must be between 1 and 20, got {top}")
+        try:
+            frame = pd.DataFrame(spec.decode(getattr(body, spec.field)))
+            answer = {**_answer(predictor, frame),
+                      **reason_records(predictor, frame, top=top, max_rows=len(frame))}
+        except AccelMLError as error:
+            raise HTTPException(422, detail=str(error)) from None
+        return Response(json.dumps(answer, allow_nan=False, default=str),
+                        media_type="application/json")
+
+    app.post("/v1/explain", dependencies=[Depends(check_key)],
+             summary="Predict rows, each with its top reasons")(explain)
 
 
 def _add_routes(app: FastAPI, predict: Any, what: str, check_key: Any,

@@ -423,6 +423,13 @@ class TabularPreprocessor:
         return [{k: (list(v) if isinstance(v, list) else v) for k, v in spec.items()}
                 for spec in self._columns]
 
+    @property
+    def feature_sources(self) -> tuple[str, ...]:
+        """The training column each encoded feature column comes from (a date gives
+        several), so explanations add up encoded contributions per user column."""
+        return tuple(encoder.column for encoder in self._encoders
+                     for _ in encoder.names)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state; :meth:`from_dict` restores an identical preprocessor."""
         if not self._encoders:

@@ -143,6 +143,14 @@ class ImageModality(Modality):
             on_progress(len(result), len(result))
         return len(result)
 
+    def explain(self, predictor: Predictor, data: Any, *, top: int, max_rows: int) -> Any:
+        """The answers with an occlusion saliency map per image (column ``saliency``)."""
+        from accelml.explain.saliency import saliency
+
+        table, maps = saliency(predictor, data, max_rows=max_rows)
+        table["saliency"] = list(maps)
+        return table
+
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         """The final network (or blend of networks), compared with PyTorch on random
         images."""

@@ -20,7 +20,7 @@ from optuna.distributions import BaseDistribution
 
 from accelml.core.budget import Deadline
 from accelml.core.data import NO_DATA, DataShape, Features
-from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, LearnerBase
+from accelml.core.learner import Config, Fidelity, FitFacts, Fitted, LearnerBase, NoFastPath
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ArtifactError, ConfigError, DataError
 
@@ -152,6 +152,21 @@ class TabularLearner(LearnerBase):
         out /= out.sum(axis=1, keepdims=True)
         return out
 
+    def contributions(self, fitted: Fitted, features: Features) -> np.ndarray:
+        """The family's exact SHAP values (:meth:`LearnerBase.contributions`), laid out
+        over the task's classes."""
+        info = fitted.info
+        if fitted.model is None:
+            raise NoFastPath("a model trained on one class has nothing to attribute")
+        if info["kind"] == TaskKind.MULTICLASS.value and len(info["classes"]) < 3:
+            raise NoFastPath("a multiclass model trained on two classes")
+        raw = np.asarray(self._contributions(fitted.model, info, features), dtype=np.float64)
+        if info["kind"] != TaskKind.MULTICLASS.value:
+            return raw.reshape(len(features), -1, 1)
+        out = np.zeros((*raw.shape[:2], info["n_classes"]), dtype=np.float64)
+        out[:, :, info["classes"]] = raw
+        return out
+
     def save(self, fitted: Fitted, directory: Path) -> list[Path]:
         """Write ``info.json`` plus the model in the family's native format."""
         directory = Path(directory)
@@ -217,6 +232,13 @@ class TabularLearner(LearnerBase):
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         raise NotImplementedError
+
+    def _contributions(self, model: Any, info: dict[str, Any],
+                       features: Features) -> np.ndarray:
+        """(rows, columns + 1, outputs) SHAP values in raw units, outputs over the classes
+        the model saw (one for regression and binary); families without a fast path keep
+        this default."""
+        raise NoFastPath(f"{self.name} has no exact fast path")
 
     def _load_model(self, directory: Path) -> Any:
         raise NotImplementedError

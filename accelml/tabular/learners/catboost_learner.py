@@ -113,6 +113,16 @@ class CatBoost(TabularLearner):
         return np.asarray(model.predict(_pool(features), prediction_type=kind,
                                         thread_count=predict_threads(info, len(features))))
 
+    def _contributions(self, model: Any, info: dict[str, Any],
+                       features: Features) -> np.ndarray:
+        """CatBoost's own SHAP values (``ShapValues``)."""
+        raw = np.asarray(model.get_feature_importance(
+            _pool(features), type="ShapValues",
+            thread_count=predict_threads(info, len(features))))
+        if raw.ndim == 2:  # regression, binary: (rows, columns + 1)
+            return raw[:, :, None]
+        return raw.transpose(0, 2, 1)  # (rows, classes, columns + 1)
+
     def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
         """CatBoost's own exporter (numeric features only: it refuses categorical ones),
         probabilities as a plain tensor (no ZipMap)."""

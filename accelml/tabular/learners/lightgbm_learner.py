@@ -148,6 +148,16 @@ class LightGBM(TabularLearner):
         return np.asarray(model.predict(features.X, num_iteration=info["n_estimators"],
                                         num_threads=predict_threads(info, len(features))))
 
+    def _contributions(self, model: Any, info: dict[str, Any],
+                       features: Features) -> np.ndarray:
+        """LightGBM's own TreeSHAP (``pred_contrib``): per class, the columns then the
+        base value."""
+        raw = np.asarray(model.predict(features.X, num_iteration=info["n_estimators"],
+                                       pred_contrib=True,
+                                       num_threads=predict_threads(info, len(features))))
+        width = features.X.shape[1] + 1
+        return raw.reshape(len(features), -1, width).transpose(0, 2, 1)
+
     def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
         """onnxmltools' LightGBM converter, probabilities as a plain tensor (no ZipMap)."""
         import onnxmltools

@@ -126,6 +126,15 @@ class XGBoost(TabularLearner):
         model.set_param({"nthread": predict_threads(info, len(features))})
         return np.asarray(model.inplace_predict(features.X))
 
+    def _contributions(self, model: Any, info: dict[str, Any],
+                       features: Features) -> np.ndarray:
+        """XGBoost's own TreeSHAP (``pred_contribs``)."""
+        model.set_param({"nthread": predict_threads(info, len(features))})
+        raw = np.asarray(model.predict(_matrix(features), pred_contribs=True))
+        if raw.ndim == 2:  # regression, binary: (rows, columns + 1)
+            return raw[:, :, None]
+        return raw.transpose(0, 2, 1)  # (rows, classes, columns + 1)
+
     def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
         """onnxmltools' XGBoost converter."""
         import onnxmltools

@@ -176,19 +176,19 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
     report.update(loop.schedule.report(loop.cut_by_clock))
     report.update(_store_report(store, loop))
     _warn_fallback(outcome)
-    predictor = Predictor(view.task, preprocessor, members, board, dict(report), stacker,
-                          validation=validation, background=_background(view, config.seed))
-    _add_diagnostics(predictor, view, budget, config.seed)
-    return predictor
+    return _with_diagnostics(Predictor(
+        view.task, preprocessor, members, board, dict(report), stacker, validation=validation,
+        background=_background(view, config.seed)), view, budget, config.seed)
 
 
-def _add_diagnostics(predictor: Predictor, view: DatasetView, budget: Budget,
-                     seed: int) -> None:
-    """The served model's training / out-of-fold gap and calibration, in its report."""
+def _with_diagnostics(predictor: Predictor, view: DatasetView, budget: Budget,
+                      seed: int) -> Predictor:
+    """``predictor`` with its training / out-of-fold gap and calibration in its report."""
     diagnostics = fit_diagnostics(predictor, view, predictor.validation,
                                   _diagnostics_seconds(budget), seed)
     if diagnostics is not None:
         predictor.info.update(RunReport(diagnostics=diagnostics))
+    return predictor
 
 
 def _background(view: DatasetView, seed: int) -> np.ndarray | None:

@@ -251,7 +251,7 @@ def export_onnx_checked(predictor: Any, output: Path, check: Any = None) -> floa
     classes = predictor.task.n_classes if predictor.task.kind.is_classification else None
     members = [(m.learner, m.fitted, m.weight, m.group) for m in predictor.members]
     path = export_onnx(members, X.shape[1], classes, Path(output), predictor.stacker)
-    difference = float(np.nanmax(np.abs(run_onnx(path, X) - predictor._blend(features))))
+    difference = float(np.nanmax(np.abs(run_onnx(path, X) - predictor.blend(features))))
     if not difference <= TOLERANCE:
         path.unlink(missing_ok=True)
         raise ConfigError(f"the ONNX graph differs from the native model by {difference:.2e} "

@@ -28,9 +28,10 @@ from accelml.core.predictor import Predictor
 from accelml.core.report import RunReport
 from accelml.core.store import RunStore, check_no_unfinished_run, save_and_finish, stored_run
 from accelml.errors import ConfigError
+from accelml.explain.audit import audit
 from accelml.tabular.modality import split_target
 
-__all__ = ["export_model", "fit", "load", "resume", "split_target"]
+__all__ = ["audit", "export_model", "fit", "load", "resume", "split_target"]
 
 
 #: The share of the budget a modality's finishing step (precomputing what serving looks up)
@@ -131,6 +132,7 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
                                   prepared.sampler_options, store=store, lead=prepared.lead)
         modality.finish(predictor, prepared,  # within the budget's promised tolerance
                         budget.deadline(reserve_s=-FINISH_GRACE * budget.total_s))
+        predictor.info.update(RunReport(audit=prepared.audit, data_profile=prepared.profile))
         save_and_finish(predictor, out_dir, store)
     finished = RunReport(fit_wall_s=round(budget.elapsed(), 3),
                          budget_overrun=round(budget.overrun(), 4))

@@ -319,7 +319,7 @@ def _cell(value: Any, column: str = "") -> str:
     if isinstance(value, float):
         if value != value:
             return ""
-        return f"{value:.1f}" if column == "fit_s" else f"{value:.5g}"
+        return f"{value:.1f}" if column in ("fit_s", "ended_s") else f"{value:.5g}"
     return str(value)
 
 
@@ -377,6 +377,12 @@ def predict(
     proba: Annotated[bool, typer.Option(help="Add class probability columns.")] = True,
     batch_size: Annotated[int, typer.Option(help="Rows read and predicted at a time (bounds "
                                             "memory on large files).")] = 100_000,
+    explain: Annotated[bool, typer.Option(help="Add the top reasons of each answer (tables: "
+                                          "columns with their SHAP values; texts: "
+                                          "words).")] = False,
+    top: Annotated[int, typer.Option(help="Reasons per row with --explain.")] = 3,
+    max_rows: Annotated[int, typer.Option(help="Most rows --explain takes (each costs many "
+                                          "predictions).")] = 1000,
 ) -> None:
     """Add a prediction column (and class probabilities) to DATA and write it to --output."""
     with _user_errors():
@@ -386,11 +392,121 @@ def predict(
 
         check_output_file(output)
         predictor = load(model)
+        if explain:
+            from accelml.explain.outputs import predict_with_reasons
+
+            written = predict_with_reasons(predictor, data, output, top=top,
+                                           max_rows=max_rows, proba=proba)
+            err_console.print(f"wrote {written} predictions with reasons to {output}",
+                              highlight=False)
+            return
         modality = get_modality(predictor.preprocessor.kind)
         with _batch_progress() as on_progress:
             written = modality.predict_file(predictor, data, output, proba=proba,
                                             batch_rows=batch_size, on_progress=on_progress)
         err_console.print(f"wrote {written} predictions to {output}", highlight=False)
+
+
+@app.command()
+def audit(
+    data: Annotated[Path, typer.Argument(help="Training data (CSV, TSV, JSON lines or "
+                                         "Parquet).")],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="The column to "
+                                               "predict.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Test data, checked for rows it shares "
+                                              "with DATA.")] = None,
+    task: Annotated[str | None, typer.Option(help="binary, multiclass or regression "
+                                             "(inferred when left out).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """Check data before training: leakage, ID-like, constant and mostly-missing columns,
+    duplicates, train/test overlap, class imbalance, high cardinality, target outliers."""
+    with _user_errors():
+        from accelml.api import audit as audit_data
+        from accelml.io import read_table
+
+        findings = audit_data(read_table(data), target, task=task,
+                              test=None if test is None else read_table(test))
+        if as_json:
+            out_console.print_json(json.dumps([f.to_dict() for f in findings]))
+            return
+        _print_findings(findings, data.name)
+
+
+def _print_findings(findings: list[Any], name: str) -> None:
+    if not findings:
+        out_console.print(f"audit of {name}: nothing to report", highlight=False)
+        return
+    table = Table(title=f"audit of {name}: {len(findings)} finding(s)", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_lines=False)
+    for column in ("severity", "check", "column", "finding", "what to do"):
+        table.add_column(column, overflow="fold")
+    colours = {"high": "bold red", "medium": "yellow", "low": "dim"}
+    for found in findings:
+        table.add_row(f"[{colours.get(found.severity, '')}]{found.severity}[/]", found.check,
+                      escape(found.column or ""), escape(found.message), escape(found.action))
+    out_console.print(table)
+
+
+@app.command()
+def explain(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    data: Annotated[Path, typer.Argument(help="Rows to explain (a table file; labelled "
+                                         "rows add permutation importance), or images.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write: new, "
+                                         "empty, or an earlier explanation.")] = (
+        Path("explain")),
+    max_rows: Annotated[int, typer.Option(help="Rows explained: a random sample of more "
+                                          "(said).")] = 1000,
+    top: Annotated[int, typer.Option(help="Reasons per row.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
+) -> None:
+    """Write importance, partial dependence, SHAP contributions and per-row reasons (or
+    saliency maps for images) to --output."""
+    with _user_errors():
+        from accelml.api import load
+        from accelml.core.modality import get_modality
+        from accelml.explain.outputs import check_explain_folder, write_explanations
+
+        check_explain_folder(output)
+        predictor = load(model)
+        source = get_modality(predictor.preprocessor.kind).read_labelled(data)
+        summary = write_explanations(predictor, source, output, max_rows=max_rows, top=top,
+                                     seed=seed)
+        if "note" in summary:
+            err_console.print(f"note: {summary['note']}", highlight=False)
+        err_console.print(f"explained {summary['explained_rows']} rows into {output} "
+                          f"({summary.get('method')})", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    model: Annotated[Path, typer.Argument(help="A model directory.")],
+    data: Annotated[Path | None, typer.Option(help="Labelled rows (e.g. the test set) for "
+                                              "metrics, plots, drift and slices.")] = None,
+    slice_by: Annotated[str | None, typer.Option(help="Comma-separated columns: every "
+                                                 "metric per group.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = (
+        Path("report.html")),
+    max_rows: Annotated[int, typer.Option(help="Rows of --data used: a random sample of "
+                                          "more (said in the report).")] = 5000,
+) -> None:
+    """Write one self-contained HTML report: the task, data audit, leaderboard, search over
+    time, ensemble, metrics and plots, explanations, slices and search cost."""
+    with _user_errors():
+        from accelml.api import load
+        from accelml.core.modality import get_modality
+        from accelml.core.outputs import check_output_file
+        from accelml.explain.report import write_report
+
+        check_output_file(output)
+        predictor = load(model)
+        source: Any = None
+        if data is not None:
+            source = get_modality(predictor.preprocessor.kind).read_labelled(data)
+        write_report(predictor, output, source, slice_by=_names(slice_by) or (),
+                     max_rows=max_rows)
+        err_console.print(f"wrote the report to {output}", highlight=False)
 
 
 @app.command()

@@ -67,26 +67,32 @@ def _occluded(image: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return copies
 
 
+def saliency_figure(images: np.ndarray, maps: np.ndarray, titles: list[str]) -> Any:
+    """Each image above its map overlaid on it, one column per image (a matplotlib Figure
+    made without pyplot, so a user's own backend is left alone)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2.2 * len(images), 4.4))
+    axes = figure.subplots(2, len(images), squeeze=False)
+    for column, (image, heat, title) in enumerate(zip(images, maps, titles, strict=True)):
+        grey = image.shape[-1] == 1
+        shown = image[..., 0] if grey else image
+        for axis in axes[:, column]:
+            axis.imshow(shown, cmap="gray" if grey else None)
+            axis.axis("off")
+        axes[1, column].imshow(heat, cmap="jet", alpha=0.5)
+        axes[0, column].set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 def save_maps(images: np.ndarray, maps: np.ndarray, names: list[str], folder: Path) -> list[Path]:
-    """Each image beside its map overlaid on it, as PNG files in ``folder``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Each image above its saliency map, as PNG files in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for image, heat, name in zip(images, maps, names, strict=True):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
-        shown = image[..., 0] if image.shape[-1] == 1 else image
-        for axis in (left, right):
-            axis.imshow(shown, cmap="gray" if image.shape[-1] == 1 else None)
-            axis.axis("off")
-        right.imshow(heat, cmap="jet", alpha=0.5)
-        left.set_title("image")
-        right.set_title("saliency")
         path = folder / f"{name}.png"
-        figure.savefig(path, dpi=80, bbox_inches="tight")
-        plt.close(figure)
+        saliency_figure(image[None], heat[None], [name]).savefig(path, dpi=80,
+                                                                  bbox_inches="tight")
         paths.append(path)
     return paths

@@ -54,8 +54,10 @@ class TabularModality(Modality):
             raise DataError("no usable feature column is left after dropping ID-like, "
                             f"constant and empty columns ({'; '.join(preprocessor.notes)})")
         lead, notes = _zero_shot(config, task, list(features_frame.columns), target)
+        findings, profile, audit_notes = run_audit(frame, target, task)
         return Prepared(features, encode_target(y, task), task, preprocessor, config,
-                        [*preprocessor.notes, *notes], lead=lead)
+                        [*preprocessor.notes, *notes, *audit_notes], lead=lead,
+                        audit=findings, profile=profile)
 
     def preprocessor_from_dict(self, state: dict[str, Any]) -> TabularPreprocessor:
         return TabularPreprocessor.from_dict(state)
@@ -64,6 +66,11 @@ class TabularModality(Modality):
                      batch_rows: int, on_progress: OnProgress | None = None) -> int:
         return predict_rows_file(predictor, source, output, proba=proba,
                                  batch_rows=batch_rows, on_progress=on_progress)
+
+    def explain(self, predictor: Predictor, data: Any, *, top: int, max_rows: int) -> Any:
+        from accelml.explain.reasons import explain_rows
+
+        return explain_rows(predictor, data, top=top, max_rows=max_rows)
 
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         from accelml.tabular.export import export_onnx_checked
@@ -109,6 +116,20 @@ def _zero_shot(config: RunConfig, task: Task, columns: list[str], target: str
         return [], []
     return lead, [f"zero-shot portfolio: {len(lead)} configs learned on {len(learned_from)} "
                   "other datasets"]
+
+
+def run_audit(frame: pd.DataFrame, target: str, task: Task
+              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
+    """The data audit's findings and column profile for the run record, and a note per
+    high-severity finding; an audit that fails on odd data is a note, never a failed fit."""
+    from accelml.explain.audit import audit, high_notes, profile
+
+    try:
+        findings = audit(frame, target, task=task.kind.value)
+        summary = profile(frame, target)
+    except Exception as error:  # the audit informs; it must never stop a fit
+        return [], None, [f"audit: could not run ({type(error).__name__}: {error})"]
+    return [f.to_dict() for f in findings], summary, high_notes(findings)
 
 
 def check_frame(data: object) -> pd.DataFrame:

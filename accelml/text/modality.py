@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from accelml.config import RunConfig
-from accelml.core.modality import Modality, OnProgress, Prepared, ServeInput, register_modality
+from accelml.core.modality import (
+    Modality,
+    OnProgress,
+    Prepared,
+    ReportSection,
+    ServeInput,
+    register_modality,
+)
 from accelml.core.splits import SplitStrategy
 from accelml.core.task import encode_target, infer_task
 from accelml.core.validation import close_matches
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from accelml.core.predictor import Predictor
 
 EMBEDDING_CHOICES = ("auto", "on", "off")
+#: Rows whose words the report shows.
+REPORT_ROWS = 8
 #: The most of the budget computing sentence embeddings may take when ``embeddings="auto"``.
 EMBED_SHARE = 0.35
 #: The most of the budget one trial of fine-tuning (an epoch over the training rows of every
@@ -43,6 +52,11 @@ LEARNERS = ("text_logreg", "text_svm", "text_sgd", "text_nb", "nbsvm", "text_lig
             "text_transformer")
 #: The learners that can read sentence embeddings (naive Bayes and NB-SVM count n-grams).
 EMBEDDING_READERS = ("text_logreg", "text_svm", "text_sgd", "text_lightgbm")
+
+
+def _clip(text: Any, limit: int = 120) -> Any:
+    """A text cut to ``limit`` characters for a table cell."""
+    return text if not isinstance(text, str) or len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,7 @@ class TextModality(Modality):
 
     def prepare(self, data: Any, target: str | None, config: RunConfig,
                 options: Any = None) -> Prepared:
-        from accelml.tabular.modality import check_frame, split_target
+        from accelml.tabular.modality import check_frame, run_audit, split_target
 
         options = options or TextOptions()
         if target is None:
@@ -166,8 +180,10 @@ class TextModality(Modality):
                     f"{duplicates.grouped_rows} rows are copies or pieces of other texts: "
                     f"validation keeps each of their {duplicates.n_groups} groups on one side "
                     "of a split and scores the longest text of each group")
+        findings, profile, audit_notes = run_audit(frame, target, task)
         return Prepared(features, encode_target(y, task), task, preprocessor, config,
-                        [*notes, *preprocessor.notes], split_info=split_info)
+                        [*notes, *preprocessor.notes, *audit_notes], split_info=split_info,
+                        audit=findings, profile=profile)
 
     def splitter(self, config: RunConfig, prepared: Prepared) -> SplitStrategy | None:
         from accelml.text.splits import NearDuplicateSplits
@@ -186,6 +202,29 @@ class TextModality(Modality):
 
         return predict_rows_file(predictor, source, output, proba=proba,
                                  batch_rows=batch_rows, on_progress=on_progress)
+
+    def explain(self, predictor: Predictor, data: Any, *, top: int, max_rows: int) -> Any:
+        from accelml.explain.words import word_reasons
+
+        return word_reasons(predictor, data, top=top, max_rows=max_rows)
+
+    def report_sections(self, predictor: Predictor, data: Any) -> list[ReportSection]:
+        """The words that moved the answers of the first rows given."""
+        if not isinstance(data, pd.DataFrame):
+            return [ReportSection("Words behind the answers", [
+                "Pass --data rows to see the words that moved each answer."])]
+        from accelml.explain.words import word_reasons
+
+        rows = data.head(REPORT_ROWS)
+        table = word_reasons(predictor, rows)
+        texts = [spec["name"] for spec in predictor.preprocessor.schema
+                 if spec["kind"] == "text"]
+        shown = pd.concat([rows[texts].reset_index(drop=True).map(_clip),
+                           table.reset_index(drop=True)], axis=1)
+        return [ReportSection("Words behind the answers", [
+            f"The first {len(rows)} rows given: each word of a row left out in turn; the "
+            "number is how much it raised (+) or lowered (-) the predicted class's "
+            "probability."], tables=[shown])]
 
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         from accelml.text.export import export_text_onnx

@@ -202,10 +202,17 @@ def plot(predictor: Predictor, forecast_frame: pd.DataFrame, series: Sequence[An
          path: Path, history_steps: int | None = None) -> Path:
     """History, forecast and interval of each of ``series``, one panel each, as an image
     (PNG, or any format matplotlib writes by the file's suffix)."""
-    import matplotlib
+    figure = forecast_figure(predictor, forecast_frame, series, history_steps)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def forecast_figure(predictor: Predictor, forecast_frame: pd.DataFrame, series: Sequence[Any],
+                    history_steps: int | None = None) -> Any:
+    """The matplotlib Figure of :func:`plot` (made without pyplot, so a user's own backend
+    is left alone)."""
+    from matplotlib.figure import Figure
 
     pre: ForecastPreprocessor = predictor.preprocessor  # type: ignore[assignment]
     columns = pre.columns
@@ -216,7 +223,8 @@ def plot(predictor: Predictor, forecast_frame: pd.DataFrame, series: Sequence[An
         raise DataError(f"--plot names series the model does not know: {unknown[:5]}; "
                         f"known are e.g. {pre.ids[:5]}")
     keep = history_steps or 4 * max(pre.horizon, pre.season_length)
-    figure, axes = plt.subplots(len(shown), 1, figsize=(9, 3 * len(shown)), squeeze=False)
+    figure = Figure(figsize=(9, 3 * len(shown)))
+    axes = figure.subplots(len(shown), 1, squeeze=False)
     bounds = [c for c in forecast_frame.columns if c.startswith(f"{columns.target}_q")]
     for axis, ident in zip(axes[:, 0], shown, strict=True):
         past = history[history[ID] == ident].tail(keep)
@@ -233,7 +241,4 @@ def plot(predictor: Predictor, forecast_frame: pd.DataFrame, series: Sequence[An
         axis.set_title(f"{columns.id or 'series'} {ident}")
         axis.legend(loc="upper left")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return figure

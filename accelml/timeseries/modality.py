@@ -23,7 +23,14 @@ from accelml.core.budget import Deadline
 from accelml.core.data import Split
 from accelml.core.forecasting import POSITION, SERIES, series_scales
 from accelml.core.metrics import get_metric
-from accelml.core.modality import Modality, OnProgress, Prepared, ServeInput, register_modality
+from accelml.core.modality import (
+    Modality,
+    OnProgress,
+    Prepared,
+    ReportSection,
+    ServeInput,
+    register_modality,
+)
 from accelml.core.splits import SplitStrategy
 from accelml.core.task import Task, TaskKind
 from accelml.errors import ConfigError, DataError
@@ -41,6 +48,8 @@ DEFAULT_QUANTILES = (0.1, 0.9)
 #: Backtest windows are added (up to MAX_WINDOWS) until they validate this many points.
 TARGET_POINTS = 10_000
 MAX_WINDOWS = 3
+#: Series drawn in the report.
+REPORT_SERIES = 4
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,26 @@ class ForecastModality(Modality):
                      batch_rows: int, on_progress: OnProgress | None = None) -> int:
         raise ConfigError("forecasting models forecast rather than predict rows: use "
                           "`accelml forecast MODEL -o forecast.csv`")
+
+    def report_sections(self, predictor: Predictor, data: Any) -> list[ReportSection]:
+        """The forecast of a few series with its interval, and the intervals' coverage on
+        the backtests."""
+        from accelml.timeseries.forecast import forecast, forecast_figure
+
+        pre: ForecastPreprocessor = predictor.preprocessor  # type: ignore[assignment]
+        shown = list(pre.ids[:REPORT_SERIES])
+        frame = forecast(predictor, None, None, None, shown)
+        intervals = predictor.info.get("intervals") or {}
+        lines = [f"{len(pre.ids)} series, {pre.horizon} steps ahead, frequency "
+                 f"{pre.frequency or 'integer steps'}, season length {pre.season_length}; the "
+                 "first "
+                 f"{len(shown)} series are drawn with their last history."]
+        if intervals.get("quantiles"):
+            lines.append("Intervals: split-conformal quantiles "
+                         f"{', '.join(map(str, intervals['quantiles']))} of the backtest "
+                         "residuals, per step ahead.")
+        return [ReportSection("Forecasts", lines, figures=[
+            forecast_figure(predictor, frame, shown)])]
 
     def serve_input(self, predictor: Predictor, max_rows: int) -> ServeInput:
         from accelml.timeseries.serving import series_input

@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from accelml.config import RunConfig
-from accelml.core.modality import Modality, OnProgress, Prepared, ServeInput, register_modality
+from accelml.core.modality import (
+    Modality,
+    OnProgress,
+    Prepared,
+    ReportSection,
+    ServeInput,
+    register_modality,
+)
 from accelml.core.task import encode_target, infer_task
 from accelml.errors import AccelMLError, ConfigError, DataError
 
@@ -26,6 +33,8 @@ if TYPE_CHECKING:
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".json", ".txt")
 ZERO_COST_PROXIES = (None, "naswot")
+#: Images whose saliency maps the report draws.
+REPORT_IMAGES = 6
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,24 @@ class ImageModality(Modality):
         table, maps = saliency(predictor, data, max_rows=max_rows)
         table["saliency"] = list(maps)
         return table
+
+    def report_sections(self, predictor: Predictor, data: Any) -> list[ReportSection]:
+        """Occlusion saliency maps of the first images given."""
+        from accelml.explain.saliency import saliency, saliency_figure
+
+        if data is None:
+            return [ReportSection("Saliency", ["Pass --data images to see which pixels the "
+                                               "answers lean on."])]
+        features = predictor._features(data)
+        rows = np.arange(min(REPORT_IMAGES, len(features)))
+        images = features.X[rows].reshape(len(rows), *features.item_shape)
+        table, maps = saliency(predictor, images)
+        titles = [f"{label} ({p:.0%})" for label, p in
+                  zip(table["prediction"], table["probability"], strict=True)]
+        return [ReportSection("Saliency", [
+            "Where a grey patch lowers the predicted class's probability most (red), the "
+            f"answer leans on those pixels; the first {len(rows)} images given, with the "
+            "predicted class."], figures=[saliency_figure(images, maps, titles)])]
 
     def export_onnx(self, predictor: Predictor, output: Path, check_data: Any) -> float:
         """The final network (or blend of networks), compared with PyTorch on random

@@ -240,3 +240,14 @@ def test_cli_refuses_or_averages_repeated_timestamps_and_names_irregular_dates(
                                  "--target", "sales", "--horizon", "2", "--quiet",
                                  "-o", str(tmp_path / "b")])
     assert result.exit_code == 2 and "--frequency" in result.output
+
+
+def test_the_report_draws_the_forecasts_and_scores_the_actuals(model: Predictor,
+                                                               actuals: pd.DataFrame) -> None:
+    from accelml.explain.report import build_report
+
+    page = build_report(model, actuals)
+    assert 'id="modality-1"' in page and "<h2>Forecasts</h2>" in page
+    assert "5 series, 6 steps ahead" in page
+    assert page.count("<img") >= 3  # the forecasts, the search over time, the ensemble
+    assert "mase" in page  # the metrics of the actuals given

@@ -1,0 +1,101 @@
+"""How long explanations and the report take: SHAP contributions with per-row reasons,
+permutation importance and partial dependence of 1,000 rows for a LightGBM model, a blend
+and a stacked model (adult, 60 s fits), and the HTML report of the largest table of
+../shared/datasets/tabular (diamonds), with its test rows, a slice and the explanations.
+
+  .venv/bin/python bench/explain.py            # writes bench/results_explain/timings.json
+
+One fit at a time, both cores; the timings are of this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "datasets" / "tabular"
+OUT = ROOT / "bench" / "results_explain"
+ROWS = 1000
+#: (name, fit options) of the three models explained.
+MODELS = (("lightgbm", {"learners": ["lightgbm"], "ensemble_size": 1, "stacking": False}),
+          ("blend", {"stacking": False}),
+          ("stacked", {"stacking": True}))
+
+
+def load(name: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    folder = DATA / name
+    meta = json.loads((folder / "meta.json").read_text())
+    return meta, pd.read_parquet(folder / "train.parquet"), pd.read_parquet(
+        folder / "test.parquet")
+
+
+def timed(step: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = step()
+    return result, round(time.perf_counter() - started, 2)
+
+
+def explain_times(name: str, budget: float) -> list[dict[str, Any]]:
+    import accelml
+    from accelml.explain.dependence import partial_dependence
+    from accelml.explain.importance import permutation_importance
+
+    meta, train, test = load(name)
+    rows = test.sample(ROWS, random_state=0)
+    found = []
+    for label, options in MODELS:
+        predictor = accelml.fit(train, meta["target"], time_budget=budget, seed=0, quiet=True,
+                                **options)
+        reasons, reasons_s = timed(lambda p=predictor: p.explain(rows, max_rows=ROWS))
+        importance, importance_s = timed(lambda p=predictor: permutation_importance(
+            p, rows, max_rows=ROWS))
+        top = list(importance["feature"][:3])
+        _, dependence_s = timed(lambda p=predictor, t=top: partial_dependence(p, rows, t))
+        found.append({"model": label, "dataset": name,
+                      "members": [m.learner for m in predictor.members],
+                      "stacked": predictor.stacker is not None,
+                      "method": reasons.attrs["method"], "exact": reasons.attrs["exact"],
+                      "reasons_s": reasons_s, "importance_s": importance_s,
+                      "dependence_s": dependence_s, "top_features": top})
+        print(found[-1], flush=True)
+    return found
+
+
+def report_time(name: str, budget: float, slice_by: str) -> dict[str, Any]:
+    import accelml
+    from accelml.explain.report import write_report
+
+    meta, train, test = load(name)
+    predictor = accelml.fit(train, meta["target"], time_budget=budget, seed=0, quiet=True)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "report.html"
+        _, seconds = timed(lambda: write_report(predictor, path, test, slice_by=[slice_by]))
+        size = path.stat().st_size
+    found = {"dataset": name, "train_rows": len(train), "test_rows": len(test),
+             "report_s": seconds, "report_bytes": size, "slice_by": slice_by}
+    print(found, flush=True)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--budget", type=float, default=60)
+    parser.add_argument("--dataset", default="adult")
+    parser.add_argument("--report-dataset", default="diamonds")
+    parser.add_argument("--slice-by", default="cut")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    results = {"explain": explain_times(args.dataset, args.budget),
+               "report": report_time(args.report_dataset, args.budget, args.slice_by)}
+    (OUT / "timings.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -170,3 +170,37 @@ def test_the_server_explains_rows(cancer_case: FittedCase) -> None:
     assert body["output"] == "P(malignant)" and body["exact"] is False
     missing = client.post("/v1/explain", json={"rows": [{"mean_radius": 1.0}]})
     assert missing.status_code == 422
+
+
+def test_the_cli_audit_names_a_leaking_column_and_a_missing_target(tmp_path: Path) -> None:
+    frame = planted(300, 2)
+    frame["label_copy"] = frame["label"].map({"yes": "Y", "no": "N"})
+    data = tmp_path / "train.csv"
+    frame.to_csv(data, index=False)
+    result = runner.invoke(app, ["audit", str(data), "--target", "label", "--json"])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.output)
+    leaks = [f["column"] for f in findings
+             if f["check"] == "target_leakage" and f["severity"] == "high"]
+    assert leaks == ["label_copy"]
+    table = runner.invoke(app, ["audit", str(data), "--target", "label"])
+    assert table.exit_code == 0 and "label_copy" in table.output
+    wrong = runner.invoke(app, ["audit", str(data), "--target", "lable"])
+    assert wrong.exit_code == 2
+    assert "'label'" in wrong.output and "Traceback" not in wrong.output
+
+
+def test_the_cli_writes_a_report_and_refuses_an_unknown_slice(cancer_case: FittedCase,
+                                                               tmp_path: Path) -> None:
+    model, data = _files(cancer_case, tmp_path)
+    page = tmp_path / "report.html"
+    wrong = runner.invoke(app, ["report", str(model), "--data", str(data), "--slice-by",
+                                "size_bnd", "-o", str(page)])
+    assert wrong.exit_code == 2 and "size_band" in wrong.output
+    assert not page.exists()
+    result = runner.invoke(app, ["report", str(model), "--data", str(data), "--slice-by",
+                                 "size_band", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "Fairness slices" in text
+    assert "size_band = " in text  # the largest gap, named

@@ -66,7 +66,7 @@ def partial_dependence(predictor: Predictor, data: pd.DataFrame, features: Seque
                           f"model reads {', '.join(list(specs)[:20])}")
     estimator = as_estimator(predictor)
     columns = list(specs)
-    X = frame[columns].reset_index(drop=True)
+    X = _floats(frame[columns].reset_index(drop=True))
     output, index = _output(predictor, X)
     found = []
     for name in features:
@@ -85,6 +85,14 @@ def partial_dependence(predictor: Predictor, data: pd.DataFrame, features: Seque
                                 np.asarray(result["average"][index]),
                                 np.asarray(result["individual"][index]), output))
     return found
+
+
+def _floats(X: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as floats: scikit-learn refuses to set grid values (quantiles) into
+    integer columns, which would round them."""
+    integers = [c for c in X.columns if pd.api.types.is_integer_dtype(X[c])
+                and not pd.api.types.is_bool_dtype(X[c])]
+    return X.astype(dict.fromkeys(integers, "float64")) if integers else X
 
 
 def _kind(column_kind: str) -> str | None:

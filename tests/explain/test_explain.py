@@ -53,6 +53,9 @@ def test_partial_dependence_rises_with_the_strongest_column(cancer_case: FittedC
     np.testing.assert_allclose(numeric.individual.mean(axis=0), numeric.average)
     assert categorical.kind == "categorical"
     assert set(categorical.grid) == {"small", "medium", "large"}
+    whole = cancer_case.test.assign(mean_area=cancer_case.test["mean_area"].round().astype(int))
+    (area,) = partial_dependence(predictor, whole, ["mean_area"], grid_points=5)
+    assert len(area.grid) == 5  # integer columns take the grid's fractional values
 
 
 def test_predictor_explain_gives_each_answer_its_reasons(cancer_case: FittedCase) -> None:

@@ -51,6 +51,18 @@ def cancer_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "train.csv", folder / "test.parquet"
 
 
+@pytest.fixture(scope="session")
+def linear_cancer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A linear model of the whole breast cancer table (one trial), saved once for the tests
+    that copy its directory to tamper with the copy."""
+    import accelml
+
+    out = tmp_path_factory.mktemp("linear-cancer") / "model"
+    accelml.fit(cancer_frame(), "diagnosis", time_budget=30, learners=("linear",), max_trials=1,
+                quiet=True, out=out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def ray_nodes() -> Iterator[Any]:
     """A real two-node Ray cluster on this machine (a head and a worker raylet, one CPU each),

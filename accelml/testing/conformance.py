@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,10 @@ class ConformanceData:
     #: The rows a model fitted on a case's features is asked about, when they are not
     #: those features (a forecaster answers the steps after its history).
     query: Callable[[Features], Features] | None = None
+    #: Per learner name, cases replacing ``cases`` for that learner (fewer rows for a
+    #: learner whose every fit costs far more than the others').
+    learner_cases: Mapping[str, Mapping[TaskKind, Callable[[], Case]]] = field(
+        default_factory=dict)
 
 
 _DATA: dict[str, ConformanceData] = {}
@@ -120,11 +124,12 @@ def check_registered(cls: type[Any], kind: TaskKind, tmp_path: Path) -> None:
     learner = cls()
     modality = capabilities(learner).modality
     data = conformance_data(modality)
-    if kind not in data.cases:
+    cases = {**data.cases, **data.learner_cases.get(learner.name, {})}
+    if kind not in cases:
         raise LookupError(
             f"the conformance data of the {modality!r} modality has no {kind.value} task, "
             f"which learner {learner.name!r} declares: register one for it")
-    task, features, y = data.cases[kind]()
+    task, features, y = cases[kind]()
     make_fixed = data.fixed.get(learner.name)
     fixed = make_fixed(tmp_path / "fixed") if make_fixed is not None else {}
     check_learner(learner, task, features, y, tmp_path=tmp_path, fidelity=data.fidelity,
@@ -247,15 +252,19 @@ IMAGES = ConformanceData({TaskKind.MULTICLASS: multiclass_images,
 
 
 TEXT_ROWS = 90
+#: The fine-tuned transformer's checks take fewer texts: each of its training steps reads a
+#: batch of up to 32 of them through the encoder and back, each prediction every row. 12
+#: rows hold every (topic, sentiment) pair of the corpus twice.
+TRANSFORMER_TEXT_ROWS = 12
 
 
 @cache
-def _text_case(target: str) -> Case:
+def _text_case(target: str, rows: int = TEXT_ROWS) -> Case:
     from accelml.core.task import encode_target, infer_task
     from accelml.testing.text_corpus import reviews
     from accelml.text.preprocess import TextPreprocessor
 
-    frame = reviews(TEXT_ROWS)
+    frame = reviews(rows)
     y = frame[target]
     task = infer_task(y, target, "regression" if target == "stars" else None,
                       "log_loss" if target == "topic" else None)
@@ -264,9 +273,13 @@ def _text_case(target: str) -> Case:
     return task, features, encode_target(y, task)
 
 
-TEXTS = ConformanceData({TaskKind.BINARY: lambda: _text_case("sentiment"),
-                         TaskKind.MULTICLASS: lambda: _text_case("topic"),
-                         TaskKind.REGRESSION: lambda: _text_case("stars")})
+TEXT_TARGETS = {TaskKind.BINARY: "sentiment", TaskKind.MULTICLASS: "topic",
+                TaskKind.REGRESSION: "stars"}
+TEXTS = ConformanceData(
+    {kind: partial(_text_case, target) for kind, target in TEXT_TARGETS.items()},
+    learner_cases={"text_transformer": {
+        kind: partial(_text_case, target, TRANSFORMER_TEXT_ROWS)
+        for kind, target in TEXT_TARGETS.items()}})
 
 
 def _ranking_case() -> Case:

@@ -153,6 +153,12 @@ def check_space_and_portfolio(case: LearnerCase) -> Mapping[str, BaseDistributio
 
 def check_fit_predict(case: LearnerCase) -> np.ndarray:
     """A fit predicts well-formed values, honours the fidelity, and leaves the inputs alone."""
+    return fit_and_check(case)[1]
+
+
+def fit_and_check(case: LearnerCase) -> tuple[Fitted, np.ndarray]:
+    """:func:`check_fit_predict`, also returning the fitted model: the checks that only read
+    a model fitted with the case's settings use it rather than fit their own."""
     X_before, y_before = case.features.X.copy(), case.y.copy()
     fitted = case.fit()
     assert isinstance(fitted, Fitted), f"{case.label}: fit returned {type(fitted).__name__}"
@@ -166,7 +172,7 @@ def check_fit_predict(case: LearnerCase) -> np.ndarray:
             f"{case.label}: fit with fidelity {case.fidelity} and no deadline reported "
             f"FitFacts.units_trained = {facts.units_trained!r}; the engine counts and refits "
             "from it, so it must be exact")
-    return prediction
+    return fitted, prediction
 
 
 def check_facts(case: LearnerCase, fitted: Fitted) -> FitFacts:
@@ -191,9 +197,11 @@ def check_seed_repeatable(case: LearnerCase, reference: np.ndarray) -> None:
         "set the library's seed and its deterministic mode")
 
 
-def check_single_row(case: LearnerCase, reference: np.ndarray) -> None:
-    """Predicting one row gives that row of the batch prediction (to 1e-6)."""
-    fitted = case.fit()
+def check_single_row(case: LearnerCase, reference: np.ndarray,
+                     fitted: Fitted | None = None) -> None:
+    """Predicting one row gives that row of the batch prediction (to 1e-6); ``fitted``: the
+    model ``reference`` came from (fitted here when None)."""
+    fitted = case.fit() if fitted is None else fitted
     rows = {0, 1, len(case.asked) - 1}
     missing = np.flatnonzero(np.isnan(case.asked.X).any(axis=1))
     rows.update(missing[:1].tolist())
@@ -204,12 +212,15 @@ def check_single_row(case: LearnerCase, reference: np.ndarray) -> None:
             f"{case.label}: row {row} alone predicts {single[0]}, in the batch {reference[row]}")
 
 
-def check_save_load(case: LearnerCase, tmp_path: Path, reference: np.ndarray) -> None:
-    """Saving writes only inside the directory, in no pickle format; loading predicts the same."""
+def check_save_load(case: LearnerCase, tmp_path: Path, reference: np.ndarray,
+                    fitted: Fitted | None = None) -> None:
+    """Saving writes only inside the directory, in no pickle format; loading predicts the same.
+    ``fitted``: the model ``reference`` came from (fitted here when None)."""
     tmp_path = Path(tmp_path)
     directory = tmp_path / f"{case.learner.name}-{case.task.kind.value}-saved"
+    fitted = case.fit() if fitted is None else fitted
     before = set(tmp_path.iterdir())
-    files = case.learner.save(case.fit(), directory)
+    files = case.learner.save(fitted, directory)
     added = set(tmp_path.iterdir()) - before
     assert added <= {directory}, f"{case.label}: save wrote outside its directory: {added}"
     assert files, f"{case.label}: save returned no files"
@@ -331,10 +342,10 @@ def check_learner(
     case = LearnerCase(learner, task, features, y, fidelity=fidelity, n_jobs=n_jobs,
                        fixed=dict(fixed or {}), query=query)
     space = check_space_and_portfolio(case)
-    reference = check_fit_predict(case)
-    check_seed_repeatable(case, reference)
-    check_single_row(case, reference)
-    check_save_load(case, tmp_path, reference)
+    fitted, reference = fit_and_check(case)
+    check_seed_repeatable(case, reference)  # a second fit with the seed predicts the same,
+    check_single_row(case, reference, fitted)  # so these two read the first
+    check_save_load(case, tmp_path, reference, fitted)
     check_deadline(case)
     check_valid(case)
     check_missing_class(case)

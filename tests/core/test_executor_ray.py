@@ -197,6 +197,7 @@ def test_a_trial_ray_cannot_start_times_out_too(cluster: str, view_dir: Path, tm
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # Three slots on two CPUs: the third trial waits for a CPU, which the sleepers never free.
     monkeypatch.setattr(executor_ray, "START_GRACE_S", 0.0)
+    monkeypatch.setattr(executor_ray, "KILL_GRACE_S", 0.0)  # given up at its 0.1 s limit
     executor = RayExecutor(view_dir, n_workers=3, modules=MODULES, address=cluster)
     try:
         for trial_id, name in enumerate("ab"):

@@ -20,6 +20,9 @@ from accelml.core.task import Task, TaskKind
 from accelml.errors import ConfigError
 
 MODULES = ("accelml.testing.fake_learners",)
+#: The runs of two fake learners stop after their portfolio configs (one each, run first):
+#: the faulty learner's trial and the prior's that the run then serves.
+PORTFOLIOS = 2
 BINARY = Task(TaskKind.BINARY, "y", "roc_auc", ("a", "b"), 1)
 
 
@@ -51,7 +54,7 @@ def _kill_when_written(pid_file: Path, killed: list[int]) -> None:
 def test_a_worker_killed_mid_trial_is_a_failed_trial_not_a_failed_run(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     config = RunConfig(time_budget=10, learners=("sleeping", "prior"), quiet=True, n_jobs=2,
-                       n_workers=2)
+                       n_workers=2, max_trials=PORTFOLIOS)
     killed: list[int] = []
     killer = threading.Thread(target=_kill_when_written, args=(pid_file, killed))
     killer.start()
@@ -68,7 +71,7 @@ def test_a_worker_killed_mid_trial_is_a_failed_trial_not_a_failed_run(tmp_path: 
 
 def test_a_trial_past_its_memory_cap_is_out_of_memory() -> None:
     config = RunConfig(time_budget=8, learners=("hungry", "prior"), quiet=True, n_jobs=2,
-                       max_trial_memory_mb=64)
+                       max_trial_memory_mb=64, max_trials=PORTFOLIOS)
     predictor = fit_predictor(_view(config), _Identity(), config, Budget(8), MODULES,
                               fixed={"hungry": {"megabytes": 512}})
     board = predictor.leaderboard()
@@ -79,7 +82,7 @@ def test_a_trial_past_its_memory_cap_is_out_of_memory() -> None:
 
 
 def test_without_a_cap_the_same_trial_succeeds() -> None:
-    config = RunConfig(time_budget=6, learners=("hungry",), quiet=True, n_jobs=2)
+    config = RunConfig(time_budget=6, learners=("hungry",), quiet=True, n_jobs=2, max_trials=1)
     predictor = fit_predictor(_view(config), _Identity(), config, Budget(6), MODULES,
                               fixed={"hungry": {"megabytes": 64}})
     assert set(predictor.leaderboard()["status"]) == {"ok"}

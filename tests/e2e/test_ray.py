@@ -17,14 +17,19 @@ from tests.conftest import cancer_frame, split
 pytest.importorskip("ray")
 
 LEARNERS = ("lightgbm", "linear")
+#: A trial cap ends both searches well before their budget on an idle machine; the budget
+#: still bounds them on a busy one (Ray's start-up alone takes seconds there).
+MAX_TRIALS = 6
 
 
 @pytest.mark.slow
 def test_a_search_on_ray_scores_like_the_local_backend(ray_nodes: Any) -> None:
     train, test = split(cancer_frame())
-    local = accelml.fit(train, "diagnosis", 14, quiet=True, learners=LEARNERS, seed=0)
+    local = accelml.fit(train, "diagnosis", 14, quiet=True, learners=LEARNERS, seed=0,
+                        max_trials=MAX_TRIALS)
     on_ray = accelml.fit(train, "diagnosis", 14, quiet=True, learners=LEARNERS, seed=0,
-                         backend="ray", ray_address=str(ray_nodes.address))
+                         max_trials=MAX_TRIALS, backend="ray",
+                         ray_address=str(ray_nodes.address))
     assert on_ray.info["backend"] == "ray" and local.info["backend"] == "local"
     assert on_ray.info["workers"] == 2 and on_ray.info["threads_per_trial"] == 1
     # how many trials fit in 14 s depends on the machine's load (Ray's start-up alone takes
@@ -41,11 +46,17 @@ def test_a_ray_worker_killed_mid_trial_fails_that_trial_only(ray_nodes: Any,
     from accelml.config import RunConfig
     from accelml.core.budget import Budget
     from accelml.core.engine import fit_predictor
-    from tests.core.test_fault_tolerance import MODULES, _Identity, _kill_when_written, _view
+    from tests.core.test_fault_tolerance import (
+        MODULES,
+        PORTFOLIOS,
+        _Identity,
+        _kill_when_written,
+        _view,
+    )
 
     pid_file = tmp_path / "pid"
     config = RunConfig(time_budget=12, learners=("sleeping", "prior"), quiet=True,
-                       backend="ray", ray_address=str(ray_nodes.address))
+                       max_trials=PORTFOLIOS, backend="ray", ray_address=str(ray_nodes.address))
     killed: list[int] = []
     killer = threading.Thread(target=_kill_when_written, args=(pid_file, killed))
     killer.start()
@@ -81,10 +92,10 @@ def test_the_memory_cap_holds_in_ray_workers(ray_nodes: Any) -> None:
     from accelml.config import RunConfig
     from accelml.core.budget import Budget
     from accelml.core.engine import fit_predictor
-    from tests.core.test_fault_tolerance import MODULES, _Identity, _view
+    from tests.core.test_fault_tolerance import MODULES, PORTFOLIOS, _Identity, _view
 
     config = RunConfig(time_budget=6, learners=("hungry", "prior"), quiet=True,
-                       max_trial_memory_mb=64, backend="ray",
+                       max_trial_memory_mb=64, max_trials=PORTFOLIOS, backend="ray",
                        ray_address=str(ray_nodes.address))
     predictor = fit_predictor(_view(config), _Identity(), config, Budget(6), MODULES,
                               fixed={"hungry": {"megabytes": 512}})

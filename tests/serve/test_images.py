@@ -29,8 +29,10 @@ def image_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, 
     pixels, labels = digits()
     keep = np.isin(labels, (0, 1, 7))
     out = tmp_path_factory.mktemp("served_images") / "model"
+    # three trials and a final fit of the epochs its trial validated: a served network is all
+    # these tests need, not a run that spends its budget training longer
     accelml.fit((pixels[keep][:150].reshape(-1, 8, 8), labels[keep][:150]), time_budget=20,
-                learners=("cnn",), quiet=True, out=out)
+                learners=("cnn",), quiet=True, out=out, max_trials=3, final_train_fraction=0.0)
     return TestClient(create_app(ServeSettings(str(out), max_rows=8))), out
 
 

@@ -11,21 +11,16 @@ from pathlib import Path
 
 import pytest
 
-import accelml
 from accelml.errors import ArtifactError
 from accelml.serve.app import ServeSettings, create_app
-from tests.conftest import cancer_frame
 from tests.tabular.test_safe_load import PAYLOADS, craft_model_dir
 
 CASES = ("runstring", "os.system")
 
 
 @pytest.fixture(scope="module")
-def linear_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("served-linear") / "model"
-    accelml.fit(cancer_frame(), "diagnosis", time_budget=30, learners=("linear",), max_trials=1,
-                quiet=True, out=out)
-    return out
+def linear_model(linear_cancer_model: Path) -> Path:
+    return linear_cancer_model  # each test tampers with a copy
 
 
 def _crafted(linear_model: Path, case: str, tmp_path: Path) -> tuple[str, Path, Path]:

@@ -16,7 +16,9 @@ from accelml.cli import app
 from tests.vision._digits import digits
 
 runner = CliRunner()
-FAST = ["--time-budget", "25", "--quiet", "--learners", "cnn"]
+#: 20 s: about 12 s of search (several cnn trials, one or two on a busy machine), the rest
+#: for the final fit
+FAST = ["--time-budget", "20", "--quiet", "--learners", "cnn"]
 
 
 def _digits(classes: tuple[int, ...] = (0, 1, 7), per_class: int = 40) -> tuple[np.ndarray,
@@ -95,7 +97,8 @@ def test_npz_arrays_with_the_python_api(tmp_path: Path) -> None:
     images, labels = _digits((3, 8), per_class=40)
     path = tmp_path / "digits.npz"
     np.savez(path, x=images, y=labels)
-    predictor = accelml.fit(path, time_budget=15, quiet=True)
+    predictor = accelml.fit(path, time_budget=15, quiet=True, max_trials=3,
+                            final_train_fraction=0.0)  # the run's length is not tested here
     learners = set(predictor.leaderboard()["learner"]) - {"constant"}  # a fallback if late
     assert learners == {"cnn"}  # no backbone: nothing to tune
     assert predictor.task.kind == "binary"
@@ -183,8 +186,9 @@ def test_fine_tune_from_a_saved_image_model(image_model: tuple[Path, Path],
     images, labels = _digits((4, 9), per_class=30)
     train = _write_folder(tmp_path / "train", images, labels)
     out = tmp_path / "tuned"
+    # 14 s: each fine-tuning trial of the small network takes a fraction of a second
     result = runner.invoke(app, ["fit", str(train), "--backbone", str(model), "--out", str(out),
-                                 "--time-budget", "20", "--quiet", "--learners", "transfer"])
+                                 "--time-budget", "14", "--quiet", "--learners", "transfer"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["members"][0]["learner"] == "transfer"

@@ -141,8 +141,10 @@ def test_a_seed_makes_a_run_repeatable() -> None:
     train, test = split(cancer_frame())
     options = {"learners": ("lightgbm", "linear"), "quiet": True, "n_workers": 1,
                "max_trials": 5, "seed": 7}
-    first = accelml.fit(train, "diagnosis", time_budget=30, **options)
-    second = accelml.fit(train, "diagnosis", time_budget=30, **options)
+    # The trial cap ends both runs; the budget is large so that no timing rule (a learner
+    # whose trials take a tenth of the budget stops its portfolio) fires on a busy machine.
+    first = accelml.fit(train, "diagnosis", time_budget=120, **options)
+    second = accelml.fit(train, "diagnosis", time_budget=120, **options)
     columns = ["trial", "learner", "roc_auc", "config"]
     pd.testing.assert_frame_equal(first.leaderboard()[columns], second.leaderboard()[columns])
     pd.testing.assert_frame_equal(first.predict_proba(test), second.predict_proba(test))

@@ -29,38 +29,14 @@ from accelml.core.modality import ReportSection, registered_modalities
 from accelml.core.predictor import Predictor
 from accelml.errors import ArtifactError, ConfigError
 from accelml.explain import report as report_module
+from accelml.explain.audit import Finding
+from accelml.explain.dependence import Dependence
 from accelml.explain.report import build_report, write_report
 from tests.explain.conftest import FittedCase
 
 EVIL = "<script>alert(1)</script>"
 SECTIONS = ("task", "audit", "leaderboard", "ensemble", "diagnostics", "metrics",
             "explanations", "slices", "cost")
-
-
-@dataclass(frozen=True)
-class StandInDependence:
-    """The fields of ``accelml.explain.dependence.Dependence``."""
-
-    feature: str
-    kind: str
-    grid: list[Any]
-    average: np.ndarray
-    individual: np.ndarray
-    output: str
-
-
-@dataclass(frozen=True)
-class StandInFinding:
-    """The fields of ``accelml.explain.audit.Finding``."""
-
-    check: str
-    severity: str
-    column: str
-    message: str
-    action: str
-
-    def to_dict(self) -> dict[str, str]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -86,7 +62,7 @@ def install_stand_ins(patch: pytest.MonkeyPatch) -> Calls:
 
     def partial_dependence(predictor: Predictor, data: pd.DataFrame, features: Sequence[str],
                            *, max_rows: int = 200, grid_points: int = 20,
-                           seed: int = 0) -> list[StandInDependence]:
+                           seed: int = 0) -> list[Dependence]:
         calls.dependence.append({"features": list(features), "rows": len(data)})
         curves = []
         for name in features:
@@ -94,12 +70,12 @@ def install_stand_ins(patch: pytest.MonkeyPatch) -> Calls:
             grid = (list(np.linspace(data[name].min(), data[name].max(), 5)) if numeric
                     else sorted(data[name].astype(str).unique()))
             individual = np.tile(np.linspace(0.2, 0.8, len(grid)), (6, 1))
-            curves.append(StandInDependence(name, "numeric" if numeric else "categorical",
+            curves.append(Dependence(name, "numeric" if numeric else "categorical",
                                             grid, individual.mean(axis=0), individual, "P(x)"))
         return curves
 
-    def drift(profile: dict[str, Any], data: pd.DataFrame) -> list[StandInFinding]:
-        return [StandInFinding("drift", "warning", "mean_radius",
+    def drift(profile: dict[str, Any], data: pd.DataFrame) -> list[Finding]:
+        return [Finding("drift", "warning", "mean_radius",
                                f"mean_radius moved ({len(data)} rows)", "retrain")]
 
     for name, functions in (("importance", [permutation_importance]),

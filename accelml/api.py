@@ -129,7 +129,8 @@ def _fit(data: Any, target: str | None, time_budget: float, task: str | None,
     with stored_run(out_dir, start, config.storage, config.study_name, resumed) as store:
         predictor = fit_predictor(view, prepared.preprocessor, config, budget,
                                   modality.learner_modules, prepared.notes, prepared.fixed,
-                                  prepared.sampler_options, store=store, lead=prepared.lead)
+                                  prepared.sampler_options, store=store, lead=prepared.lead,
+                                  latency=prepared.latency)
         modality.finish(predictor, prepared,  # within the budget's promised tolerance
                         budget.deadline(reserve_s=-FINISH_GRACE * budget.total_s))
         predictor.info.update(RunReport(audit=prepared.audit, data_profile=prepared.profile))

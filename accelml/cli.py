@@ -122,7 +122,8 @@ def fit(
     max_params: Annotated[int | None, typer.Option(help="Largest network allowed (images).")
                           ] = None,
     max_latency_ms: Annotated[float | None, typer.Option(
-        help="Slowest single-image prediction allowed, in ms (images).")] = None,
+        help="Slowest one-row (tables, default 10; inf lifts it) or single-image (images) "
+        "prediction allowed, in ms, measured in process on this machine.")] = None,
     zero_cost_proxy: Annotated[str | None, typer.Option(
         help="naswot: drop hopeless candidate networks before training (images).")] = None,
     text_columns: Annotated[str | None, typer.Option(
@@ -264,6 +265,14 @@ def _report_fit(predictor: Any, out: Path, quiet: bool) -> None:
     if info.get("stopped_by"):
         err_console.print(f"stopped by {info['stopped_by']}: kept the best model "
                           "found so far", highlight=False)
+    latency = info.get("latency")
+    if latency:
+        dropped = len(latency["dropped"])
+        err_console.print(
+            f"one-row prediction: {latency['served_ms']['p90_ms']:g} ms (90th percentile; "
+            f"limit {latency['limit_ms']:g} ms"
+            + (f", {dropped} slower member{'s' * (dropped > 1)} left out of the blend"
+               if dropped else "") + ")", highlight=False)
     fallback = info.get("fallback")
     served = f"; fallback: {fallback['learner']} ({fallback['served']})" if fallback else ""
     err_console.print(f"model saved to {out} ({info['fit_wall_s']:.1f}s of "

@@ -28,10 +28,11 @@ from accelml.config import (
 from accelml.core.budget import Budget, Deadline, busy_cores
 from accelml.core.data import DatasetView, DataShape, Features
 from accelml.core.diagnostics import fit_diagnostics
-from accelml.core.ensemble import select_ensemble
+from accelml.core.ensemble import select_ensemble, select_within
 from accelml.core.evaluate import validation_targets
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
+from accelml.core.latency import LatencyGoal, Served, keep_within
 from accelml.core.learner import (
     Config,
     Learner,
@@ -107,14 +108,16 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                   fixed: Mapping[str, Config] | None = None,
                   sampler_options: Mapping[str, Mapping[str, Any]] | None = None, *,
                   store: RunStore | None = None,
-                  lead: Sequence[tuple[str, Config]] = ()) -> Predictor:
+                  lead: Sequence[tuple[str, Config]] = (),
+                  latency: LatencyGoal | None = None) -> Predictor:
     """Search, refit and return the Predictor; every trial lands on its leaderboard.
 
     ``fixed`` adds parameters to every config of a learner (e.g. a backbone path);
     ``sampler_options`` hands a learner's sampler extra context (e.g. a zero-cost screen);
     ``store`` records every finished trial (and, for a resumed run, holds the trials an
     earlier session finished, which are taken back instead of run again); ``lead`` configs
-    run first (a zero-shot portfolio).
+    run first (a zero-shot portfolio); ``latency`` limits the served model's one-row
+    prediction time (:mod:`accelml.core.latency`).
     """
     discover(modules)
     learners = learners_for(view.task.kind, config.learners, config.exclude_learners,
@@ -163,21 +166,24 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 progress.set_stage("done")
         finally:
             executor.shutdown()
-        members, validation = (_blend_members(blend, fitted, view.task, outcome),
-                               _blend_validation(blend, view.task))  # (before the files go)
+        served = _within_latency(  # (while the out-of-fold files are there to choose by)
+            latency, Served(blend, _blend_members(blend, fitted, view.task, outcome), stacker,
+                            stacking, {}), view, preprocessor, config, budget, loop)
+        validation = _blend_validation(served.blend, view.task)  # (before the files go)
         phases["loading"] = budget.elapsed()
     board = leaderboard(outcome, searcher.loss, view.task.metric, by_trial=config.deterministic)
     report = _run_report(view, config, budget, outcome, notes, loop.threads)
     report.update(RunReport(stopped_by=stop.reason, search_ended_by=loop.ended_by,
                             first_model_s=first_model_s[0] if first_model_s else None,
-                            stacking=stacking, phases_s=_phase_seconds(phases),
+                            stacking=served.stacking, phases_s=_phase_seconds(phases),
                             reserved_after_search_s=round(loop.reserved_s, 3),
-                            fallback=outcome.fallback, slowness=round(loop.slowness, 3)))
-    report.update(loop.schedule.report(loop.cut_by_clock))
-    report.update(_store_report(store, loop))
+                            fallback=outcome.fallback, slowness=round(loop.slowness, 3),
+                            latency=outcome.latency))
+    report.update({**loop.schedule.report(loop.cut_by_clock), **_store_report(store, loop)})
     _warn_fallback(outcome)
     return _with_diagnostics(Predictor(
-        view.task, preprocessor, members, board, dict(report), stacker, validation=validation,
+        view.task, preprocessor, served.members, board, dict(report), served.stacker,
+        validation=validation,
         background=_background(view, config.seed)), view, budget, config.seed)
 
 
@@ -383,6 +389,40 @@ def _ensemble(loop: SearchLoop, settings: EnsembleSettings,
     return blend, fitted
 
 
+def _within_latency(goal: LatencyGoal | None, served: Served, view: DatasetView,
+                    preprocessor: Preprocessor, config: RunConfig, budget: Budget,
+                    loop: SearchLoop) -> Served:
+    """``served`` kept within the latency goal, if any (:func:`accelml.core.latency.
+    keep_within`); the outcome's weights, fold counts and member latencies follow what it
+    settles on."""
+    if goal is None:
+        return served
+    outcome = loop.outcome
+    targets = validation_targets(view)
+    result = keep_within(
+        goal, served, view.features.take(np.arange(1)),
+        build=lambda members, stacker: Predictor(view.task, preprocessor, members,
+                                                 stacker=stacker),
+        reselect=lambda costs, capacity: select_within(served.blend, targets, view.task, costs,
+                                                       capacity),
+        restack=lambda blend: _stack(blend, view, config.ensemble, config.seed,
+                                     budget.deadline(reserve_s=loop.fits.save_margin())),
+        enforce=not config.deterministic)
+    kept = {r.spec.trial_id: w for r, w in result.blend}
+    outcome.weights = kept
+    outcome.folds = {trial: n for trial, n in outcome.folds.items() if trial in kept}
+    outcome.latency_ms = {int(g): ms for g, ms in result.record["members_ms"].items()
+                          if g != "None"}
+    outcome.latency = result.record
+    if result.record["enforced"] and not result.record["met"]:
+        served_ms = result.record["served_ms"]["p90_ms"]
+        warnings.warn(f"the served model answers one row in {served_ms:g} ms (90th "
+                      f"percentile), over the {goal.max_ms:g} ms limit, even as its fastest "
+                      "trial alone: raise max_latency_ms (--max-latency-ms), or leave the slow "
+                      "learners out (--exclude)", UserWarning, stacklevel=3)
+    return result
+
+
 def _blend_members(blend: list[tuple[TrialResult, float]], fitted: Mapping[int, TrialResult],
                    task: Task, outcome: SearchOutcome) -> list[Member]:
     """Load every model the blend serves; the outcome records each trial's weight and how
@@ -465,12 +505,13 @@ def leaderboard(
             "device": str(result.info.get("device", "cpu")),
             "final": result.spec.trial_id == chosen,
             "weight": round(outcome.weights.get(result.spec.trial_id, 0.0), 4),
+            "latency_ms": outcome.latency_ms.get(result.spec.trial_id, np.nan),
             "config": json.dumps(result.spec.config, sort_keys=True, default=float),
             "error": result.error or "",
         })
     board = pd.DataFrame(rows, columns=["trial", "learner", metric, "status", "fidelity",
                                         "fit_s", "ended_s", "device", "final", "weight",
-                                        "config", "error"])
+                                        "latency_ms", "config", "error"])
     ok = board["status"] == TrialStatus.OK.value
     sign = 1.0 if loss(1.0) > 0 else -1.0
     board["_key"] = np.where(ok, sign * board[metric].astype(float).fillna(0.0), np.inf)

@@ -30,12 +30,17 @@ def blend_loss(prediction: np.ndarray, y: np.ndarray, task: Task) -> float:
 
 
 def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
-                   rounds: int = ROUNDS, first: int | None = None) -> np.ndarray:
+                   rounds: int = ROUNDS, first: int | None = None,
+                   costs: Sequence[float] | None = None,
+                   capacity: float = np.inf) -> np.ndarray:
     """Weights (summing to 1) of the best blend found; one-hot when no blend beats the best
     single model. ``predictions`` hold each model's predictions for the rows of ``y``;
-    ``first`` starts the blend with that model (it is then in every blend)."""
+    ``first`` starts the blend with that model (it is then in every blend). With ``costs``
+    (e.g. each model's prediction time), a model joins only while the blend's distinct
+    members cost at most ``capacity`` in all; all weights are 0 when none fits."""
     if not predictions:
         raise ValueError("greedy_weights needs at least one model's predictions")
+    price = np.zeros(len(predictions)) if costs is None else np.asarray(costs, dtype=float)
     counts = np.zeros(len(predictions))
     total = np.zeros_like(predictions[0], dtype=np.float64)
     best_loss, best_counts, best_size = np.inf, counts.copy(), 0
@@ -43,7 +48,12 @@ def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
         counts[first], total = 1, total + predictions[first]
         best_loss, best_counts, best_size = blend_loss(total, y, task), counts.copy(), 1
     for size in range(int(counts.sum()) + 1, rounds + 1):
-        losses = [blend_loss((total + p) / size, y, task) for p in predictions]
+        spent = price[counts > 0].sum()
+        fits = (counts > 0) | (spent + price <= capacity)
+        if not fits.any():
+            break
+        losses = [blend_loss((total + p) / size, y, task) if ok else np.inf
+                  for p, ok in zip(predictions, fits, strict=True)]
         pick = int(np.argmin(losses))
         counts[pick] += 1
         total += predictions[pick]
@@ -51,7 +61,7 @@ def greedy_weights(predictions: Sequence[np.ndarray], y: np.ndarray, task: Task,
             best_loss, best_counts, best_size = losses[pick], counts.copy(), size
         elif size - best_size >= PATIENCE:
             break
-    weights: np.ndarray = best_counts / best_counts.sum()
+    weights: np.ndarray = best_counts / max(best_counts.sum(), 1.0)
     return weights
 
 
@@ -130,3 +140,22 @@ def select_ensemble(ranked: Sequence[TrialResult], chosen: TrialResult, y: np.nd
     if len(blend) < 2:
         return [(chosen, 1.0)]
     return [blend[0], *sorted(blend[1:], key=lambda item: -item[1])]
+
+
+def select_within(blend: Sequence[tuple[TrialResult, float]], y: np.ndarray, task: Task,
+                  costs: Sequence[float], capacity: float) -> list[tuple[TrialResult, float]]:
+    """The blend chosen again among ``blend``'s trials so that its members' ``costs`` sum
+    to at most ``capacity``: the first (chosen) trial starts it when it fits alone, else the
+    best that fits. Empty when no trial fits alone, or when a trial has no out-of-fold
+    predictions to choose by (then the caller keeps what fits by cost alone)."""
+    candidates = [result for result, _ in blend]
+    if any(c.oof_path is None for c in candidates) or task.kind is TaskKind.RANKING:
+        return []
+    predictions = [np.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
+    covered = covered_rows(predictions)
+    if covered.sum() < 2:
+        return []
+    first = 0 if costs[0] <= capacity else None
+    weights = greedy_weights([p[covered] for p in predictions], y[covered], task, first=first,
+                             costs=costs, capacity=capacity)
+    return [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]

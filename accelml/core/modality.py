@@ -29,6 +29,7 @@ from accelml.core.task import Task
 from accelml.errors import ConfigError
 
 if TYPE_CHECKING:
+    from accelml.core.latency import LatencyGoal
     from accelml.core.predictor import Predictor, Preprocessor
 
 ENTRY_POINT_GROUP = "accelml.modalities"
@@ -56,6 +57,8 @@ class Prepared:
             message, action), saved in the run record and shown after the fit.
         profile: a JSON-ready summary of the training columns, saved in the run record, so
             that data given later (evaluate, report) can be checked for drift.
+        latency: the one-row prediction time the served model must keep to, with a raw row
+            to time it on (None: no limit).
     """
 
     features: Features
@@ -70,6 +73,7 @@ class Prepared:
     split_info: dict[str, Any] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
     profile: dict[str, Any] | None = None
+    latency: LatencyGoal | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,11 @@ class SearchOutcome:
     ended_s: dict[int, float] = field(default_factory=dict)
     #: What was served in place of the best trial's refit and why (None: nothing was).
     fallback: dict[str, Any] | None = None
+    #: trial id -> one-row prediction milliseconds of its served model(s), measured in the
+    #: run's process (served trials only, and only when the run had a latency goal).
+    latency_ms: dict[int, float] = field(default_factory=dict)
+    #: The latency goal's record (:func:`accelml.core.latency.keep_within`), or None.
+    latency: dict[str, Any] | None = None
 
 
 class RefitFailed(SearchError):

@@ -52,6 +52,9 @@ class RunReport(TypedDict, total=False):
     ensemble: list[dict[str, Any]]  #: blend members: trial, weight, fold models
     stacking: dict[str, Any] | None  #: whether a level-two model was learned and served
     fallback: dict[str, Any] | None  #: what was served instead of the best's refit, and why
+    #: the one-row latency goal: its limit, each member's and the served model's measured
+    #: milliseconds, whether it was met, and the trials dropped from the blend to meet it
+    latency: dict[str, Any] | None
     # time
     phases_s: dict[str, float]  #: seconds of search, refit, member_refits, stacking, loading
     reserved_after_search_s: float  #: what the search left for the steps after it

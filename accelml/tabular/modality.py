@@ -4,13 +4,16 @@ chunks; ONNX export of the blend; rows served as JSON records."""
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from accelml.config import RunConfig
+from accelml.core.latency import LatencyGoal
 from accelml.core.learner import discover, learners_for
 from accelml.core.modality import Modality, OnProgress, Prepared, ServeInput, register_modality
 from accelml.core.task import Task, encode_target, infer_task
@@ -25,6 +28,33 @@ if TYPE_CHECKING:
 
 #: Modules whose import registers the tabular learners (workers import them too).
 TABULAR_MODULES = ("accelml.tabular.learners",)
+#: The slowest one-row prediction a served table model may have unless the run says
+#: otherwise (ms, in process, on the machine that fits it).
+DEFAULT_MAX_LATENCY_MS = 10.0
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """The options only table runs read.
+
+    Attributes:
+        max_latency_ms: the slowest one-row prediction (ms, in process, measured on this
+            machine when the fit ends; its 90th percentile) the served model may have:
+            members are dropped from the blend until it fits. None: 10 ms; ``inf``: no
+            limit.
+    """
+
+    max_latency_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
+            raise ConfigError(f"max_latency_ms must be > 0 (inf for no limit), got "
+                              f"{self.max_latency_ms}")
+
+    def latency_goal(self, sample: pd.DataFrame) -> LatencyGoal | None:
+        """The goal for a run whose rows look like ``sample`` (one raw row)."""
+        limit = DEFAULT_MAX_LATENCY_MS if self.max_latency_ms is None else self.max_latency_ms
+        return None if math.isinf(limit) else LatencyGoal(float(limit), sample)
 
 
 @register_modality
@@ -36,6 +66,7 @@ class TabularModality(Modality):
     learner_names = ("lightgbm", "xgboost", "catboost", "random_forest", "extra_trees",
                      "linear", "knn", "mlp", "torch_mlp")
     priority = 100
+    option_type = TableOptions
 
     def detect(self, data: Any, task: str | None) -> bool:
         return True  # anything no other modality claimed is read as a table (or refused)
@@ -55,9 +86,10 @@ class TabularModality(Modality):
                             f"constant and empty columns ({'; '.join(preprocessor.notes)})")
         lead, notes = _zero_shot(config, task, list(features_frame.columns), target)
         findings, profile, audit_notes = run_audit(frame, target, task)
+        goal = (options or TableOptions()).latency_goal(features_frame.iloc[[0]])
         return Prepared(features, encode_target(y, task), task, preprocessor, config,
                         [*preprocessor.notes, *notes, *audit_notes], lead=lead,
-                        audit=findings, profile=profile)
+                        audit=findings, profile=profile, latency=goal)
 
     def preprocessor_from_dict(self, state: dict[str, Any]) -> TabularPreprocessor:
         return TabularPreprocessor.from_dict(state)

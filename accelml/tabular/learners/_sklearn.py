@@ -30,6 +30,7 @@ from accelml.tabular.learners._common import (
     lib_seed,
     merge_config,
     n_rounds,
+    predict_threads,
 )
 
 MODEL_FILE = "model.skops"
@@ -218,6 +219,12 @@ def grow_forest(model: Any, X: np.ndarray, y: np.ndarray, n_trees: int,
     return False
 
 
+#: Up to this many rows are predicted without holding BLAS to the model's threads: products
+#: this small run on one thread anyway, and setting the thread pools takes about 3 ms a call
+#: (most of a one-row prediction).
+UNLIMITED_ROWS = 64
+
+
 class SklearnLearner(TabularLearner):
     """A family whose model is one scikit-learn estimator (or pipeline) saved with skops,
     exported to ONNX with skl2onnx."""
@@ -238,10 +245,20 @@ class SklearnLearner(TabularLearner):
                                options=options, target_opset=OPSET)
 
     def _predict_raw(self, model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
-        with threadpool_limits(info["n_jobs"]):
-            if info["kind"] == "regression":
-                return np.asarray(model.predict(features.X))
-            return np.asarray(model.predict_proba(features.X))
+        threads = predict_threads(info, len(features.X))
+        final = model.steps[-1][1] if hasattr(model, "steps") else model
+        if getattr(final, "n_jobs", None) is not None:  # a forest's joblib workers
+            final.n_jobs = threads
+        if len(features.X) <= UNLIMITED_ROWS:
+            return self._outputs(model, info, features)
+        with threadpool_limits(threads):
+            return self._outputs(model, info, features)
+
+    @staticmethod
+    def _outputs(model: Any, info: dict[str, Any], features: Features) -> np.ndarray:
+        if info["kind"] == "regression":
+            return np.asarray(model.predict(features.X))
+        return np.asarray(model.predict_proba(features.X))
 
     def _save_model(self, model: Any, directory: Path) -> list[Path]:
         return [dump_skops(model, directory / MODEL_FILE)]

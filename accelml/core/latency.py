@@ -1,0 +1,168 @@
+"""Single-row latency as a constraint on the served blend: each member's and the whole
+predictor's one-row prediction time, measured in this process on this machine at fit time,
+and the blend chosen again from the members that fit when the whole is too slow.
+
+A blend costs the sum of its members (a bag the sum of its fold models), so a slow member
+(a forest of hundreds of trees, k fold models of one) can take a served model from under a
+millisecond to over a hundred; the members already loaded are all the run can choose from
+here, so nothing is refit."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from accelml.core.data import Features
+from accelml.core.learner import get_learner
+from accelml.core.predictor import Member, Predictor
+from accelml.core.stacking import Stacker
+from accelml.core.trial import TrialResult
+
+#: Calls timed for each member, at most (fewer when a member is slow; see MEMBER_TIMING_S).
+MEMBER_CALLS = 15
+#: Seconds the timing of one member may take.
+MEMBER_TIMING_S = 0.2
+#: Calls of the whole predictor timed for its percentiles ...
+PREDICTOR_CALLS = 50
+#: ... in at most this many seconds (fewer calls when it is slow).
+PREDICTOR_TIMING_S = 0.5
+#: The share of the limit the members' medians may fill when the blend is chosen again: the
+#: rest is room for a busy moment (the limit holds for the slow calls, not the median).
+HEADROOM = 0.7
+
+
+@dataclass(frozen=True)
+class LatencyGoal:
+    """The slowest one-row prediction a served model may have, and one raw input (a
+    one-row table) to time it on."""
+
+    max_ms: float
+    sample: Any
+
+
+def _timed(call: Callable[[], Any], calls: int, limit_s: float) -> list[float]:
+    """Milliseconds of each of up to ``calls`` calls after one warm-up call (which also
+    counts toward ``limit_s``)."""
+    started = time.perf_counter()
+    call()
+    times: list[float] = []
+    while len(times) < calls and (time.perf_counter() - started < limit_s or not times):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def member_latency_ms(member: Member, row: Features) -> float:
+    """The median milliseconds of one member's prediction for one encoded row."""
+    learner = get_learner(member.learner)
+    return statistics.median(_timed(lambda: learner.predict(member.fitted, row),
+                                    MEMBER_CALLS, MEMBER_TIMING_S))
+
+
+def group_latency_ms(members: Sequence[Member], row: Features) -> dict[int | None, float]:
+    """Milliseconds per blend input (a trial: one model, or a bag's fold models summed)."""
+    totals: dict[int | None, float] = {}
+    for member in members:
+        totals[member.group] = totals.get(member.group, 0.0) + member_latency_ms(member, row)
+    return totals
+
+
+def predictor_latency_ms(predictor: Predictor, sample: Any,
+                         calls: int = PREDICTOR_CALLS) -> dict[str, float]:
+    """Median, 90th and 99th percentile milliseconds of the whole one-row prediction
+    (reading the raw row, every member, the blend), as a user's call sees it."""
+    call = (predictor.predict_proba if predictor.task.kind.is_classification
+            else predictor.predict)
+    times = _timed(lambda: call(sample), calls, limit_s=PREDICTOR_TIMING_S)
+    return {"p50_ms": round(float(np.percentile(times, 50)), 3),
+            "p90_ms": round(float(np.percentile(times, 90)), 3),
+            "p99_ms": round(float(np.percentile(times, 99)), 3), "calls": len(times)}
+
+
+def within(costs: Mapping[int, float], capacity: float) -> list[int]:
+    """The groups that fit alone, cheapest first (what a reselection may choose from)."""
+    return sorted((g for g, ms in costs.items() if ms <= capacity), key=lambda g: costs[g])
+
+
+def regrouped(members: Sequence[Member], weights: Mapping[int, float]) -> list[Member]:
+    """The members of the groups ``weights`` keeps, each group's weight shared among its
+    fold models as before."""
+    counts: dict[int | None, int] = {}
+    for member in members:
+        counts[member.group] = counts.get(member.group, 0) + 1
+    return [Member(m.learner, m.config, m.fitted, weights[m.group] / counts[m.group], m.group)
+            for m in members if m.group is not None and m.group in weights]
+
+
+@dataclass
+class Served:
+    """What the latency step settles on: the blend (trials and weights), its loaded members,
+    the stacker over them (None: a weighted average) and the manifest's record of it."""
+
+    blend: list[tuple[TrialResult, float]]
+    members: list[Member]
+    stacker: Stacker | None
+    stacking: dict[str, Any] | None
+    record: dict[str, Any]
+
+
+def keep_within(goal: LatencyGoal, served: Served, row: Features,
+                build: Callable[[list[Member], Stacker | None], Predictor],
+                reselect: Callable[[Sequence[float], float], list[tuple[TrialResult, float]]],
+                restack: Callable[[list[tuple[TrialResult, float]]],
+                                  tuple[dict[str, Any] | None, Stacker | None]],
+                enforce: bool = True) -> Served:
+    """``served`` as it is when its one-row p90 is within ``goal``, else the blend chosen
+    again among its trials whose summed member medians leave room for the rest of the call
+    (reading the row, blending) and a busy moment (:data:`HEADROOM`); the fastest trial alone
+    when none fits or the blend is still too slow, and the record says whether the limit was
+    met. Without ``enforce`` it only measures (a deterministic run's models may not depend on
+    the clock). ``build`` makes a predictor of members and a stacker; ``reselect(costs,
+    capacity)`` chooses the blend within a cost (:func:`accelml.core.ensemble.select_within`);
+    ``restack(blend)`` fits the stacking level again (its manifest record and stacker)."""
+    costs = group_latency_ms(served.members, row)
+    measured = predictor_latency_ms(build(served.members, served.stacker), goal.sample)
+    record: dict[str, Any] = {
+        "limit_ms": goal.max_ms,
+        "members_ms": {str(g): round(ms, 3) for g, ms in costs.items()},
+        "measured_before_ms": measured}
+    if measured["p90_ms"] <= goal.max_ms or not enforce:
+        return Served(served.blend, served.members, served.stacker, served.stacking,
+                      {**record, "served_ms": measured, "enforced": enforce,
+                       "met": measured["p90_ms"] <= goal.max_ms, "dropped": []})
+    overhead = max(0.0, measured["p50_ms"] - sum(costs.values()))
+    capacity = HEADROOM * goal.max_ms - overhead
+    trial_costs = [costs.get(result.spec.trial_id, np.inf) for result, _ in served.blend]
+    blend = reselect(trial_costs, capacity)
+    if not blend:  # none fits with validation to choose by: the fastest alone
+        fastest = int(np.argmin(trial_costs))
+        blend = [(served.blend[fastest][0], 1.0)]
+    chosen = _serve(blend, served, goal, build, restack)
+    if chosen.record["p90_ms"] > goal.max_ms and len(blend) > 1:  # still too slow: the
+        fastest = int(np.argmin(trial_costs))  # fastest trial alone
+        chosen = _serve([(served.blend[fastest][0], 1.0)], served, goal, build, restack)
+    kept = {result.spec.trial_id for result, _ in chosen.blend}
+    dropped = [result.spec.trial_id for result, _ in served.blend
+               if result.spec.trial_id not in kept]
+    return Served(chosen.blend, chosen.members, chosen.stacker, chosen.stacking, {
+        **record, "served_ms": chosen.record, "enforced": True,
+        "met": chosen.record["p90_ms"] <= goal.max_ms, "dropped": dropped})
+
+
+def _serve(blend: list[tuple[TrialResult, float]], served: Served, goal: LatencyGoal,
+           build: Callable[[list[Member], Stacker | None], Predictor],
+           restack: Callable[[list[tuple[TrialResult, float]]],
+                             tuple[dict[str, Any] | None, Stacker | None]]) -> Served:
+    """``blend`` served from ``served``'s loaded members, stacked again when it has several,
+    with its measured one-row latency as the record."""
+    weights = {result.spec.trial_id: weight for result, weight in blend}
+    members = regrouped(served.members, weights)
+    stacking, stacker = restack(blend) if len(blend) > 1 else (None, None)
+    measured = predictor_latency_ms(build(members, stacker), goal.sample)
+    return Served(blend, members, stacker, stacking, measured)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,9 +34,10 @@ LOWER_IS_BETTER = {"log_loss", "rmse"}
 def interpreter(system: str) -> str:
     if system.startswith("accelml") or system == "lightgbm-default":
         return sys.executable
-    python = PEERS / system / "bin" / "python"
+    venv = system.split("-")[0]  # autogluon-best runs in autogluon's environment
+    python = PEERS / venv / "bin" / "python"
     if not python.exists():
-        raise SystemExit(f"{system} is not installed: run bash bench/setup_peers.sh {system}")
+        raise SystemExit(f"{system} is not installed: run bash bench/setup_peers.sh {venv}")
     return str(python)
 
 
@@ -60,17 +63,79 @@ def score(meta: dict, y: pd.Series, pred: np.ndarray, classes: list[str]) -> dic
     return result
 
 
-def run(system: str, folder: Path, budget: float, out: Path) -> dict:
+def busy_jiffies() -> int:
+    """Busy jiffies of every CPU since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    return sum(fields) - fields[3] - fields[4]
+
+
+def session_jiffies(session: int, seen: dict[int, int]) -> None:
+    """Record in ``seen`` the CPU jiffies (user + system, children waited for included) of
+    every process of ``session`` (the run's process tree, the H2O Java server included)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # field 6 of stat: the session id
+            seen[int(entry.name)] = sum(int(v) for v in fields[11:15])
+
+
+class LoadWatch:
+    """How many cores work outside one run kept busy while it ran: the machine's busy
+    jiffies less the run's own, sampled every half second. A run that shared the machine is
+    marked, so an 'idle machine' figure never hides a disturbed run."""
+
+    def __init__(self, session: int) -> None:
+        self.session, self.seen = session, {}
+        self.start, self.started = busy_jiffies(), time.monotonic()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self) -> None:
+        while not self.stop.wait(0.5):
+            session_jiffies(self.session, self.seen)
+
+    def other_cores(self) -> float:
+        self.stop.set()
+        self.thread.join()
+        elapsed = time.monotonic() - self.started
+        others = busy_jiffies() - self.start - sum(self.seen.values())
+        return max(0.0, others / os.sysconf("SC_CLK_TCK") / max(elapsed, 1e-9))
+
+
+#: The second heavy job of a --busy run: one core, spinning, for as long as the run lasts.
+BUSY_JOB = [sys.executable, "-c", "while True: pass"]
+
+
+def run(system: str, folder: Path, budget: float, out: Path, busy: bool = False,
+        seed: int = 0) -> dict:
     meta = json.loads((folder / "meta.json").read_text())
-    where = out / "runs" / meta["name"] / system
+    where = out / "runs" / meta["name"] / (system if seed == 0 else f"{system}-seed{seed}")
     command = ["/usr/bin/time", "-f", "peak_kb=%M", interpreter(system),
                str(ROOT / "bench" / "tabular_runner.py"), "--system", system, "--dataset",
-               str(folder), "--budget", str(budget), "--out", str(where)]
+               str(folder), "--budget", str(budget), "--out", str(where), "--seed", str(seed)]
+    neighbour = subprocess.Popen(BUSY_JOB, start_new_session=True) if busy else None
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=4 * budget + 300)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    watch = LoadWatch(process.pid)
+    try:
+        _, stderr = process.communicate(timeout=4 * budget + 300)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        _, stderr = process.communicate()
     wall = time.monotonic() - started
+    other = watch.other_cores()
+    if neighbour is not None:
+        neighbour.kill()
+        neighbour.wait()
+    done = subprocess.CompletedProcess(command, process.returncode, "", stderr)
     row = {"dataset": meta["name"], "system": system, "metric": meta["metric"]["primary"],
-           "wall_s": round(wall, 1)}
+           "wall_s": round(wall, 1), "busy": busy, "other_cores": round(other, 2)}
     peak = [ln for ln in done.stderr.splitlines() if ln.startswith("peak_kb=")]
     row["peak_mb"] = round(int(peak[-1].split("=")[1]) / 1024) if peak else None
     if done.returncode != 0 or not (where / "facts.json").exists():
@@ -83,7 +148,8 @@ def run(system: str, folder: Path, budget: float, out: Path) -> dict:
     facts = json.loads((where / "facts.json").read_text())
     test = pd.read_parquet(folder / "test.parquet")
     row.update(score(meta, test[meta["target"]], np.load(where / "pred.npy"), facts["classes"]))
-    row.update({k: facts[k] for k in ("fit_s", "predict_s", "single_row_ms", "models_tried")})
+    row.update({k: facts.get(k) for k in ("fit_s", "predict_s", "single_row_ms",
+                                          "single_row_p99_ms", "models_tried")})
     row["overrun"] = round(facts["fit_s"] / budget - 1, 3)
     return row
 
@@ -119,12 +185,24 @@ def markdown(rows: list[dict], budget: float, systems: list[str]) -> str:
                 continue
             r = found[0]
             metric = r["metric"]
-            cells.append("failed" if "error" in r else
-                         f"{r[metric]:.4f} ({r['fit_s']:.0f}s, {r['models_tried']} models, "
-                         f"{r['peak_mb']} MB)")
+            scores = [f[metric] for f in found if "error" not in f]
+            if not scores:
+                cells.append("failed")
+                continue
+            spread = f" ± {np.std(scores):.4f}, {len(scores)} seeds" if len(scores) > 1 else ""
+            cells.append(f"{np.mean(scores):.4f}{spread} ({r['fit_s']:.0f}s, "
+                         f"{r['models_tried']} models, {r['peak_mb']} MB)")
         lines.append(f"| {name} | {metric} | {' | '.join(cells)} |")
     lines += ["", f"Budget {budget:g} s. Cells: test score (fit seconds, models tried, peak "
-              "memory of the process).", "", summary_markdown(rows)]
+              "memory of the process); with several seeds, the mean ± standard deviation "
+              "(fit seconds etc. of the first).", ""]
+    seeds = sorted({r.get("seed", 0) for r in rows})
+    if len(seeds) == 1:
+        return "\n".join(lines + [summary_markdown(rows)])
+    for seed in seeds:  # AccelML's seed k against the peers' runs
+        lines += [f"Seed {seed}:", "", summary_markdown(
+            [r for r in rows if not r["system"].startswith("accelml") or
+             r.get("seed", 0) == seed]), ""]
     return "\n".join(lines)
 
 
@@ -137,38 +215,92 @@ def summary_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: A run of the idle protocol beside more than this many cores of other work is re-run by
+#: --resume (the scheduler's own work is about 0.05 cores).
+DISTURBED_CORES = 0.3
+DATASETS = ROOT.parent / "shared" / "datasets" / "tabular"
+
+
+def protocol_half(half: str) -> list[Path]:
+    """The datasets of one half of bench/protocol.json (or all 36)."""
+    protocol = json.loads((ROOT / "bench" / "protocol.json").read_text())
+    names = protocol["development"] + protocol["confirmation"] if half == "all" \
+        else protocol[half]
+    return [DATASETS / name for name in names]
+
+
+def same_run(row: dict, name: str, system: str, budget: float, busy: bool, seed: int) -> bool:
+    return (row["dataset"] == name and row["system"] == system and row.get("budget") == budget
+            and bool(row.get("busy")) == busy and row.get("seed", 0) == seed)
+
+
+def usable(row: dict) -> bool:
+    """A finished run whose conditions held: a run meant for an idle machine that shared it
+    with other work does not count."""
+    return "error" not in row and (row.get("busy") or
+                                   row.get("other_cores", 0.0) <= DISTURBED_CORES)
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+        if path.exists() else []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--systems", default="accelml,flaml,autogluon,h2o,lightgbm-default")
     parser.add_argument("--budget", type=float, default=60.0)
-    parser.add_argument("--datasets", nargs="+", type=Path, required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--datasets", nargs="+", type=Path)
+    where.add_argument("--half", choices=["development", "confirmation", "all"],
+                       help="one half of bench/protocol.json")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--log", type=Path, help="the file every finished run is appended to "
+                        "(default OUT/tabular.jsonl); bench/baselines/tabular.jsonl keeps the "
+                        "peers' runs")
+    parser.add_argument("--baseline", type=Path, action="append", default=[],
+                        help="stored rows (bench/baselines/tabular.jsonl) of systems not run "
+                        "now, compared as if run now (same budget and --busy)")
+    parser.add_argument("--busy", action="store_true",
+                        help="a second heavy job (one core, spinning) beside every run")
+    parser.add_argument("--seeds", default="0", help="AccelML's seeds, e.g. 0,1,2")
     parser.add_argument("--resume", action="store_true",
-                        help="keep the rows OUT/tabular.jsonl already holds for this budget "
-                        "and run only the missing (dataset, system) pairs")
+                        help="run only the (dataset, system, seed) runs the log lacks, and "
+                        "those an idle run shared with other work")
     args = parser.parse_args(argv)
     systems = args.systems.split(",")
+    seeds = [int(v) for v in args.seeds.split(",")]
+    folders = args.datasets or protocol_half(args.half)
     args.out.mkdir(parents=True, exist_ok=True)
-    log = args.out / "tabular.jsonl"  # one row per finished run, as it finishes
-    done = [json.loads(line) for line in log.read_text().splitlines()] \
-        if args.resume and log.exists() else []
-    done = [r for r in done if r.get("budget") == args.budget]
-    if not args.resume:
-        log.write_text("")
+    log = args.log or args.out / "tabular.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    logged = read_rows(log)
     rows = []
-    for folder in args.datasets:
+    for folder in folders:
         name = json.loads((folder / "meta.json").read_text())["name"]
         for system in systems:
-            kept = [r for r in done if r["dataset"] == name and r["system"] == system]
-            if kept:
-                rows.append(kept[-1])
-                continue
-            rows.append({**run(system, folder, args.budget, args.out), "budget": args.budget})
-            with log.open("a") as handle:
-                handle.write(json.dumps(rows[-1]) + "\n")
-            print(json.dumps(rows[-1]), flush=True)
+            for seed in seeds if system.startswith("accelml") else [0]:
+                kept = [r for r in logged if same_run(r, name, system, args.budget, args.busy,
+                                                      seed) and usable(r)]
+                if args.resume and kept:
+                    rows.append(kept[-1])
+                    continue
+                row = run(system, folder, args.budget, args.out, args.busy, seed)
+                rows.append({**row, "budget": args.budget, "seed": seed})
+                with log.open("a") as handle:
+                    handle.write(json.dumps(rows[-1]) + "\n")
+                print(json.dumps(rows[-1]), flush=True)
+    names = {json.loads((f / "meta.json").read_text())["name"] for f in folders}
+    for path in args.baseline:
+        for row in read_rows(path):
+            if row["dataset"] in names and row["system"] not in systems \
+                    and row.get("budget") == args.budget and bool(row.get("busy")) == args.busy \
+                    and usable(row):
+                rows = [r for r in rows if not same_run(r, row["dataset"], row["system"],
+                                                        args.budget, args.busy, 0)] + [row]
+    shown = systems + sorted({r["system"] for r in rows} - set(systems))
     (args.out / "tabular.json").write_text(json.dumps(rows, indent=1))
-    text = markdown(rows, args.budget, systems)
+    text = markdown(rows, args.budget, shown)
     (args.out / "tabular.md").write_text(text + "\n")
     print(text)
     return 0

@@ -118,41 +118,46 @@ def keep_within(goal: LatencyGoal, served: Served, row: Features,
                 restack: Callable[[list[tuple[TrialResult, float]]],
                                   tuple[dict[str, Any] | None, Stacker | None]],
                 enforce: bool = True) -> Served:
-    """``served`` as it is when its one-row p90 is within ``goal``, else the blend chosen
+    """``served`` as it is when its one-row p90 is within ``goal``; else the blend chosen
     again among its trials whose summed member medians leave room for the rest of the call
-    (reading the row, blending) and a busy moment (:data:`HEADROOM`); the fastest trial alone
-    when none fits or the blend is still too slow, and the record says whether the limit was
-    met. Without ``enforce`` it only measures (a deterministic run's models may not depend on
-    the clock). ``build`` makes a predictor of members and a stacker; ``reselect(costs,
-    capacity)`` chooses the blend within a cost (:func:`accelml.core.ensemble.select_within`);
+    (reading the row, blending) and a busy moment (:data:`HEADROOM`), or else the fastest
+    trial alone, whichever first meets the goal. When neither does, ``served`` stays (losing
+    accuracy would not buy the limit) and the record says the goal was not met. Without
+    ``enforce`` it only measures (a deterministic run's models may not depend on the clock).
+    ``build`` makes a predictor of members and a stacker; ``reselect(costs, capacity)``
+    chooses the blend within a cost (:func:`accelml.core.ensemble.select_within`);
     ``restack(blend)`` fits the stacking level again (its manifest record and stacker)."""
     costs = group_latency_ms(served.members, row)
     measured = predictor_latency_ms(build(served.members, served.stacker), goal.sample)
+    overhead = max(0.0, measured["p50_ms"] - sum(costs.values()))
     record: dict[str, Any] = {
         "limit_ms": goal.max_ms,
         "members_ms": {str(g): round(ms, 3) for g, ms in costs.items()},
-        "measured_before_ms": measured}
-    if measured["p90_ms"] <= goal.max_ms or not enforce:
-        return Served(served.blend, served.members, served.stacker, served.stacking,
-                      {**record, "served_ms": measured, "enforced": enforce,
-                       "met": measured["p90_ms"] <= goal.max_ms, "dropped": []})
-    overhead = max(0.0, measured["p50_ms"] - sum(costs.values()))
-    capacity = HEADROOM * goal.max_ms - overhead
+        "rest_of_call_ms": round(overhead, 3), "measured_before_ms": measured,
+        "enforced": enforce}
+    unchanged = Served(served.blend, served.members, served.stacker, served.stacking,
+                       {**record, "served_ms": measured,
+                        "met": measured["p90_ms"] <= goal.max_ms, "dropped": []})
+    if unchanged.record["met"] or not enforce:
+        return unchanged
     trial_costs = [costs.get(result.spec.trial_id, np.inf) for result, _ in served.blend]
-    blend = reselect(trial_costs, capacity)
-    if not blend:  # none fits with validation to choose by: the fastest alone
-        fastest = int(np.argmin(trial_costs))
-        blend = [(served.blend[fastest][0], 1.0)]
-    chosen = _serve(blend, served, goal, build, restack)
-    if chosen.record["p90_ms"] > goal.max_ms and len(blend) > 1:  # still too slow: the
-        fastest = int(np.argmin(trial_costs))  # fastest trial alone
-        chosen = _serve([(served.blend[fastest][0], 1.0)], served, goal, build, restack)
-    kept = {result.spec.trial_id for result, _ in chosen.blend}
-    dropped = [result.spec.trial_id for result, _ in served.blend
-               if result.spec.trial_id not in kept]
-    return Served(chosen.blend, chosen.members, chosen.stacker, chosen.stacking, {
-        **record, "served_ms": chosen.record, "enforced": True,
-        "met": chosen.record["p90_ms"] <= goal.max_ms, "dropped": dropped})
+    capacity = HEADROOM * goal.max_ms - overhead
+    tries = []
+    if capacity >= min(trial_costs):
+        tries.append(reselect(trial_costs, capacity))
+    tries.append([(served.blend[int(np.argmin(trial_costs))][0], 1.0)])
+    for blend in tries:
+        if not blend:
+            continue
+        chosen = _serve(blend, served, goal, build, restack)
+        if chosen.record["p90_ms"] <= goal.max_ms:
+            kept = {result.spec.trial_id for result, _ in blend}
+            dropped = [result.spec.trial_id for result, _ in served.blend
+                       if result.spec.trial_id not in kept]
+            return Served(chosen.blend, chosen.members, chosen.stacker, chosen.stacking,
+                          {**record, "served_ms": chosen.record, "met": True,
+                           "dropped": dropped})
+    return unchanged
 
 
 def _serve(blend: list[tuple[TrialResult, float]], served: Served, goal: LatencyGoal,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from accelml.core.data import Features
@@ -355,11 +356,13 @@ class TabularPreprocessor:
             raise DataError("no rows to predict: the data is empty")
         by_name = self._check_schema(frame)
         X = np.empty((len(frame), len(self._names)), dtype=np.float64)
+        done = _numbers_at_once(self._encoders, frame, by_name, X)
         start = 0
-        for encoder in self._encoders:
+        for index, encoder in enumerate(self._encoders):
             width = len(encoder.names)
-            values = _encode(encoder, frame[by_name[encoder.column]])
-            X[:, start : start + width] = values.reshape(len(frame), width)
+            if index not in done:
+                values = _encode(encoder, frame[by_name[encoder.column]])
+                X[:, start : start + width] = values.reshape(len(frame), width)
             start += width
         return Features(X, self._categorical, self._cardinalities, self._names)
 
@@ -484,6 +487,31 @@ class TabularPreprocessor:
         self._names = tuple(names)
         self._categorical = tuple(categorical)
         self._cardinalities = tuple(cardinalities)
+
+
+def _numbers_at_once(encoders: Sequence[_Encoder], frame: pd.DataFrame,
+                     by_name: Mapping[str, Any], X: np.ndarray) -> set[int]:
+    """Encode the numeric columns that arrive as finite numbers in one block copy, into their
+    places in ``X``; return the indices of the encoders done. Column by column, a row of 850
+    numbers took 30 ms (a Series per column); the others (text to parse, infinities to warn
+    about) go through their encoders."""
+    dtypes = frame.dtypes
+    start, places = 0, []
+    for index, encoder in enumerate(encoders):
+        label = by_name[encoder.column]
+        if type(encoder) is _Numeric and (is_numeric_dtype(dtypes[label])
+                                          or is_bool_dtype(dtypes[label])):
+            places.append((index, start, label, encoder))
+        start += len(encoder.names)
+    if len(places) < 2:
+        return set()
+    block = frame[[label for _, _, label, _ in places]].to_numpy(np.float64, na_value=np.nan)
+    finite = ~np.isinf(block).any(axis=0)
+    low = np.array([encoder.low for *_, encoder in places])
+    high = np.array([encoder.high for *_, encoder in places])
+    columns = [start for _, start, _, _ in places]
+    X[:, columns] = np.clip(block, low, high)
+    return {index for (index, *_), ok in zip(places, finite, strict=True) if ok}
 
 
 def _encode(encoder: _Encoder, series: pd.Series) -> np.ndarray:

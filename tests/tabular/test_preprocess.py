@@ -368,3 +368,24 @@ def test_cells_holding_lists_or_dicts_are_named(fitted: TabularPreprocessor,
         with pytest.raises(SchemaError, match=f"column {column_name!r} holds "
                            f"{type(value).__name__} values"):
             fitted.transform(bad)
+
+
+def test_numeric_columns_read_in_one_block_encode_as_column_by_column() -> None:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.normal(size=(50, 6)), columns=[f"x{i}" for i in range(6)])
+    train["count"] = pd.array(rng.integers(0, 9, 50), dtype="Int64")
+    train["flag"] = rng.random(50) > 0.5
+    fitted = TabularPreprocessor().fit(train)
+    rows = train.head(4).copy()
+    rows.loc[1, "x2"] = np.inf  # warned about by name, read as missing
+    rows.loc[2, "count"] = pd.NA
+    rows.loc[3, "x0"] = 1e300  # clipped to the training range
+    rows["x5"] = rows["x5"].astype(str)  # numbers sent as text: parsed, not in the block
+    with pytest.warns(UserWarning, match="column 'x2': 1 infinite value"):
+        block = fitted.transform(rows).X
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    records[1]["x2"] = float("inf")
+    with pytest.warns(UserWarning, match="column 'x2'"):
+        one_by_one = fitted.transform_records(records).X
+    np.testing.assert_array_equal(block, one_by_one)
+    assert np.isnan(block[1, 2]) and np.isnan(block[2, 6]) and block[3, 0] < 1e300

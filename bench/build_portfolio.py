@@ -129,19 +129,35 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "accelml" / "tabular" / "zeroshot.json")
     parser.add_argument("--max-rows", type=int, default=3000)
     parser.add_argument("--trial-limit", type=float, default=20.0)
-    parser.add_argument("--datasets", nargs="*", default=None)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--datasets", nargs="*", default=None)
+    where.add_argument("--half", choices=["development", "confirmation"],
+                       help="the datasets of one half of bench/protocol.json")
+    parser.add_argument("--reuse", type=Path, help="a portfolio file whose candidates are "
+                        "kept and whose measurements are copied instead of run again")
     args = parser.parse_args(argv)
-    names = args.datasets or sorted(p.name for p in DATASETS.iterdir() if p.is_dir())
+    names = (json.loads((ROOT / "bench" / "protocol.json").read_text())[args.half]
+             if args.half else args.datasets)
+    names = sorted(names or (p.name for p in DATASETS.iterdir() if p.is_dir()))
+    earlier = json.loads(args.reuse.read_text())["kinds"] if args.reuse else {}
     kinds: dict[str, dict] = {}
     started = time.monotonic()
     for name in names:
         kind = json.loads((DATASETS / name / "meta.json").read_text())["task"]
-        entry = kinds.setdefault(kind, {"candidates": candidates(kind), "datasets": {}})
+        old = earlier.get(kind, {})
+        entry = kinds.setdefault(kind, {  # reusing: that file's candidates, so its
+            "candidates": [tuple(pair) for pair in old["candidates"]]  # rows stay comparable
+            if old else candidates(kind), "datasets": {}})
+        if name in old.get("datasets", {}):
+            entry["datasets"][name] = old["datasets"][name]
+            continue
         entry["datasets"][name] = evaluate(DATASETS / name, entry["candidates"],
                                            args.max_rows, args.trial_limit)
         print(f"{time.monotonic() - started:7.1f}s {name} ({kind}, "
               f"{len(entry['candidates'])} candidates)", flush=True)
-    document = {"about": "built by bench/build_portfolio.py", "max_rows": args.max_rows,
+    about = "built by bench/build_portfolio.py" + (
+        f" on the {args.half} half of bench/protocol.json" if args.half else "")
+    document = {"about": about, "max_rows": args.max_rows,
                 "folds": 3, "trial_limit_s": args.trial_limit,
                 "kinds": {kind: {"candidates": [[learner, config]
                                                 for learner, config in entry["candidates"]],

@@ -43,6 +43,7 @@ from accelml.core.learner import (
 )
 from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
+from accelml.core.noise import prefer_simpler
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
@@ -55,6 +56,7 @@ from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialStatus
+from accelml.core.unseen import UnseenGuard
 from accelml.errors import ConfigError, SearchError
 
 
@@ -178,13 +180,13 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                             stacking=served.stacking, phases_s=_phase_seconds(phases),
                             reserved_after_search_s=round(loop.reserved_s, 3),
                             fallback=outcome.fallback, slowness=round(loop.slowness, 3),
-                            latency=outcome.latency))
+                            latency=outcome.latency, noise=outcome.noise))
     report.update({**loop.schedule.report(loop.cut_by_clock), **_store_report(store, loop)})
     _warn_fallback(outcome)
     return _with_diagnostics(Predictor(
         view.task, preprocessor, served.members, board, dict(report), served.stacker,
-        validation=validation,
-        background=_background(view, config.seed)), view, budget, config.seed)
+        validation=validation, background=_background(view, config.seed),
+        guard=_unseen_guard(view)), view, budget, config.seed)
 
 
 def _with_diagnostics(predictor: Predictor, view: DatasetView, budget: Budget,
@@ -206,6 +208,17 @@ def _background(view: DatasetView, seed: int) -> np.ndarray | None:
         return None
     rows = np.random.default_rng(seed).permutation(len(features))[:BACKGROUND_ROWS]
     return np.asarray(features.X[np.sort(rows)], dtype=np.float64)
+
+
+def _unseen_guard(view: DatasetView) -> UnseenGuard | None:
+    """For classifiers of plain rows (no blocks, no image shape), the mix toward the class
+    shares for rows missing values the training rows had (:mod:`accelml.core.unseen`)."""
+    features = view.features
+    if (features.blocks or features.item_shape or not view.task.kind.is_classification
+            or view.task.kind is TaskKind.RANKING):
+        return None
+    return UnseenGuard.fit(np.asarray(features.X, dtype=np.float64), view.y,
+                           view.task.n_classes)
 
 
 def _diagnostics_seconds(budget: Budget) -> float:
@@ -232,8 +245,13 @@ def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], 
     trial to serve (none finished in time, or no refit succeeded), the constant model, alone
     (the config returned blends and stacks nothing), unless the run is strict. A run whose
     every trial failed for another reason fails with it."""
+    view = loop.view
+    metric = get_metric(view.task.metric)
+    ranked, loop.outcome.noise = prefer_simpler(
+        loop.ranked(), validation_targets(view),
+        lambda y, prediction: metric.loss(y, prediction, view.task), view.task, config.seed)
     try:
-        return loop.fits.refit_best(loop.ranked(), on_stage), config
+        return loop.fits.refit_best(ranked, on_stage), config
     except RefitFailed as error:
         failure: SearchError = error
     except SearchError as error:
@@ -374,7 +392,8 @@ def _ensemble(loop: SearchLoop, settings: EnsembleSettings,
     Members that cannot be refit in the time left are dropped and the blend chosen again."""
     outcome, view = loop.outcome, loop.view
     assert outcome.refit is not None and outcome.chosen is not None
-    ranked = loop.ranked()
+    passed_over = set(outcome.noise["passed_over"]) if outcome.noise else set()
+    ranked = [r for r in loop.ranked() if r.spec.trial_id not in passed_over]
     targets = validation_targets(view)
     blend = select_ensemble(ranked, outcome.chosen, targets, view.task, settings.size)
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}

@@ -215,6 +215,12 @@ class LearnerBase:
         halving's first rung); None: the fidelity's ``low``."""
         return None
 
+    def simplicity(self, config: Config) -> float | None:
+        """How simple (strongly regularized) a config is, higher simpler, to compare configs
+        of this learner whose validation scores differ by no more than noise; None (the
+        default): no order, the better score stands."""
+        return None
+
     def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
         """``fitted`` as an ONNX ``ModelProto``: one float input named ``features`` with
         ``n_features`` columns; a classifier's output named with "prob" holds the
@@ -242,7 +248,7 @@ class LearnerBase:
 
 #: The capabilities :class:`LearnerBase` declares.
 CAPABILITIES = ("modality", "warm_start", "stops_out_of_reach", "unit_cost", "superseded_by",
-                "load_modules", "min_fidelity", "to_onnx", "contributions")
+                "load_modules", "min_fidelity", "simplicity", "to_onnx", "contributions")
 
 
 class _Declared(LearnerBase):

@@ -23,6 +23,7 @@ from accelml.core.learner import Fitted, discover, get_learner
 from accelml.core.modality import registered_modalities
 from accelml.core.stacking import Stacker
 from accelml.core.task import Task, decode_target, encode_target
+from accelml.core.unseen import UnseenGuard
 from accelml.errors import ArtifactError, DataError, TargetError
 
 T = TypeVar("T")
@@ -79,6 +80,9 @@ class Predictor:
     #: Encoded training rows (a small random sample) that model-agnostic explanations
     #: start from, saved as ``background.npy``; None where inputs are not plain rows.
     background: np.ndarray | None = field(default=None, repr=False)
+    #: For classifiers of plain rows: the mix toward the class shares for rows missing
+    #: values training rows had (:mod:`accelml.core.unseen`); None: none.
+    guard: UnseenGuard | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> list[Any]:
@@ -97,7 +101,12 @@ class Predictor:
         """The served model's raw output for encoded features: class probabilities, or
         values (what explanations and diagnostics perturb and score)."""
         if self.stacker is not None:
-            return self.stacker.combine(self.group_predictions(features))
+            blended = self.stacker.combine(self.group_predictions(features))
+        else:
+            blended = self._weighted_average(features)
+        return blended if self.guard is None else self.guard.shrink(features.X, blended)
+
+    def _weighted_average(self, features: Features) -> np.ndarray:
         total = sum(member.weight for member in self.members)
         blended: np.ndarray | None = None
         for member in self.members:
@@ -249,6 +258,7 @@ class Predictor:
                 "task": self.task.to_dict(), "metric": self.task.metric,
                 "schema": schema, "members": members, "run": self.info,
                 "stacker": self.stacker.to_dict() if self.stacker else None,
+                "unseen_guard": self.guard.to_dict() if self.guard else None,
                 "leaderboard": json.loads(self.board.to_json(orient="records"))}
 
     @classmethod
@@ -280,9 +290,13 @@ class Predictor:
         stacker = manifest.get("stacker")
         background = (_from_manifest(root, BACKGROUND, lambda: np.load(
             root / BACKGROUND, allow_pickle=False)) if BACKGROUND in manifest["files"] else None)
+        guard = manifest.get("unseen_guard")
         return cls(task, preprocessor, members, board, manifest.get("run", {}),
                    _from_manifest(root, "stacker", lambda: Stacker.from_dict(stacker))
-                   if stacker else None, background=background)
+                   if stacker else None, background=background,
+                   guard=_from_manifest(root, "unseen_guard",
+                                        lambda: UnseenGuard.from_dict(guard))
+                   if guard else None)
 
 
 #: The explanations' background rows (see :attr:`Predictor.background`).

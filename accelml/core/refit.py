@@ -52,6 +52,9 @@ class SearchOutcome:
     latency_ms: dict[int, float] = field(default_factory=dict)
     #: The latency goal's record (:func:`accelml.core.latency.keep_within`), or None.
     latency: dict[str, Any] | None = None
+    #: The simpler config served in place of the best trial, within noise of it
+    #: (:func:`accelml.core.noise.prefer_simpler`), or None.
+    noise: dict[str, Any] | None = None
 
 
 class RefitFailed(SearchError):

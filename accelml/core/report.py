@@ -55,6 +55,9 @@ class RunReport(TypedDict, total=False):
     #: the one-row latency goal: its limit, each member's and the served model's measured
     #: milliseconds, whether it was met, and the trials dropped from the blend to meet it
     latency: dict[str, Any] | None
+    #: a simpler config of the best trial's learner served in its place, its out-of-fold
+    #: loss within noise of the best's (the gap, its bootstrap standard error), or None
+    noise: dict[str, Any] | None
     # time
     phases_s: dict[str, float]  #: seconds of search, refit, member_refits, stacking, loading
     reserved_after_search_s: float  #: what the search left for the steps after it

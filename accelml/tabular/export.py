@@ -23,6 +23,7 @@ import numpy as np
 
 from accelml.core.learner import Fitted, OnnxUnavailable, capabilities, get_learner
 from accelml.core.stacking import EPSILON, Stacker
+from accelml.core.unseen import UnseenGuard
 from accelml.errors import ConfigError, MissingDependencyError
 
 INSTALL = "pip install 'accelml[export]'"
@@ -94,9 +95,10 @@ def _output_of(model: Any, classifier: bool) -> str:
 
 
 def blend_graph(members: Sequence[ExportMember], n_features: int, n_classes: int | None,
-                stacker: Stacker | None = None) -> Any:
+                stacker: Stacker | None = None, guard: UnseenGuard | None = None) -> Any:
     """One ONNX model: every member on the shared ``features`` input, blended by weight (and
-    stacked, given a ``stacker``) into ``probabilities`` (n_classes columns) or ``values``."""
+    stacked, given a ``stacker``) into ``probabilities`` (n_classes columns) or ``values``;
+    a classifier's ``guard`` mixes in the class shares for rows missing expected values."""
     import onnx
     from onnx import TensorProto, compose, helper, numpy_helper
 
@@ -136,10 +138,15 @@ def blend_graph(members: Sequence[ExportMember], n_features: int, n_classes: int
         parts.setdefault(key, []).append(part)
     opsets[""] = max(opsets.get("", 0), OPSET)  # the joining nodes' own domain
     result = "probabilities" if classifier else "values"
+    guarded = classifier and guard is not None
+    blended = "unguarded" if guarded else result
     if stacker is None:
-        nodes.append(helper.make_node("Sum", parts[None], [result]))
+        nodes.append(helper.make_node("Sum", parts[None], [blended]))
     else:
-        _stacker_nodes(stacker, parts, classifier, result, nodes, initializers)
+        _stacker_nodes(stacker, parts, classifier, blended, nodes, initializers)
+    if guarded:
+        assert guard is not None
+        _guard_nodes(guard, blended, result, nodes, initializers)
     shape = [None, n_classes] if classifier else [None]
     graph = helper.make_graph(
         nodes, "accelml", [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT,
@@ -191,12 +198,36 @@ def _stacker_nodes(stacker: Stacker, parts: dict[int | None, list[str]], classif
                                       [result]))
 
 
+def _guard_nodes(guard: UnseenGuard, blended: str, result: str, nodes: list[Any],
+                 initializers: list[Any]) -> None:
+    """:meth:`UnseenGuard.shrink`: each row's share of expected columns that are missing
+    (NaN) mixes the class shares into ``blended``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def constant(name: str, value: Any) -> str:
+        initializers.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    share = guard.rare.astype(np.float32)[:, None] / max(len(guard.rare), 1)
+    nodes += [
+        helper.make_node("IsNaN", [INPUT], ["guard_nan"]),
+        helper.make_node("Cast", ["guard_nan"], ["guard_missing"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["guard_missing", constant("guard_share", share)],
+                         ["guard_weight"]),
+        helper.make_node("Sub", [constant("guard_one", 1.0), "guard_weight"], ["guard_keep"]),
+        helper.make_node("Mul", [blended, "guard_keep"], ["guard_kept"]),
+        helper.make_node("Mul", ["guard_weight", constant("guard_prior", guard.prior[None, :])],
+                         ["guard_mixed"]),
+        helper.make_node("Add", ["guard_kept", "guard_mixed"], [result])]
+
+
 def export_onnx(members: Sequence[ExportMember], n_features: int, n_classes: int | None,
-                path: Path, stacker: Stacker | None = None) -> Path:
+                path: Path, stacker: Stacker | None = None,
+                guard: UnseenGuard | None = None) -> Path:
     """Write the blend (or stack) of ``members`` at ``path``."""
     import onnx
 
-    model = blend_graph(members, n_features, n_classes, stacker)
+    model = blend_graph(members, n_features, n_classes, stacker, guard)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
@@ -250,7 +281,8 @@ def export_onnx_checked(predictor: Any, output: Path, check: Any = None) -> floa
     features = Features(X, template.categorical, template.cardinalities, template.names)
     classes = predictor.task.n_classes if predictor.task.kind.is_classification else None
     members = [(m.learner, m.fitted, m.weight, m.group) for m in predictor.members]
-    path = export_onnx(members, X.shape[1], classes, Path(output), predictor.stacker)
+    path = export_onnx(members, X.shape[1], classes, Path(output), predictor.stacker,
+                       predictor.guard)
     difference = float(np.nanmax(np.abs(run_onnx(path, X) - predictor.blend(features))))
     if not difference <= TOLERANCE:
         path.unlink(missing_ok=True)

@@ -145,3 +145,18 @@ def test_a_stacked_classifier_and_regressor(tmp_path: Path) -> None:
     got = run_onnx(path, reg_features.X)
     assert got.shape == (len(native),)
     assert np.abs(got - (1.2 * native + 12.0)).max() < 1e-2
+
+
+def test_the_unseen_rows_guard_is_in_the_graph(tmp_path: Path) -> None:
+    from accelml.core.unseen import UnseenGuard
+
+    lgbm, fitted, features, task = _fitted(cancer_frame(), "diagnosis", "linear")
+    guard = UnseenGuard(np.arange(features.X.shape[1]) % 2 == 0, np.array([0.6, 0.4]))
+    X = features.X[:20].copy()
+    X[:10, : X.shape[1] // 2] = np.nan  # half the columns missing on ten rows
+    path = export_onnx([("linear", fitted, 1.0, None)], X.shape[1], task.n_classes,
+                       tmp_path / "guarded.onnx", guard=guard)
+    rows = dataclasses.replace(features, X=X)
+    expected = guard.shrink(X, lgbm.predict(fitted, rows))
+    assert guard.weights(X)[:10].min() > 0.1 and not guard.weights(X)[10:].any()
+    assert np.abs(run_onnx(path, X) - expected).max() < 1e-4

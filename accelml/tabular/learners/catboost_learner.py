@@ -75,6 +75,10 @@ class CatBoost(TabularLearner):
             "random_strength": FloatDistribution(0.01, 10.0, log=True),
         }
 
+    def simplicity(self, config: Config) -> float | None:
+        """Shallower trees are simpler."""
+        return -float(config.get("depth", 6))
+
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """CatBoost's defaults (fixed learning rate), then deeper-slower and shallower-faster."""
         return [

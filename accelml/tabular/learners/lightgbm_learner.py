@@ -99,6 +99,10 @@ class LightGBM(TabularLearner):
             "extra_trees": CategoricalDistribution((False, True)),
         }
 
+    def simplicity(self, config: Config) -> float | None:
+        """Fewer leaves per tree is simpler."""
+        return -float(config.get("num_leaves", 31))
+
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Library defaults, then AutoGluon-style extra-trees, large and regularized variants."""
         return [

@@ -40,6 +40,12 @@ class Linear(SklearnLearner):
             return {"C": FloatDistribution(1e-4, 1e3, log=True)}
         return {"alpha": FloatDistribution(1e-3, 1e4, log=True)}
 
+    def simplicity(self, config: Config) -> float | None:
+        """Stronger regularization is simpler: smaller C, larger alpha."""
+        if "C" in config:
+            return -float(np.log(config["C"]))
+        return float(np.log(config.get("alpha", 1.0)))
+
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """Library default first, then stronger and weaker regularization."""
         if task.kind.is_classification:

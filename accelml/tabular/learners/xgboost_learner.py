@@ -81,6 +81,10 @@ class XGBoost(TabularLearner):
             "reg_alpha": FloatDistribution(1e-8, 10.0, log=True),
         }
 
+    def simplicity(self, config: Config) -> float | None:
+        """Shallower trees are simpler."""
+        return -float(config.get("max_depth", 6))
+
     def portfolio(self, task: Task, shape: DataShape) -> list[Config]:
         """A default with a gentler learning rate, then a deep and a shallow variant."""
         return [

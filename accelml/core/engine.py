@@ -180,7 +180,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                             stacking=served.stacking, phases_s=_phase_seconds(phases),
                             reserved_after_search_s=round(loop.reserved_s, 3),
                             fallback=outcome.fallback, slowness=round(loop.slowness, 3),
-                            latency=outcome.latency, noise=outcome.noise))
+                            latency=outcome.latency, noise=outcome.noise,
+                            layouts=loop.layouts))
     report.update({**loop.schedule.report(loop.cut_by_clock), **_store_report(store, loop)})
     _warn_fallback(outcome)
     return _with_diagnostics(Predictor(

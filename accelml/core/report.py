@@ -58,6 +58,10 @@ class RunReport(TypedDict, total=False):
     #: a simpler config of the best trial's learner served in its place, its out-of-fold
     #: loss within noise of the best's (the gap, its bootstrap standard error), or None
     noise: dict[str, Any] | None
+    #: each layout of the search (trials side by side, threads each) with when it began and
+    #: the cores other work kept busy then: the first from the load before the run, the
+    #: rest as the load changed
+    layouts: list[dict[str, Any]]
     # time
     phases_s: dict[str, float]  #: seconds of search, refit, member_refits, stacking, loading
     reserved_after_search_s: float  #: what the search left for the steps after it

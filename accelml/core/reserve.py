@@ -96,14 +96,23 @@ def slowness(busy_elsewhere: float) -> float:
     return max(1.0, (busy_elsewhere + 1.0) / (os.cpu_count() or 1))
 
 
+def active_workers(settings: ExecutionSettings, busy_elsewhere: float) -> int:
+    """Search trials to run side by side: the config's workers, but no more than the cores
+    other work leaves free (at least one), so the run never keeps more busy threads than
+    free cores (a second job on one of two cores: one trial at a time, on the free one)."""
+    workers, _ = settings.worker_layout()
+    free = (os.cpu_count() or 1) - round(busy_elsewhere)
+    return max(1, min(workers, free))
+
+
 def trial_threads(settings: ExecutionSettings, busy_elsewhere: float) -> int:
     """Threads of each search trial: the config's layout, but no more than the cores other
-    work leaves free shares out among the workers (at least one). A thread on a busy core
-    stalls the others of its fit: LightGBM at 2 threads beside other work took 12 s for a
-    trial that takes 0.5 s at 1 (OpenMP and BLAS threads wait for each other spinning)."""
-    workers, threads = settings.worker_layout()
+    work leaves free shares out among the active workers (at least one). A thread on a busy
+    core stalls the others of its fit: LightGBM at 2 threads beside other work took 12 s for
+    a trial that takes 0.5 s at 1 (OpenMP and BLAS threads wait for each other spinning)."""
+    _, threads = settings.worker_layout()
     free = (os.cpu_count() or 1) - round(busy_elsewhere)
-    return max(1, min(threads, free // workers))
+    return max(1, min(threads, free // active_workers(settings, busy_elsewhere)))
 
 
 def final_fit_threads(settings: ExecutionSettings, search_threads: int, busy_now: float,

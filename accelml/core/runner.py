@@ -17,6 +17,7 @@ from pathlib import Path
 
 from accelml.config import RunConfig
 from accelml.core.budget import Budget
+from accelml.core.cores import OtherLoad
 from accelml.core.data import DatasetView
 from accelml.core.ensemble import POOL
 from accelml.core.executor import Executor
@@ -26,6 +27,7 @@ from accelml.core.refit import FinalFits, RunParts, SearchOutcome
 from accelml.core.reserve import (
     ENSEMBLE_EXTRA_REFITS,
     MIN_TRIAL_S,
+    active_workers,
     expected_cost,
     latest_result,
     refit_reserve,
@@ -82,8 +84,19 @@ class SearchLoop:
         self._exhausted = False
         #: By the clock, or by counted work (deterministic runs).
         self.schedule = make_schedule(config)
-        #: Threads of each search trial (see :func:`accelml.core.reserve.trial_threads`).
+        #: Threads of each search trial (see :func:`accelml.core.reserve.trial_threads`) and
+        #: trials side by side (:func:`accelml.core.reserve.active_workers`), by the load of
+        #: other work, followed during the search (:meth:`_follow_load`) unless the
+        #: schedule fixes the layout or the trials run on a cluster.
         self.threads = self.schedule.threads(config, busy_elsewhere)
+        self.workers = (config.worker_layout()[0] if self.schedule.fixed_layout
+                        else active_workers(config.execution, busy_elsewhere))
+        follow = not self.schedule.fixed_layout and config.execution.backend == "local"
+        self._load = OtherLoad() if follow else None
+        self._recent_load = [busy_elsewhere]
+        #: Each layout the search ran with: when it began, the load that decided it.
+        self.layouts = [{"at_s": 0.0, "busy_elsewhere": round(busy_elsewhere, 2),
+                         "workers": self.workers, "threads": self.threads}]
         self.cut_by_clock = False
         #: Why the search ended (see :meth:`run`); None while it runs.
         self.ended_by: str | None = None
@@ -120,6 +133,7 @@ class SearchLoop:
                 self.ended_by = "stopped"
                 break
             search_left = self.search_left()
+            self._follow_load()
             if not self.schedule.batched or self.executor.running() == 0:
                 self._fill_slots(search_left)
             if self.executor.running() == 0:
@@ -214,8 +228,26 @@ class SearchLoop:
         has_model = any(r.status is TrialStatus.OK for r in self.outcome.results)
         return search_left >= MIN_TRIAL_S or (not has_model and search_left > 0)
 
+    def _follow_load(self) -> None:
+        """Lay the next trials out by the cores other work keeps busy now (the mean of the
+        last two windows of :class:`~accelml.core.cores.OtherLoad`): fewer side by side when
+        a second job starts, more again when it ends. Trials in flight run on."""
+        sample = self._load.sample() if self._load is not None else None
+        if sample is None:
+            return
+        self._recent_load = [*self._recent_load[-1:], sample]
+        busy = sum(self._recent_load) / len(self._recent_load)
+        workers = active_workers(self.config.execution, busy)
+        threads = self.schedule.threads(self.config, busy)
+        if (workers, threads) != (self.workers, self.threads):
+            self.workers, self.threads = workers, threads
+            self.layouts.append({"at_s": round(self.budget.elapsed(), 1),
+                                 "busy_elsewhere": round(busy, 2), "workers": workers,
+                                 "threads": threads})
+
     def _fill_slots(self, search_left: float) -> None:
-        while self.executor.free_slots() > 0 and self._may_submit(search_left):
+        while (self.executor.free_slots() > 0 and self.executor.running() < self.workers
+               and self._may_submit(search_left)):
             proposal = self.searcher.ask()
             if proposal is None:
                 self._exhausted, self.ended_by = True, "proposals_exhausted"

@@ -1,0 +1,80 @@
+"""How many cores other work keeps busy while this run works: the machine's busy time less
+this process tree's own (the driver, its forkserver and workers), read from /proc.
+
+The run measures the load once before it starts (``budget.busy_cores``, while nothing of its
+own runs); this watch keeps measuring during the search, so a second job that starts or ends
+mid-run changes how many trials run side by side. Where /proc cannot be read (not Linux), it
+reports nothing and the layout stays as it started."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+#: Seconds between two looks at the load (each reads /proc once: a few milliseconds).
+EVERY_S = 2.0
+
+
+def _machine_busy_ticks() -> int | None:
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
+
+
+def _tree_ticks(root: int) -> int:
+    """CPU ticks (user + system, with those of reaped children) of ``root`` and every process
+    descending from it, now."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = sum(int(v) for v in fields[11:15])  # its own and its reaped children's
+    mine = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in mine and pid not in mine:
+                mine.add(pid)
+                grew = True
+    return sum(ticks.get(pid, 0) for pid in mine)
+
+
+class OtherLoad:
+    """Cores busy with work outside this process tree, averaged over each window of at
+    least :data:`EVERY_S` seconds."""
+
+    def __init__(self, root: int | None = None) -> None:
+        self.root = os.getpid() if root is None else root
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last = self._read()
+
+    def _read(self) -> tuple[float, int, int] | None:
+        machine = _machine_busy_ticks()
+        if machine is None:
+            return None
+        return time.monotonic(), machine, _tree_ticks(self.root)
+
+    def sample(self) -> float | None:
+        """The cores other work kept busy since the last window closed, once a window of
+        :data:`EVERY_S` has passed; None before that, or where /proc is not readable."""
+        if self._last is None or time.monotonic() - self._last[0] < EVERY_S:
+            return None
+        now = self._read()
+        if now is None:
+            return None
+        (then, machine_then, mine_then), (at, machine_now, mine_now) = self._last, now
+        self._last = now
+        others = (machine_now - machine_then) - max(0, mine_now - mine_then)
+        return max(0.0, others / self._hz / max(at - then, 1e-9))

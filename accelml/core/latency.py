@@ -85,11 +85,6 @@ def predictor_latency_ms(predictor: Predictor, sample: Any,
             "p99_ms": round(float(np.percentile(times, 99)), 3), "calls": len(times)}
 
 
-def within(costs: Mapping[int, float], capacity: float) -> list[int]:
-    """The groups that fit alone, cheapest first (what a reselection may choose from)."""
-    return sorted((g for g, ms in costs.items() if ms <= capacity), key=lambda g: costs[g])
-
-
 def regrouped(members: Sequence[Member], weights: Mapping[int, float]) -> list[Member]:
     """The members of the groups ``weights`` keeps, each group's weight shared among its
     fold models as before."""

@@ -153,11 +153,12 @@ def test_a_seed_makes_a_run_repeatable() -> None:
 def test_the_served_model_is_a_validated_blend_of_refit_members(tmp_path: Path) -> None:
     train, test = split(cancer_frame())
     out = tmp_path / "model"  # deterministic: the same trials, so the same blend, every run
-    # (16 s of budget: counted work for 18 trials, a blend of three and a stacker over them)
+    # (16 s of budget: counted work for 18 trials; with seed 2 a blend of two and a stacker
+    # over them; seed 0's served LightGBM validates best alone)
     predictor = accelml.fit(train, "diagnosis", time_budget=16, out=out, deterministic=True,
-                            seed=0, **FAST)
+                            seed=2, **FAST)
     blend = predictor.info["ensemble"]
-    assert len(blend) == len(predictor.members) >= 2  # lightgbm and linear blend on cancer
+    assert len(blend) == len(predictor.members) >= 2  # a blend of refit members
     assert {m["folds"] for m in blend} == {1}  # no bagging by default: one refit per member
     board = predictor.leaderboard()
     weights = dict(zip(board["trial"], board["weight"], strict=True))

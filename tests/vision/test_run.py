@@ -151,8 +151,8 @@ def test_an_image_model_asked_for_on_tabular_data(tmp_path: Path) -> None:
            "image")
     _fails(["fit", str(table), "-t", "y", "--learners", "cnn", "--time-budget", "5"],
            "learner 'cnn' is for image data")
-    _fails(["fit", str(table), "-t", "y", "--max-latency-ms", "2", "--time-budget", "5"],
-           "--max-latency-ms apply to image models")
+    _fails(["fit", str(table), "-t", "y", "--max-params", "2000", "--time-budget", "5"],
+           "--max-params apply to image models")
     _fails(["fit", str(table), "-t", "y", "--zero-cost-proxy", "naswot", "--time-budget", "5"],
            "--zero-cost-proxy apply to image models")
 

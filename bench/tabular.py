@@ -69,9 +69,12 @@ def busy_jiffies() -> int:
     return sum(fields) - fields[3] - fields[4]
 
 
-def session_jiffies(session: int, seen: dict[int, int]) -> None:
-    """Record in ``seen`` the CPU jiffies (user + system, children waited for included) of
-    every process of ``session`` (the run's process tree, the H2O Java server included)."""
+def tree_jiffies(root: int, seen: dict[int, int]) -> None:
+    """Record in ``seen`` the largest CPU jiffies (user + system) yet read of ``root`` and
+    every process descending from it (the run's process tree: the H2O Java server starts in a
+    session of its own, but is the runner's child). A process that ended keeps its last
+    reading (reaped children's time is left out of their parents', or it would count twice)."""
+    parents, ticks = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -79,8 +82,17 @@ def session_jiffies(session: int, seen: dict[int, int]) -> None:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == session:  # field 6 of stat: the session id
-            seen[int(entry.name)] = sum(int(v) for v in fields[11:15])
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    mine, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in mine and pid not in mine:
+                mine.add(pid)
+                grew = True
+    for pid in mine & ticks.keys():
+        seen[pid] = max(seen.get(pid, 0), ticks[pid])
 
 
 class LoadWatch:
@@ -88,8 +100,8 @@ class LoadWatch:
     jiffies less the run's own, sampled every half second. A run that shared the machine is
     marked, so an 'idle machine' figure never hides a disturbed run."""
 
-    def __init__(self, session: int) -> None:
-        self.session, self.seen = session, {}
+    def __init__(self, root: int) -> None:
+        self.root, self.seen = root, {}
         self.start, self.started = busy_jiffies(), time.monotonic()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -97,7 +109,7 @@ class LoadWatch:
 
     def loop(self) -> None:
         while not self.stop.wait(0.5):
-            session_jiffies(self.session, self.seen)
+            tree_jiffies(self.root, self.seen)
 
     def other_cores(self) -> float:
         self.stop.set()

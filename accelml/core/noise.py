@@ -11,6 +11,7 @@ trial's learner that validates within that error and is simpler (the learner's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,23 +24,49 @@ from accelml.core.trial import TrialResult
 
 #: Bootstrap resamples of the validated rows for the standard error of a difference.
 BOOTSTRAPS = 50
-#: Trials of the best trial's learner compared with it, best first.
-CHALLENGERS = 8
+#: Simpler trials of the best trial's learner compared with it, at most (the best ranked of
+#: them; the simplest of these first).
+CHALLENGERS = 6
+#: Seconds the comparisons may take in all (a metric that is not a mean over rows, such as
+#: ROC AUC, is computed twice per resample).
+COMPARE_S = 0.5
 #: A difference within this many standard errors is noise.
 NOISE_ERRORS = 1.0
 
 
+def _row_losses(metric: str, y: np.ndarray, prediction: np.ndarray
+                ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
+    """Per-row losses and how their means make the metric's loss (so resamples are means
+    over rows, computed at once), for the metrics that are means over rows; else None."""
+    if metric == "log_loss":
+        proba = np.clip(prediction, 1e-15, 1.0)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        return -np.log(proba[np.arange(len(y)), y.astype(int)]), lambda mean: mean
+    if metric in ("mse", "rmse", "mae"):
+        error = np.asarray(prediction, dtype=np.float64).reshape(len(y)) - y
+        if metric == "mae":
+            return np.abs(error), lambda mean: mean
+        return error**2, (np.sqrt if metric == "rmse" else (lambda mean: mean))
+    return None
+
+
 def paired_gap(loss: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray,
-               best: np.ndarray, other: np.ndarray, seed: int = 0) -> tuple[float, float]:
+               best: np.ndarray, other: np.ndarray, seed: int = 0,
+               metric: str | None = None) -> tuple[float, float]:
     """How much worse ``other``'s predictions are than ``best``'s on the rows of ``y`` (the
-    metric as a loss), and the bootstrap standard error of that difference."""
-    gap = loss(y, other) - loss(y, best)
+    metric as a loss), and the bootstrap standard error of that difference. ``metric``
+    names the metric, for the fast path of those that are means over rows."""
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(BOOTSTRAPS):
-        rows = rng.integers(0, len(y), len(y))
-        draws.append(loss(y[rows], other[rows]) - loss(y[rows], best[rows]))
-    return float(gap), float(np.std(draws))
+    draws = rng.integers(0, len(y), (BOOTSTRAPS, len(y)))
+    fast = [_row_losses(metric, y, p) for p in (best, other)] if metric else [None]
+    if fast[0] is not None and fast[-1] is not None:
+        (best_rows, finish), (other_rows, _) = fast  # type: ignore[misc]
+        gap = finish(other_rows.mean()) - finish(best_rows.mean())
+        resampled = finish(other_rows[draws].mean(axis=1)) - finish(best_rows[draws].mean(axis=1))
+        return float(gap), float(np.std(resampled))
+    gap = loss(y, other) - loss(y, best)
+    resampled = [loss(y[rows], other[rows]) - loss(y[rows], best[rows]) for rows in draws]
+    return float(gap), float(np.std(resampled))
 
 
 def prefer_simpler(ranked: Sequence[TrialResult], y: np.ndarray,
@@ -58,20 +85,24 @@ def prefer_simpler(ranked: Sequence[TrialResult], y: np.ndarray,
     if own_simplicity is None:
         return list(ranked), None
     rivals = [r for r in ranked[1:] if r.spec.learner == best.spec.learner
-              and r.oof_path is not None][:CHALLENGERS]
+              and r.oof_path is not None]
     simpler = [(s, r) for r in rivals
                if (s := learner.simplicity(r.spec.config)) is not None and s > own_simplicity]
     if not simpler:
         return list(ranked), None
     best_oof = np.load(best.oof_path)  # type: ignore[arg-type]
     chosen, record = best, None
-    for simplicity, rival in sorted(simpler, key=lambda item: -item[0]):
+    started = time.monotonic()
+    for simplicity, rival in sorted(simpler[:CHALLENGERS], key=lambda item: -item[0]):
+        if time.monotonic() - started > COMPARE_S:
+            break
         rival_oof = np.load(rival.oof_path)  # type: ignore[arg-type]
         rows = covered_rows([best_oof, rival_oof])
         if rows.sum() < 2:
             continue
         try:
-            gap, error = paired_gap(loss, y[rows], best_oof[rows], rival_oof[rows], seed)
+            gap, error = paired_gap(loss, y[rows], best_oof[rows], rival_oof[rows], seed,
+                                    task.metric)
         except ValueError:  # a resample the metric cannot score (e.g. one class for AUC)
             continue
         if gap <= NOISE_ERRORS * error:

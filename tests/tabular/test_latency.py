@@ -158,7 +158,7 @@ def test_a_limit_no_model_meets_keeps_the_blend_and_warns() -> None:
     train, _ = split(cancer_frame())
     with pytest.warns(UserWarning, match=r"over the 1e-06 ms limit.*served as it is.*"
                                          r"--max-latency-ms"):
-        predictor = accelml.fit(train, "diagnosis", time_budget=30, max_trials=6, quiet=True,
+        predictor = accelml.fit(train, "diagnosis", time_budget=30, max_trials=3, quiet=True,
                                 learners=("lightgbm", "linear"), max_latency_ms=1e-6)
     record = predictor.info["latency"]
     assert not record["met"] and record["dropped"] == []

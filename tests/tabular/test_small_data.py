@@ -52,6 +52,25 @@ def test_the_gap_between_two_trials_has_a_standard_error() -> None:
     assert same_gap == 0 and same_error == 0
 
 
+@pytest.mark.parametrize("metric", ["log_loss", "rmse", "mae"])
+def test_metrics_that_are_means_over_rows_resample_at_once_to_the_same_answer(
+        metric: str) -> None:
+    rng = np.random.default_rng(1)
+    if metric == "log_loss":
+        task, y = TASK, Y
+        best, other = _proba(0.8, 0.1, 1), _proba(0.75, 0.1, 2)
+    else:
+        task = Task(TaskKind.REGRESSION, "y", metric, (), None)
+        y = rng.normal(size=300)
+        best, other = y + rng.normal(0, 0.5, 300), y + rng.normal(0, 0.6, 300)
+
+    def loss(truth: np.ndarray, prediction: np.ndarray) -> float:
+        return get_metric(metric).loss(truth, prediction, task)
+
+    fast = paired_gap(loss, y, best, other, metric=metric)
+    assert fast == pytest.approx(paired_gap(loss, y, best, other), rel=1e-9)
+
+
 def test_a_more_regularized_config_within_noise_is_served(tmp_path: Path) -> None:
     best = _trial(tmp_path, 0, "linear", {"C": 1000.0}, _proba(0.8, 0.1, 1))
     other = _trial(tmp_path, 1, "lightgbm", {}, _proba(0.8, 0.1, 5))

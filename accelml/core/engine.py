@@ -43,7 +43,7 @@ from accelml.core.learner import (
 )
 from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
-from accelml.core.noise import prefer_simpler
+from accelml.core.noise import COMPARE_S, prefer_simpler
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
@@ -250,7 +250,8 @@ def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], 
     metric = get_metric(view.task.metric)
     ranked, loop.outcome.noise = prefer_simpler(
         loop.ranked(), validation_targets(view),
-        lambda y, prediction: metric.loss(y, prediction, view.task), view.task, config.seed)
+        lambda y, prediction: metric.loss(y, prediction, view.task), view.task, config.seed,
+        limit_s=None if config.deterministic else COMPARE_S)
     try:
         return loop.fits.refit_best(ranked, on_stage), config
     except RefitFailed as error:

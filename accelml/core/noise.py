@@ -71,12 +71,15 @@ def paired_gap(loss: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray,
 
 def prefer_simpler(ranked: Sequence[TrialResult], y: np.ndarray,
                    loss: Callable[[np.ndarray, np.ndarray], float], task: Task,
-                   seed: int = 0) -> tuple[list[TrialResult], dict[str, Any] | None]:
+                   seed: int = 0, limit_s: float | None = COMPARE_S
+                   ) -> tuple[list[TrialResult], dict[str, Any] | None]:
     """``ranked`` with, first, the simplest config of the best trial's learner whose
     out-of-fold loss is within noise of the best's (itself when none is, or the learner has
     no order of simplicity); and the record of the swap (None when there was none), whose
     ``passed_over`` lists the less simple trials of that learner ranked above the one served
-    (left out of the blend too, or the blend would take them back in)."""
+    (left out of the blend too, or the blend would take them back in). The comparisons stop
+    after ``limit_s`` seconds (None: never, for runs whose models may not depend on the
+    clock)."""
     if not ranked or ranked[0].oof_path is None or task.kind is TaskKind.RANKING:
         return list(ranked), None
     best = ranked[0]
@@ -94,7 +97,7 @@ def prefer_simpler(ranked: Sequence[TrialResult], y: np.ndarray,
     chosen, record = best, None
     started = time.monotonic()
     for simplicity, rival in sorted(simpler[:CHALLENGERS], key=lambda item: -item[0]):
-        if time.monotonic() - started > COMPARE_S:
+        if limit_s is not None and time.monotonic() - started > limit_s:
             break
         rival_oof = np.load(rival.oof_path)  # type: ignore[arg-type]
         rows = covered_rows([best_oof, rival_oof])

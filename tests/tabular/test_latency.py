@@ -57,6 +57,12 @@ def test_a_chosen_trial_too_slow_alone_gives_way_to_the_best_that_fits(tmp_path:
     assert select_within(blend, Y, TASK, costs=[9.0, 9.0, 9.0], capacity=2.5) == []
 
 
+def test_timing_stops_early_only_far_inside_the_limit() -> None:
+    assert len(latency._timed(lambda: None, 200, 5.0)) == 200
+    assert len(latency._timed(lambda: None, 200, 5.0, clear_below_ms=1e3)) == latency.CLEAR_CALLS
+    assert len(latency._timed(lambda: None, 200, 5.0, clear_below_ms=0.0)) == 200
+
+
 class _Timed:
     """A stand-in predictor whose one-row time is the sum of its members' costs plus a
     fixed 0.5 ms of reading the row."""
@@ -74,7 +80,8 @@ def _served_with_costs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     members = [Member("net", {}, None, w, r.spec.trial_id) for r, w in blend]  # type: ignore
     monkeypatch.setattr(latency, "group_latency_ms", lambda members, row: dict(costs))
 
-    def timed(predictor: _Timed, sample: Any, calls: int = 50) -> dict[str, float]:
+    def timed(predictor: _Timed, sample: Any, calls: int = 50,
+              limit_ms: float | None = None) -> dict[str, float]:
         ms = predictor.ms()
         return {"p50_ms": ms, "p90_ms": ms, "p99_ms": ms, "calls": calls}
 

@@ -74,25 +74,11 @@ def tree_jiffies(root: int, seen: dict[int, int]) -> None:
     every process descending from it (the run's process tree: the H2O Java server starts in a
     session of its own, but is the runner's child). A process that ended keeps its last
     reading (reaped children's time is left out of their parents', or it would count twice)."""
-    parents, ticks = {}, {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    mine, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in mine and pid not in mine:
-                mine.add(pid)
-                grew = True
-    for pid in mine & ticks.keys():
-        seen[pid] = max(seen.get(pid, 0), ticks[pid])
+    from accelml.core.cores import descendants, process_table
+
+    parents, ticks = process_table()
+    for pid in descendants(root, parents) & ticks.keys():
+        seen[pid] = max(seen.get(pid, 0), ticks[pid][0] + ticks[pid][1])
 
 
 class LoadWatch:

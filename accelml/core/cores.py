@@ -24,11 +24,11 @@ def _machine_busy_ticks() -> int | None:
     return sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
 
 
-def _tree_ticks(root: int) -> int:
-    """CPU ticks (user + system, with those of reaped children) of ``root`` and every process
-    descending from it, now."""
+def process_table() -> tuple[dict[int, int], dict[int, list[int]]]:
+    """Every process's parent, and its /proc/<pid>/stat fields 14 to 17 (user and system
+    ticks, then those of its reaped children)."""
     parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+    ticks: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -39,7 +39,12 @@ def _tree_ticks(root: int) -> int:
             continue  # ended meanwhile
         pid = int(entry.name)
         parents[pid] = int(fields[1])
-        ticks[pid] = sum(int(v) for v in fields[11:15])  # its own and its reaped children's
+        ticks[pid] = [int(v) for v in fields[11:15]]
+    return parents, ticks
+
+
+def descendants(root: int, parents: dict[int, int]) -> set[int]:
+    """``root`` and every process descending from it."""
     mine = {root}
     grew = True
     while grew:
@@ -48,7 +53,14 @@ def _tree_ticks(root: int) -> int:
             if parent in mine and pid not in mine:
                 mine.add(pid)
                 grew = True
-    return sum(ticks.get(pid, 0) for pid in mine)
+    return mine
+
+
+def _tree_ticks(root: int) -> int:
+    """CPU ticks (user + system, with those of reaped children) of ``root`` and every process
+    descending from it, now."""
+    parents, ticks = process_table()
+    return sum(sum(ticks.get(pid, [])) for pid in descendants(root, parents))
 
 
 class OtherLoad:

@@ -36,7 +36,7 @@ def _take_command_start() -> float:
     return _COMMAND_START.pop() if _COMMAND_START else time.monotonic()
 
 
-def _cpu_ticks() -> tuple[int, int] | None:
+def cpu_ticks() -> tuple[int, int] | None:
     """(busy, total) jiffies of every CPU since boot, from /proc/stat (None elsewhere)."""
     try:
         with open("/proc/stat") as handle:
@@ -50,9 +50,9 @@ def _cpu_ticks() -> tuple[int, int] | None:
 def busy_cores(sample_s: float = 0.1) -> float:
     """Cores busy over the next ``sample_s`` seconds (0 where /proc/stat is not readable).
     Called while this run's own workers are idle, it is the load of other work."""
-    first = _cpu_ticks()
+    first = cpu_ticks()
     time.sleep(sample_s)
-    second = _cpu_ticks()
+    second = cpu_ticks()
     if first is None or second is None or second[1] <= first[1]:
         return 0.0
     share = (second[0] - first[0]) / (second[1] - first[1])

@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
+
+from accelml.core.budget import cpu_ticks
 
 #: Seconds between two looks at the load (each reads /proc once: a few milliseconds).
 EVERY_S = 2.0
-
-
-def _machine_busy_ticks() -> int | None:
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
 
 
 def process_table() -> tuple[dict[int, int], dict[int, list[int]]]:
@@ -73,10 +66,10 @@ class OtherLoad:
         self._last = self._read()
 
     def _read(self) -> tuple[float, int, int] | None:
-        machine = _machine_busy_ticks()
+        machine = cpu_ticks()
         if machine is None:
             return None
-        return time.monotonic(), machine, _tree_ticks(self.root)
+        return time.monotonic(), machine[0], _tree_ticks(self.root)
 
     def sample(self) -> float | None:
         """The cores other work kept busy since the last window closed, once a window of

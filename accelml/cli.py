@@ -269,7 +269,7 @@ def _report_fit(predictor: Any, out: Path, quiet: bool) -> None:
     if latency:
         dropped = len(latency["dropped"])
         err_console.print(
-            f"one-row prediction: {latency['served_ms']['p99_ms']:g} ms (99th percentile; "
+            f"one-row prediction: {latency['served_ms']['p90_ms']:g} ms (90th percentile; "
             f"limit {latency['limit_ms']:g} ms"
             + (f", {dropped} slower member{'s' * (dropped > 1)} left out of the blend"
                if dropped else "") + ")", highlight=False)

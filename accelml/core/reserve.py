@@ -97,10 +97,13 @@ def slowness(busy_elsewhere: float) -> float:
 
 
 def active_workers(settings: ExecutionSettings, busy_elsewhere: float) -> int:
-    """Search trials to run side by side: the config's workers, but no more than the cores
-    other work leaves free (at least one), so the run never keeps more busy threads than
-    free cores (a second job on one of two cores: one trial at a time, on the free one)."""
+    """Search trials to run side by side: the config's workers, but, unless the run named
+    its workers (``n_workers``), no more than the cores other work leaves free (at least
+    one), so the run never keeps more busy threads than free cores (a second job on one of
+    two cores: one trial at a time, on the free one)."""
     workers, _ = settings.worker_layout()
+    if settings.n_workers is not None:
+        return workers
     free = (os.cpu_count() or 1) - round(busy_elsewhere)
     return max(1, min(workers, free))
 

@@ -89,9 +89,9 @@ class SearchLoop:
         #: other work, followed during the search (:meth:`_follow_load`) unless the
         #: schedule fixes the layout or the trials run on a cluster.
         self.threads = self.schedule.threads(config, busy_elsewhere)
-        self.workers = (config.worker_layout()[0] if self.schedule.fixed_layout
-                        else active_workers(config.execution, busy_elsewhere))
         follow = not self.schedule.fixed_layout and config.execution.backend == "local"
+        self.workers = (active_workers(config.execution, busy_elsewhere) if follow
+                        else config.worker_layout()[0])  # (a cluster's load is not ours)
         self._load = OtherLoad() if follow else None
         self._recent_load = [busy_elsewhere]
         #: Each layout the search ran with: when it began, the load that decided it.

@@ -39,7 +39,7 @@ class TableOptions:
 
     Attributes:
         max_latency_ms: the slowest one-row prediction (ms, in process, measured on this
-            machine when the fit ends; its 99th percentile) the served model may have:
+            machine when the fit ends; its 90th percentile) the served model may have:
             members are dropped from the blend until it fits. None: 10 ms; ``inf``: no
             limit.
     """

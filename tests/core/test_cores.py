@@ -28,9 +28,11 @@ def test_workers_and_threads_keep_to_the_free_cores(monkeypatch: pytest.MonkeyPa
     assert reserve.active_workers(two, 1.0) == 1 and reserve.trial_threads(two, 1.0) == 1
     assert reserve.active_workers(two, 5.0) == 1
     monkeypatch.setattr(reserve.os, "cpu_count", lambda: 16)
-    big = RunConfig(time_budget=10, n_jobs=16, n_workers=2).execution
+    big = RunConfig(time_budget=10, n_jobs=16).execution  # two workers of 8 threads
     assert (reserve.active_workers(big, 8.0), reserve.trial_threads(big, 8.0)) == (2, 4)
     assert (reserve.active_workers(big, 15.0), reserve.trial_threads(big, 15.0)) == (1, 1)
+    named = RunConfig(time_budget=10, n_jobs=16, n_workers=2).execution  # the run's choice
+    assert (reserve.active_workers(named, 15.0), reserve.trial_threads(named, 15.0)) == (2, 1)
 
 
 def test_other_load_is_the_machine_less_this_process_tree(

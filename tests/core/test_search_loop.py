@@ -198,7 +198,7 @@ def test_a_seed_repeats_the_proposals() -> None:
 def test_the_run_survives_crashing_hanging_and_dying_learners() -> None:
     features, y = _data()
     config = RunConfig(time_budget=8, learners=("prior", "crashing", "hanging", "dying"),
-                       quiet=True, n_jobs=2)
+                       quiet=True, n_jobs=2, n_workers=2)  # (two side by side, even busy)
     view = build_view(features, y, BINARY, config)
     budget = Budget(config.time_budget)
     predictor = fit_predictor(view, _Identity(), config, budget, MODULES)

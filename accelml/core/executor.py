@@ -156,12 +156,18 @@ class LocalExecutor:
             ["accelml.core.forkserver_exit", "accelml.core.evaluate", *self._modules])
         self._idle: list[_Slot] = []
         self._busy: list[_Slot] = []
+        #: Every worker started, tracked before it starts: a stop signal that lands while a
+        #: worker starts (or waits to be ready) must not leave it running untracked, since a
+        #: worker ignores SIGTERM and the interpreter's exit would wait on it for ever.
+        self._started: list[BaseProcess] = []
 
     def _start_slot(self) -> _Slot:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main, args=(child, self._view_dir, self._modules, os.getpid()),
             daemon=True)
+        self._started = [p for p in self._started if p.exitcode is None]  # (the living)
+        self._started.append(process)
         process.start()
         child.close()
         return _Slot(process, parent)
@@ -244,4 +250,8 @@ class LocalExecutor:
                 slot.process.kill()
                 slot.process.join(timeout=2.0)
             slot.conn.close()
-        self._idle, self._busy = [], []
+        for process in self._started:  # (any a signal caught between start and tracking)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=2.0)
+        self._idle, self._busy, self._started = [], [], []

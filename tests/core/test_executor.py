@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from pathlib import Path
+
+import pytest
 
 from accelml.core.executor import LocalExecutor
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
@@ -38,6 +41,28 @@ def test_failures_are_records_and_the_executor_keeps_working(view_dir: Path) -> 
         assert ok.status is TrialStatus.OK and ok.score is not None
     finally:
         executor.shutdown()
+
+
+def test_shutdown_ends_a_worker_a_stop_signal_caught_while_it_started(view_dir: Path,
+                                                                      monkeypatch) -> None:
+    """A second Ctrl-C landing while a worker starts must not leave it running: it ignores
+    SIGTERM, and the interpreter's exit would wait on it for ever."""
+    executor = LocalExecutor(view_dir, n_workers=1, modules=MODULES)
+
+    def interrupted(self: object) -> None:
+        raise KeyboardInterrupt
+
+    from accelml.core import executor as executor_module
+
+    monkeypatch.setattr(executor_module._Slot, "wait_ready", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:  # (its traceback holds the pipe open)
+            executor.submit(_spec(0, "prior"))
+        (worker,) = [p for p in multiprocessing.active_children() if p.daemon]
+        assert worker.is_alive()
+    finally:
+        executor.shutdown()
+    assert not worker.is_alive() and caught.value is not None
 
 
 def test_a_hanging_trial_is_killed_at_its_deadline(view_dir: Path) -> None:

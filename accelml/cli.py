@@ -269,8 +269,9 @@ def _report_fit(predictor: Any, out: Path, quiet: bool) -> None:
     if latency:
         dropped = len(latency["dropped"])
         err_console.print(
-            f"one-row prediction: {latency['served_ms']['p90_ms']:g} ms (90th percentile; "
-            f"limit {latency['limit_ms']:g} ms"
+            f"one-row prediction: {latency['served_ms']['p50_ms']:g} ms median, "
+            f"{latency['served_ms']['p90_ms']:g} ms 90th percentile (limit "
+            f"{latency['limit_ms']:g} ms"
             + (f", {dropped} slower member{'s' * (dropped > 1)} left out of the blend"
                if dropped else "") + ")", highlight=False)
     fallback = info.get("fallback")

@@ -126,10 +126,16 @@ def test_within_the_limit_nothing_changes(tmp_path: Path, monkeypatch: pytest.Mo
     assert fine.record["rest_of_call_ms"] == pytest.approx(0.5)
 
 
-def test_the_fastest_alone_when_no_blend_leaves_headroom_and_as_is_when_none_meets_it(
+def test_the_median_must_leave_half_the_limit_for_the_slow_calls() -> None:
+    assert latency.meets({"p50_ms": 5.0, "p90_ms": 9.0}, 10.0)
+    assert not latency.meets({"p50_ms": 6.0, "p90_ms": 9.0}, 10.0)  # its p99 nears 12 ms
+    assert not latency.meets({"p50_ms": 2.0, "p90_ms": 11.0}, 10.0)
+
+
+def test_the_fastest_alone_when_only_it_fits_and_as_is_when_none_meets_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     served, build = _served_with_costs(tmp_path, monkeypatch, {0: 1.0, 1: 20.0})
-    alone = keep_within(LatencyGoal(2.0, None), served, None, build,  # type: ignore[arg-type]
+    alone = keep_within(LatencyGoal(3.0, None), served, None, build,  # type: ignore[arg-type]
                         lambda c, cap: select_within(served.blend, Y, TASK, c, cap),
                         lambda b: (None, None))
     assert [m.group for m in alone.members] == [0] and alone.record["met"]

@@ -32,7 +32,7 @@ from accelml.core.ensemble import select_ensemble, select_within
 from accelml.core.evaluate import validation_targets
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
-from accelml.core.latency import LatencyGoal, Served, keep_within
+from accelml.core.latency import LatencyGoal, Served, keep_within, too_slow_to_serve
 from accelml.core.learner import (
     Config,
     Learner,
@@ -138,7 +138,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 busy = busy_cores()  # other work on the machine, before ours starts
                 preload(load_modules(learners))  # while the workers start
                 loop = SearchLoop(view, config, budget, executor, searcher, workdir, store,
-                                  busy_elsewhere=busy)
+                                  busy_elsewhere=busy,  # (deterministic runs only measure)
+                                  time_one_row=latency is not None and not config.deterministic)
                 loop.resume(resumed)
                 if loop.search_left() > 0:  # (else no worker would get a trial)
                     executor.warm_up()
@@ -159,7 +160,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                     config = config.with_changes(ensemble_size=1, stacking=False)
                 outcome, config = _final_model(loop, config, progress.set_stage)
                 phases["refit"] = budget.elapsed()
-                blend, fitted = _ensemble(loop, config.ensemble, progress.set_stage)
+                blend, fitted = _ensemble(loop, config.ensemble, progress.set_stage,
+                                          None if config.deterministic else latency)
                 phases["member_refits"] = budget.elapsed()
                 progress.set_stage("stacking")  # its deadline leaves the loading and saving
                 stacking, stacker = _stack(blend, view, config.ensemble, config.seed,
@@ -387,15 +389,23 @@ def _check_any_model(outcome: SearchOutcome, stop: StopRequest) -> None:
 
 
 def _ensemble(loop: SearchLoop, settings: EnsembleSettings,
-              on_stage: Callable[[str], None],
+              on_stage: Callable[[str], None], goal: LatencyGoal | None = None,
               ) -> tuple[list[tuple[TrialResult, float]], dict[int, TrialResult]]:
     """The blend to serve and, per trial in it, the result holding its model: the final fit
     for the chosen trial, the trial itself when it kept its model, else a refit on all rows.
-    Members that cannot be refit in the time left are dropped and the blend chosen again."""
+    Members that cannot be refit in the time left are dropped and the blend chosen again.
+    With a latency ``goal``, other trials too slow to be served by it are not candidates:
+    refitting a large forest only for the latency step to leave it out cost a run a third of
+    its budget."""
     outcome, view = loop.outcome, loop.view
     assert outcome.refit is not None and outcome.chosen is not None
     passed_over = set(outcome.noise["passed_over"]) if outcome.noise else set()
-    ranked = [r for r in loop.ranked() if r.spec.trial_id not in passed_over]
+    chosen_id = outcome.chosen.spec.trial_id
+    too_slow = {r.spec.trial_id for r in loop.ranked() if goal is not None
+                and r.spec.trial_id != chosen_id and too_slow_to_serve(r, goal)}
+    outcome.too_slow = sorted(too_slow)
+    ranked = [r for r in loop.ranked()
+              if r.spec.trial_id not in passed_over and r.spec.trial_id not in too_slow]
     targets = validation_targets(view)
     blend = select_ensemble(ranked, outcome.chosen, targets, view.task, settings.size)
     fitted = {outcome.chosen.spec.trial_id: outcome.refit}
@@ -434,7 +444,7 @@ def _within_latency(goal: LatencyGoal | None, served: Served, view: DatasetView,
     outcome.folds = {trial: n for trial, n in outcome.folds.items() if trial in kept}
     outcome.latency_ms = {int(g): ms for g, ms in result.record["members_ms"].items()
                           if g != "None"}
-    outcome.latency = result.record
+    outcome.latency = {**result.record, "too_slow_to_refit": outcome.too_slow}
     if result.record["enforced"] and not result.record["met"]:
         served_ms = result.record["served_ms"]
         warnings.warn(f"the served model answers one row in {served_ms['p50_ms']:g} ms "

@@ -221,6 +221,8 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
             if spec.kind is TrialKind.REFIT:
                 return _refit_and_save(learner, view, spec, deadline, started)
             score, oof, info, models = cross_validate(learner, view, spec, deadline)
+            if spec.time_one_row:
+                info["one_row_ms"] = _one_row_ms(learner, models[-1], view)
             model_dir = None
             if spec.output_dir is not None and keeps_model(learner, view):
                 model_dir = spec.output_dir / "model"
@@ -242,6 +244,13 @@ def run_trial(spec: TrialSpec, view: DatasetView) -> TrialResult:
     return TrialResult(spec, TrialStatus.OK, score=score, cost_s=time.monotonic() - started,
                        oof_path=oof_path, artifact_dir=model_dir, bag_dir=bag_dir, info=info,
                        facts=FitFacts.mean([fitted.facts for fitted in models]))
+
+
+def _one_row_ms(learner: Learner, fitted: Fitted, view: DatasetView) -> float:
+    """The median milliseconds of ``fitted``'s prediction for one encoded row."""
+    from accelml.core.latency import fitted_latency_ms  # (the predictor's imports: lazily)
+
+    return round(fitted_latency_ms(learner, fitted, view.features.take(np.arange(1))), 4)
 
 
 def _save_bag(learner: Learner, view: DatasetView, spec: TrialSpec, score: float,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from accelml.core.data import Features
-from accelml.core.learner import get_learner
+from accelml.core.learner import Fitted, Learner, get_learner
 from accelml.core.predictor import Member, Predictor
 from accelml.core.stacking import Stacker
 from accelml.core.trial import TrialResult
@@ -66,11 +66,31 @@ def _timed(call: Callable[[], Any], calls: int, limit_s: float,
     return times
 
 
+def fitted_latency_ms(learner: Learner, fitted: Fitted, row: Features) -> float:
+    """The median milliseconds of one fitted model's prediction for one encoded row."""
+    return statistics.median(_timed(lambda: learner.predict(fitted, row),
+                                    MEMBER_CALLS, MEMBER_TIMING_S))
+
+
 def member_latency_ms(member: Member, row: Features) -> float:
     """The median milliseconds of one member's prediction for one encoded row."""
-    learner = get_learner(member.learner)
-    return statistics.median(_timed(lambda: learner.predict(member.fitted, row),
-                                    MEMBER_CALLS, MEMBER_TIMING_S))
+    return fitted_latency_ms(get_learner(member.learner), member.fitted, row)
+
+
+def served_estimate_ms(result: TrialResult) -> float:
+    """What a trial would add to a served blend's one-row time, from its search (a search
+    trial timed with ``time_one_row``): its model's time, times its fold models when it kept
+    them as a bag; 0 when it was not timed."""
+    per_model = float(result.info.get("one_row_ms", 0.0))
+    folds = sum(1 for _ in result.bag_dir.iterdir()) if result.bag_dir is not None else 1
+    return per_model * folds
+
+
+def too_slow_to_serve(result: TrialResult, goal: LatencyGoal) -> bool:
+    """Whether a trial alone would fill more of the limit than a blend's members may
+    (:data:`HEADROOM`): the latency step would leave it out of any blend, so it is not worth
+    fitting again on all rows."""
+    return served_estimate_ms(result) > HEADROOM * goal.max_ms
 
 
 def group_latency_ms(members: Sequence[Member], row: Features) -> dict[int | None, float]:

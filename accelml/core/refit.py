@@ -52,6 +52,9 @@ class SearchOutcome:
     latency_ms: dict[int, float] = field(default_factory=dict)
     #: The latency goal's record (:func:`accelml.core.latency.keep_within`), or None.
     latency: dict[str, Any] | None = None
+    #: Trials left out of the blend before its members were fitted on all rows: alone, their
+    #: search-time one-row prediction would fill more of the latency goal than a member may.
+    too_slow: list[int] = field(default_factory=list)
     #: The simpler config served in place of the best trial, within noise of it
     #: (:func:`accelml.core.noise.prefer_simpler`), or None.
     noise: dict[str, Any] | None = None

@@ -68,8 +68,10 @@ class SearchLoop:
 
     def __init__(self, view: DatasetView, config: RunConfig, budget: Budget, executor: Executor,
                  searcher: Searcher, workdir: Path, store: RunStore | None = None, *,
-                 busy_elsewhere: float = 0.0) -> None:
+                 busy_elsewhere: float = 0.0, time_one_row: bool = False) -> None:
         self.view, self.config, self.budget = view, config, budget
+        #: Search trials record their model's one-row prediction time (a latency goal).
+        self.time_one_row = time_one_row
         #: How many times slower than on an idle machine this process's own work (loading,
         #: saving) runs, from the cores other work kept busy when the run started.
         self.slowness = slowness(busy_elsewhere)
@@ -267,7 +269,7 @@ class SearchLoop:
                 output_dir=output_dir, init_from=self._kept_model(proposal.resume_from),
                 keep_folds_at_loss=self._bag_threshold(proposal.learner),
                 timed=self.schedule.timed, max_memory_mb=self.config.max_trial_memory_mb,
-                reach_fidelity=self.must_reach(proposal)))
+                reach_fidelity=self.must_reach(proposal), time_one_row=self.time_one_row))
             self._submitted += 1
 
     def must_reach(self, proposal: Proposal) -> bool:

@@ -55,6 +55,8 @@ class TrialSpec:
         reach_fidelity: the learner may end the trial early, as PRUNED, when its measured
             pace shows it cannot come near ``fidelity`` before its deadline (learners with
             ``stops_out_of_reach``; see :class:`accelml.core.learner.FidelityOutOfReach`).
+        time_one_row: record the one-row prediction time of the trial's model (its median
+            over a few calls, ``info["one_row_ms"]``), for a run with a latency goal.
     """
 
     trial_id: int
@@ -71,6 +73,7 @@ class TrialSpec:
     timed: bool = True
     max_memory_mb: float | None = None
     reach_fidelity: bool = False
+    time_one_row: bool = False
 
 
 @dataclass(frozen=True)

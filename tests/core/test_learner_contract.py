@@ -90,6 +90,19 @@ class _CountingPrior(PriorLearner):
         return replace(fitted, facts=FitFacts(len(y), len(y) // 2))
 
 
+def test_a_trial_of_a_run_with_a_latency_goal_times_its_model_on_one_row(
+        tmp_path: Path) -> None:
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    rows = np.arange(40)
+    view = DatasetView(Features(X), y, BINARY, ((rows[:30], rows[30:]),))
+    timed = run_trial(TrialSpec(0, "prior", {"shrink": 0.0}, None, 30.0, 0, 1,
+                                time_one_row=True), view)
+    assert timed.status is TrialStatus.OK and timed.info["one_row_ms"] > 0
+    plain = run_trial(TrialSpec(1, "prior", {"shrink": 0.0}, None, 30.0, 0, 1), view)
+    assert "one_row_ms" not in plain.info
+
+
 def test_a_trial_carries_the_mean_of_its_folds_facts_to_the_engine(tmp_path: Path) -> None:
     X = np.random.default_rng(0).normal(size=(40, 2))
     y = (X[:, 0] > 0).astype(np.int64)

@@ -178,6 +178,38 @@ def test_a_limit_no_model_meets_keeps_the_blend_and_warns() -> None:
     assert len(predictor.info["ensemble"]) == len(record["members_ms"])
 
 
+def test_a_trial_too_slow_for_the_goal_is_judged_by_what_it_would_serve(
+        tmp_path: Path) -> None:
+    bag = tmp_path / "folds"
+    for fold in range(3):
+        (bag / str(fold)).mkdir(parents=True)
+    spec = TrialSpec(0, "net", {}, None, 10.0, 0, 1)
+    single = TrialResult(spec, TrialStatus.OK, score=0.5, info={"one_row_ms": 2.0})
+    bagged = TrialResult(spec, TrialStatus.OK, score=0.5, info={"one_row_ms": 2.0},
+                         bag_dir=bag)  # three fold models, each 2 ms: 6 ms served
+    untimed = TrialResult(spec, TrialStatus.OK, score=0.5)
+    assert latency.served_estimate_ms(bagged) == 6.0
+    goal = LatencyGoal(10.0, None)
+    assert latency.too_slow_to_serve(bagged, goal)  # over half the limit
+    assert not latency.too_slow_to_serve(single, goal)
+    assert not latency.too_slow_to_serve(untimed, goal)
+
+
+def test_trials_too_slow_for_the_goal_are_not_fitted_again_as_members() -> None:
+    train, _ = split(cancer_frame())
+    with pytest.warns(UserWarning, match="over the 1e-06 ms limit"):
+        predictor = accelml.fit(train, "diagnosis", time_budget=30, max_trials=4, quiet=True,
+                                learners=("lightgbm", "linear"), max_latency_ms=1e-6,
+                                ensemble_size=4)
+    board = predictor.leaderboard()
+    ok = board[board["status"] == "ok"]
+    chosen = int(board[board["final"]]["trial"].iloc[0])
+    # every search trial was timed, so each but the chosen one is over any part of 1e-6 ms
+    assert predictor.info["latency"]["too_slow_to_refit"] == sorted(
+        int(t) for t in ok["trial"] if int(t) != chosen)
+    assert [member["trial"] for member in predictor.info["ensemble"]] == [chosen]
+
+
 def test_no_limit_when_lifted() -> None:
     train, _ = split(cancer_frame())
     predictor = accelml.fit(train, "diagnosis", time_budget=30, max_trials=2, quiet=True,

@@ -234,9 +234,10 @@ def same_run(row: dict, name: str, system: str, budget: float, busy: bool, seed:
 
 def usable(row: dict) -> bool:
     """A finished run whose conditions held: a run meant for an idle machine that shared it
-    with other work does not count."""
+    with other work does not count. A stored row whose reading was set aside
+    (``other_cores`` null, with a ``load_note`` saying why) counts."""
     return "error" not in row and (row.get("busy") or
-                                   row.get("other_cores", 0.0) <= DISTURBED_CORES)
+                                   (row.get("other_cores") or 0.0) <= DISTURBED_CORES)
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -32,7 +32,13 @@ from accelml.core.ensemble import select_ensemble, select_within
 from accelml.core.evaluate import validation_targets
 from accelml.core.executor import Executor, LocalExecutor
 from accelml.core.interrupt import StopRequest
-from accelml.core.latency import LatencyGoal, Served, keep_within, too_slow_to_serve
+from accelml.core.latency import (
+    LatencyGoal,
+    Served,
+    keep_within,
+    servable_first,
+    too_slow_to_serve,
+)
 from accelml.core.learner import (
     Config,
     Learner,
@@ -158,7 +164,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                                        f"{stop.reason} again quits without saving")
                     _check_any_model(loop.outcome, stop)
                     config = config.with_changes(ensemble_size=1, stacking=False)
-                outcome, config = _final_model(loop, config, progress.set_stage)
+                outcome, config = _final_model(loop, config, progress.set_stage,
+                                               None if config.deterministic else latency)
                 phases["refit"] = budget.elapsed()
                 blend, fitted = _ensemble(loop, config.ensemble, progress.set_stage,
                                           None if config.deterministic else latency)
@@ -242,16 +249,19 @@ def _blend_validation(blend: list[tuple[TrialResult, float]], task: Task) -> np.
     return np.asarray(np.sum(parts, axis=0), dtype=np.float64)
 
 
-def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], None]
-                 ) -> tuple[SearchOutcome, RunConfig]:
-    """The best trial's refit, or the fallback (see :meth:`SearchLoop.refit_best`); with no
-    trial to serve (none finished in time, or no refit succeeded), the constant model, alone
-    (the config returned blends and stacks nothing), unless the run is strict. A run whose
-    every trial failed for another reason fails with it."""
+def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], None],
+                 goal: LatencyGoal | None = None) -> tuple[SearchOutcome, RunConfig]:
+    """The best trial's refit (with a latency ``goal``, the best it can serve: see
+    :func:`accelml.core.latency.servable_first`), or the fallback (see
+    :meth:`SearchLoop.refit_best`); with no trial to serve (none finished in time, or no
+    refit succeeded), the constant model, alone (the config returned blends and stacks
+    nothing), unless the run is strict. A run whose every trial failed for another reason
+    fails with it."""
     view = loop.view
     metric = get_metric(view.task.metric)
+    ranked = loop.ranked() if goal is None else servable_first(loop.ranked(), goal)
     ranked, loop.outcome.noise = prefer_simpler(
-        loop.ranked(), validation_targets(view),
+        ranked, validation_targets(view),
         lambda y, prediction: metric.loss(y, prediction, view.task), view.task, config.seed,
         limit_s=None if config.deterministic else COMPARE_S)
     try:

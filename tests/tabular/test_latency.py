@@ -195,6 +195,17 @@ def test_a_trial_too_slow_for_the_goal_is_judged_by_what_it_would_serve(
     assert not latency.too_slow_to_serve(untimed, goal)
 
 
+def test_the_best_trial_the_goal_can_serve_is_fitted_first() -> None:
+    def timed(trial_id: int, ms: float) -> TrialResult:
+        return TrialResult(TrialSpec(trial_id, "net", {}, None, 10.0, 0, 1), TrialStatus.OK,
+                           score=0.5, info={"one_row_ms": ms})
+
+    ranked = [timed(0, 13.0), timed(1, 0.9), timed(2, 7.0), timed(3, 0.4)]
+    ordered = latency.servable_first(ranked, LatencyGoal(10.0, None))
+    assert [r.spec.trial_id for r in ordered] == [1, 3, 0, 2]  # the slow ones as fallbacks
+    assert latency.servable_first(ranked, LatencyGoal(1e-6, None)) == ranked  # none fits
+
+
 def test_trials_too_slow_for_the_goal_are_not_fitted_again_as_members() -> None:
     train, _ = split(cancer_frame())
     with pytest.warns(UserWarning, match="over the 1e-06 ms limit"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -223,6 +224,8 @@ def main() -> None:
         import h2o
 
         h2o.cluster().shutdown()
+    if args.system.startswith("autogluon"):  # its models, a gigabyte a run, are not kept
+        shutil.rmtree(model.path, ignore_errors=True)
 
 
 if __name__ == "__main__":

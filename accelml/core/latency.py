@@ -82,7 +82,8 @@ def served_estimate_ms(result: TrialResult) -> float:
     trial timed with ``time_one_row``): its model's time, times its fold models when it kept
     them as a bag; 0 when it was not timed."""
     per_model = float(result.info.get("one_row_ms", 0.0))
-    folds = sum(1 for _ in result.bag_dir.iterdir()) if result.bag_dir is not None else 1
+    bag = result.bag_dir
+    folds = sum(1 for _ in bag.iterdir()) if bag is not None and bag.is_dir() else 1
     return per_model * folds
 
 

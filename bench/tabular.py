@@ -141,7 +141,7 @@ def run(system: str, folder: Path, budget: float, out: Path, busy: bool = False,
         (where / "stderr.txt").write_text(done.stderr)  # the whole story of a failed run
         lines = [ln for ln in done.stderr.strip().splitlines() if not ln.startswith(
             ("peak_kb=", "Command exited"))]
-        row["error"] = " ".join(lines[-3:])[:300]
+        row["error"] = " ".join(lines[-3:]).replace(f"{ROOT}/", "")[:300]  # (no local paths)
         return row
     facts = json.loads((where / "facts.json").read_text())
     test = pd.read_parquet(folder / "test.parquet")

@@ -37,6 +37,7 @@ from accelml.core.latency import (
     Served,
     keep_within,
     servable_first,
+    served_members_ms,
     too_slow_to_serve,
 )
 from accelml.core.learner import (
@@ -452,8 +453,7 @@ def _within_latency(goal: LatencyGoal | None, served: Served, view: DatasetView,
     kept = {r.spec.trial_id: w for r, w in result.blend}
     outcome.weights = kept
     outcome.folds = {trial: n for trial, n in outcome.folds.items() if trial in kept}
-    outcome.latency_ms = {int(g): ms for g, ms in result.record["members_ms"].items()
-                          if g != "None"}
+    outcome.latency_ms = served_members_ms(result.record, kept)
     outcome.latency = {**result.record, "too_slow_to_refit": outcome.too_slow}
     if result.record["enforced"] and not result.record["met"]:
         served_ms = result.record["served_ms"]

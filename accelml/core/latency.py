@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +156,14 @@ class Served:
     stacker: Stacker | None
     stacking: dict[str, Any] | None
     record: dict[str, Any]
+
+
+def served_members_ms(record: dict[str, Any], served: Collection[int]) -> dict[int, float]:
+    """Each served trial's measured one-row latency, from :func:`keep_within`'s record: the
+    leaderboard's column. Members the step dropped are left out (their weight is 0; the
+    manifest's ``members_ms`` keeps what they cost)."""
+    return {int(g): ms for g, ms in record["members_ms"].items()
+            if g != "None" and int(g) in served}
 
 
 def keep_within(goal: LatencyGoal, served: Served, row: Features,

@@ -116,6 +116,18 @@ def test_a_slow_member_is_left_out_and_the_rest_reweighted(
         assert result.stacker is None
 
 
+def test_the_leaderboard_times_only_the_members_still_served(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    served, build = _served_with_costs(tmp_path, monkeypatch, {0: 1.0, 1: 20.0, 2: 1.0})
+    result = keep_within(LatencyGoal(10.0, None), served, None,  # type: ignore[arg-type]
+                         build, lambda c, cap: select_within(served.blend, Y, TASK, c, cap),
+                         lambda blend: (None, None))
+    kept = {r.spec.trial_id for r, _ in result.blend}
+    assert result.record["members_ms"]["1"] == 20.0  # the manifest keeps what it cost
+    board = latency.served_members_ms(result.record, kept)
+    assert 1 not in board and set(board) == kept and all(board[g] == 1.0 for g in kept)
+
+
 def test_within_the_limit_nothing_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
     served, build = _served_with_costs(tmp_path, monkeypatch, {0: 1.0, 1: 2.0})

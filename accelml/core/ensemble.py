@@ -142,6 +142,34 @@ def select_ensemble(ranked: Sequence[TrialResult], chosen: TrialResult, y: np.nd
     return [blend[0], *sorted(blend[1:], key=lambda item: -item[1])]
 
 
+#: Rows :func:`likely_members` chooses a blend on, at most (a forecast, not the choice).
+LIKELY_ROWS = 2000
+
+
+def likely_members(ranked: Sequence[TrialResult], y: np.ndarray, task: Task, size: int,
+                   seed: int = 0) -> list[TrialResult] | None:
+    """The trials other than the best that :func:`select_ensemble` would blend with it now,
+    chosen on at most :data:`LIKELY_ROWS` of the validated rows (the search's time reserve
+    prices their refits); None where that cannot be told (a ranking task, or too few rows)."""
+    if task.kind is TaskKind.RANKING or not ranked or ranked[0].oof_path is None:
+        return None
+    if size < 2:
+        return []
+    candidates = candidate_pool(ranked, ranked[0])
+    if len(candidates) < 2:
+        return []
+    predictions = [np.load(c.oof_path) for c in candidates]  # type: ignore[arg-type]
+    rows = np.flatnonzero(covered_rows(predictions))
+    if len(rows) < 2:
+        return None
+    if len(rows) > LIKELY_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, LIKELY_ROWS, replace=False))
+    weights = greedy_weights([p[rows] for p in predictions], y[rows], task, first=0)
+    others = sorted((i for i in range(1, len(candidates)) if weights[i] > 0),
+                    key=lambda i: -weights[i])
+    return [candidates[i] for i in others[:size - 1]]
+
+
 def select_within(blend: Sequence[tuple[TrialResult, float]], y: np.ndarray, task: Task,
                   costs: Sequence[float], capacity: float) -> list[tuple[TrialResult, float]]:
     """The blend chosen again among ``blend``'s trials so that its members' ``costs`` sum

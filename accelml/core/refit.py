@@ -220,7 +220,8 @@ class FinalFits:
         does not, or when the refit fails (the blend is then chosen without it)."""
         parts = self.parts
         limit = parts.budget.remaining() - self.save_margin() - self.stacking_share()
-        estimate = parts.schedule.member_cost(candidate, parts.view, parts.slowness)
+        estimate = parts.schedule.member_cost(candidate, parts.view, parts.slowness,
+                                              self.threads())
         if limit < max(MIN_MEMBER_S, estimate):  # counted runs: every member, clock as cap
             return None
         on_stage(f"refitting ensemble member {candidate.spec.learner}")

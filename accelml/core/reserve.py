@@ -29,6 +29,8 @@ SAVE_MARGIN_S = 1.0
 #: its trial's split: measured at 0.5 to 1.0 times (60 s runs on adult, electricity and
 #: california_housing, run.phases_s); a larger factor left up to a quarter of the budget idle.
 REFIT_SAFETY = 1.0
+#: How a refit's time falls with more threads than its trial had (see thread_factor).
+THREAD_GAIN = 0.75
 #: Seconds to load a refit member into the predictor (a scikit-learn forest's skops file
 #: is the slowest: up to about 1 s).
 MEMBER_LOAD_S = 0.5
@@ -58,33 +60,60 @@ def rows_factor(view: DatasetView) -> float:
     return len(view.y) / max(train_rows, 1.0)
 
 
-def refit_estimate(result: TrialResult, view: DatasetView) -> float:
-    """Seconds a refit of ``result`` on all rows is expected to take."""
-    return REFIT_SAFETY * result.cost_s / len(view.splits) * rows_factor(view)
+def thread_factor(trial_threads: int, refit_threads: int) -> float:
+    """How much of its trial's time a fit takes on ``refit_threads`` threads: all of it
+    over again per thread fewer than its trial had; with more threads, the ratio to the
+    power :data:`THREAD_GAIN` (0.59 for twice the threads: LightGBM refits on both of two
+    free cores took 0.39 to 0.59 times their one-thread trial's split scaled to all rows,
+    where the trial had shared the machine with another and trained past its best round)."""
+    if refit_threads >= trial_threads:
+        return float((trial_threads / max(refit_threads, 1)) ** THREAD_GAIN)
+    return trial_threads / max(refit_threads, 1)
+
+
+def refit_estimate(result: TrialResult, view: DatasetView, threads: int | None = None) -> float:
+    """Seconds a refit of ``result`` on all rows is expected to take, on ``threads`` threads
+    (None: as many as its trial had)."""
+    per_split = REFIT_SAFETY * result.cost_s / len(view.splits) * rows_factor(view)
+    if threads is None:
+        return per_split
+    return per_split * thread_factor(max(result.spec.n_jobs, 1), threads)
 
 
 def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
                   loss: Callable[[float], float], extra_fits: float = 0.0,
-                  bag_models: int = 0, slowness: float = 1.0) -> float:
+                  bag_models: int = 0, slowness: float = 1.0, *,
+                  threads: int | None = None,
+                  members: Sequence[TrialResult] | None = None) -> float:
     """Seconds to keep for refitting the best trial so far on all rows (and ``extra_fits``
     more fits for ensemble members), for loading and saving up to ``bag_models`` fold models
     of bagged members, plus saving; the fixed seconds (loading, saving) times ``slowness``
     (a machine busy with other work does them slower; the refits are priced from trials that
-    ran on it).
+    ran on it), the refits on ``threads`` threads (:func:`refit_estimate`).
 
-    A member is priced at the median refit of the best POOL trials (the blend's candidates),
-    or at the best trial's when that is cheaper: pricing every member at a slow best trial's
-    cost kept up to half the budget idle (letter at 300 s: 162 s kept, 43 s used)."""
+    ``members``, when given, are the other trials of the blend the run would serve now
+    (:func:`accelml.core.ensemble.likely_members`): those without kept models are priced
+    each at its own refit, in place of ``extra_fits``. Three members priced at the best
+    trial's cost kept 30 s of a 60 s run for refits that took 7 s. Without them, a member is
+    priced at the median refit of the best POOL trials (the blend's candidates), or at the
+    best trial's when that is cheaper: pricing every member at a slow best trial's cost kept
+    up to half the budget idle (letter at 300 s: 162 s kept, 43 s used)."""
     ok = sorted((r for r in results if r.status is TrialStatus.OK and r.score is not None),
                 key=lambda r: loss(r.score or 0.0))
     if not ok:
         return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S * slowness)
-    best = refit_estimate(ok[0], view)
+    best = refit_estimate(ok[0], view, threads)
     own = 0.0 if ok[0].bag_dir is not None else 1.0  # a kept bag serves without a refit
-    member = min(best, statistics.median(refit_estimate(r, view) for r in ok[:POOL]))
     load = MEMBER_LOAD_S * slowness
-    first_save = REFIT_SAVE_S * slowness if own or extra_fits else 0.0
-    fits = own * (best + load) + extra_fits * (member + load) + first_save
+    if members is not None:
+        to_refit = [m for m in members if m.bag_dir is None and m.artifact_dir is None]
+        member_fits = sum(refit_estimate(m, view, threads) + load for m in to_refit)
+    else:
+        member = min(best, statistics.median(refit_estimate(r, view, threads)
+                                             for r in ok[:POOL]))
+        member_fits = extra_fits * (member + load)
+    first_save = REFIT_SAVE_S * slowness if own or member_fits else 0.0
+    fits = own * (best + load) + member_fits + first_save
     select = ENSEMBLE_SELECT_S if extra_fits or bag_models > len(view.splits) else 0.0
     fixed = (select + BAG_MODEL_S * bag_models + SAVE_MARGIN_S) * slowness
     return min(0.5 * budget.total_s, fits + fixed + 0.02 * budget.total_s)

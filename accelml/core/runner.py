@@ -19,7 +19,8 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.cores import OtherLoad
 from accelml.core.data import DatasetView
-from accelml.core.ensemble import POOL
+from accelml.core.ensemble import POOL, candidate_pool, likely_members
+from accelml.core.evaluate import validation_targets
 from accelml.core.executor import Executor
 from accelml.core.interrupt import StopRequest
 from accelml.core.learner import capabilities, get_learner
@@ -29,7 +30,9 @@ from accelml.core.reserve import (
     MIN_TRIAL_S,
     active_workers,
     expected_cost,
+    final_fit_threads,
     latest_result,
+    refit_estimate,
     refit_reserve,
     slowness,
     starved,
@@ -43,6 +46,13 @@ from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
 #: most, and at least 20 times over a short run, so it still learns from the others' trials.
 SHARED_POLL_S = 5.0
 SHARED_POLLS_PER_RUN = 20
+
+#: The blend the reserve prices (:func:`accelml.core.ensemble.likely_members`) is chosen
+#: again at most this often, and only where three members priced at the best trial's refit
+#: would take more than LIKELY_SHARE of the budget (elsewhere the price is too small to
+#: matter, and choosing blends after every quick trial would cost the search time).
+LIKELY_EVERY_S = 2.0
+LIKELY_SHARE = 0.05
 
 OnResult = Callable[[TrialResult], None]
 
@@ -96,6 +106,9 @@ class SearchLoop:
                         else config.worker_layout()[0])  # (a cluster's load is not ours)
         self._load = OtherLoad() if follow else None
         self._recent_load = [busy_elsewhere]
+        #: The blend the reserve prices: its candidates, when it was chosen, its members.
+        self._likely: tuple[tuple[int, ...], float, list[TrialResult] | None] = (
+            (), -math.inf, None)
         #: Each layout the search ran with: when it began, the load that decided it.
         self.layouts = [{"at_s": 0.0, "busy_elsewhere": round(busy_elsewhere, 2),
                          "workers": self.workers, "threads": self.threads}]
@@ -216,9 +229,35 @@ class SearchLoop:
         size = self.config.ensemble.size
         extra = ENSEMBLE_EXTRA_REFITS if size > 1 and not bagged else 0.0
         models = size * len(self.view.splits) if bagged else 0
+        threads = self._refit_threads()
         return self.fits.stacking_share() + refit_reserve(
             self.outcome.results, self.view, self.budget, self.searcher.loss, extra, models,
-            self.slowness)
+            self.slowness, threads=threads,
+            members=self._likely_members(threads) if extra else None)
+
+    def _refit_threads(self) -> int:
+        """The threads the final fits would get now
+        (:func:`accelml.core.reserve.final_fit_threads`, at the recent load)."""
+        busy = sum(self._recent_load) / len(self._recent_load)
+        return final_fit_threads(self.config.execution, self.threads, busy,
+                                 self.schedule.fixed_layout)
+
+    def _likely_members(self, threads: int) -> list[TrialResult] | None:
+        """The other members of the blend the run would serve now, for the reserve to price
+        each refit (:func:`accelml.core.ensemble.likely_members`); None (priced by count)
+        under counted work, or where their refits are cheap. Chosen again when the
+        candidates change, at most every :data:`LIKELY_EVERY_S`."""
+        ranked = self.ranked()
+        if not self.schedule.timed or not ranked or (
+                ENSEMBLE_EXTRA_REFITS * refit_estimate(ranked[0], self.view, threads)
+                <= LIKELY_SHARE * self.budget.total_s):
+            return None
+        key = tuple(r.spec.trial_id for r in candidate_pool(ranked, ranked[0]))
+        if key != self._likely[0] and time.monotonic() - self._likely[1] >= LIKELY_EVERY_S:
+            members = likely_members(ranked, validation_targets(self.view), self.view.task,
+                                     self.config.ensemble.size, self.config.seed)
+            self._likely = (key, time.monotonic(), members)
+        return self._likely[2]
 
     def _may_submit(self, search_left: float) -> bool:
         if self._exhausted:

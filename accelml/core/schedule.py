@@ -68,8 +68,10 @@ class Schedule(Protocol):
         first model write included), when deciding whether it fits the time left."""
         ...
 
-    def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float) -> float:
-        """Seconds an ensemble member's refit (and loading it) is priced at."""
+    def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float,
+                    threads: int | None = None) -> float:
+        """Seconds an ensemble member's refit on ``threads`` threads (and loading it) is
+        priced at."""
         ...
 
     def final_fidelity(self, candidate: TrialResult, limit: float, config: RunConfig,
@@ -101,11 +103,11 @@ class ClockSchedule:
 
     def refit_cost(self, candidate: TrialResult, view: DatasetView, threads: int,
                    slowness: float) -> float:
-        fewer = max(1.0, candidate.spec.n_jobs / threads)  # its trial had more threads
-        return refit_estimate(candidate, view) * fewer + REFIT_SAVE_S * slowness
+        return refit_estimate(candidate, view, threads) + REFIT_SAVE_S * slowness
 
-    def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float) -> float:
-        return refit_estimate(candidate, view) + MEMBER_LOAD_S * slowness
+    def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float,
+                    threads: int | None = None) -> float:
+        return refit_estimate(candidate, view, threads) + MEMBER_LOAD_S * slowness
 
     def final_fidelity(self, candidate: TrialResult, limit: float, config: RunConfig,
                        view: DatasetView) -> int | None:
@@ -149,7 +151,8 @@ class CountedSchedule:
                    slowness: float) -> float:
         return 0.0  # counted, not timed: every refit is attempted, the clock as its cap
 
-    def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float) -> float:
+    def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float,
+                    threads: int | None = None) -> float:
         return 0.0
 
     def final_fidelity(self, candidate: TrialResult, limit: float, config: RunConfig,

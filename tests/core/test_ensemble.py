@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accelml.core.ensemble import candidate_pool, greedy_weights, select_ensemble
+from accelml.core.ensemble import (
+    candidate_pool,
+    greedy_weights,
+    likely_members,
+    select_ensemble,
+)
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
 
@@ -75,3 +80,15 @@ def test_the_chosen_model_alone_when_blending_does_not_help(tmp_path: Path) -> N
     worse = _trial(tmp_path, 1, _proba({0, 1, 2, 3, 4}), {"w": 2})
     assert select_ensemble([chosen, worse], chosen, Y, TASK, 8) == [(chosen, 1.0)]
     assert select_ensemble([chosen, worse], chosen, Y, TASK, 1) == [(chosen, 1.0)]
+
+
+def test_the_likely_members_are_the_blend_without_its_best(tmp_path: Path) -> None:
+    best = _trial(tmp_path, 0, _proba({0, 1, 2}), {"w": 1})
+    helps = _trial(tmp_path, 1, _proba({6, 7, 8}), {"w": 2}, kept=False)
+    useless = _trial(tmp_path, 2, _proba(set(range(12))), {"w": 3})
+    ranked = [best, helps, useless]
+    assert likely_members(ranked, Y, TASK, 8) == [helps]
+    assert likely_members(ranked, Y, TASK, 1) == []  # no blending: nothing to refit
+    assert likely_members([best], Y, TASK, 8) == []
+    ranking = Task(TaskKind.RANKING, "y", "ndcg@10", None, None)
+    assert likely_members(ranked, Y, ranking, 8) is None  # priced by count instead

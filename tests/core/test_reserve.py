@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,16 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget
 from accelml.core.data import DatasetView, Features
 from accelml.core.learner import FitFacts
-from accelml.core.reserve import final_fidelity, starved, validated_units
+from accelml.core.reserve import (
+    MEMBER_LOAD_S,
+    REFIT_SAVE_S,
+    final_fidelity,
+    refit_estimate,
+    refit_reserve,
+    starved,
+    thread_factor,
+    validated_units,
+)
 from accelml.core.schedule import ClockSchedule, CountedSchedule, make_schedule
 from accelml.core.task import Task, TaskKind
 from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
@@ -59,3 +70,30 @@ def test_the_two_schedules_differ_where_the_clock_is_read() -> None:
     assert clock.timed and not counted.timed and counted.batched and not clock.batched
     assert counted.report(cut_by_clock=False)["work_allowance_s"] == 1.0
     assert clock.report(cut_by_clock=False) == {}
+
+
+def test_a_refit_on_more_threads_is_priced_cheaper_and_on_fewer_dearer() -> None:
+    assert thread_factor(1, 1) == 1.0 and thread_factor(2, 1) == 2.0
+    assert thread_factor(1, 2) == pytest.approx(2 ** -0.75)  # less than twice as fast
+    trial = _trial(None, 8.0)  # one thread, 8 s on 80 rows: 10 s on all 100
+    assert refit_estimate(trial, _view()) == pytest.approx(10.0)
+    assert refit_estimate(trial, _view(), threads=2) == pytest.approx(10.0 * 2 ** -0.75)
+
+
+def test_the_reserve_prices_each_likely_member_at_its_own_refit(tmp_path: Path) -> None:
+    def member(trial_id: int, cost_s: float, kept: bool = False) -> TrialResult:
+        return TrialResult(TrialSpec(trial_id, "gbm", {}, None, 10, 0, 1), TrialStatus.OK,
+                           score=0.8, cost_s=cost_s, artifact_dir=tmp_path if kept else None)
+
+    best = _trial(None, 8.0)
+    cheap, kept = member(1, 0.8), member(2, 40.0, kept=True)
+    loss = lambda score: -score  # noqa: E731
+    budget = Budget(1000)
+    alone = refit_reserve([best, cheap, kept], _view(), budget, loss, extra_fits=3,
+                          members=[])
+    priced = refit_reserve([best, cheap, kept], _view(), budget, loss, extra_fits=3,
+                           members=[cheap, kept])  # a kept model serves without a refit
+    assert priced - alone == pytest.approx(1.0 + MEMBER_LOAD_S)
+    by_count = refit_reserve([best, cheap, kept], _view(), budget, loss, extra_fits=3)
+    assert by_count - alone == pytest.approx(3 * (10.0 + MEMBER_LOAD_S))  # the best's cost
+    assert alone > 10.0 + REFIT_SAVE_S

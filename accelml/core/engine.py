@@ -146,7 +146,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                 preload(load_modules(learners))  # while the workers start
                 loop = SearchLoop(view, config, budget, executor, searcher, workdir, store,
                                   busy_elsewhere=busy,  # (deterministic runs only measure)
-                                  time_one_row=latency is not None and not config.deterministic)
+                                  time_one_row=latency is not None and not config.deterministic,
+                                  servable=_servable(latency))
                 loop.resume(resumed)
                 if loop.search_left() > 0:  # (else no worker would get a trial)
                     executor.warm_up()
@@ -397,6 +398,14 @@ def _check_any_model(outcome: SearchOutcome, stop: StopRequest) -> None:
     if not any(r.status is TrialStatus.OK for r in outcome.results):
         raise SearchError(f"stopped by {stop.reason} before any trial finished; nothing was "
                           "saved")
+
+
+def _servable(goal: LatencyGoal | None) -> Callable[[TrialResult], bool] | None:
+    """Whether ``goal`` could serve a trial in a blend (None: every trial): the blend the
+    search's reserve prices leaves out what :func:`_ensemble` will."""
+    if goal is None:
+        return None
+    return lambda result: not too_slow_to_serve(result, goal)
 
 
 def _ensemble(loop: SearchLoop, settings: EnsembleSettings,

@@ -78,7 +78,8 @@ class SearchLoop:
 
     def __init__(self, view: DatasetView, config: RunConfig, budget: Budget, executor: Executor,
                  searcher: Searcher, workdir: Path, store: RunStore | None = None, *,
-                 busy_elsewhere: float = 0.0, time_one_row: bool = False) -> None:
+                 busy_elsewhere: float = 0.0, time_one_row: bool = False,
+                 servable: Callable[[TrialResult], bool] | None = None) -> None:
         self.view, self.config, self.budget = view, config, budget
         #: Search trials record their model's one-row prediction time (a latency goal).
         self.time_one_row = time_one_row
@@ -106,6 +107,9 @@ class SearchLoop:
                         else config.worker_layout()[0])  # (a cluster's load is not ours)
         self._load = OtherLoad() if follow else None
         self._recent_load = [busy_elsewhere]
+        #: Whether the run's latency goal could serve a trial in a blend (None: any): the
+        #: blend the reserve prices holds only those.
+        self.servable = servable or (lambda result: True)
         #: The blend the reserve prices: its candidates, when it was chosen, its members.
         self._likely: tuple[tuple[int, ...], float, list[TrialResult] | None] = (
             (), -math.inf, None)
@@ -248,6 +252,7 @@ class SearchLoop:
         under counted work, or where their refits are cheap. Chosen again when the
         candidates change, at most every :data:`LIKELY_EVERY_S`."""
         ranked = self.ranked()
+        ranked = ranked[:1] + [r for r in ranked[1:] if self.servable(r)]
         if not self.schedule.timed or not ranked or (
                 ENSEMBLE_EXTRA_REFITS * refit_estimate(ranked[0], self.view, threads)
                 <= LIKELY_SHARE * self.budget.total_s):

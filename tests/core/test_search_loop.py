@@ -12,7 +12,7 @@ from accelml.config import RunConfig
 from accelml.core.budget import Budget, Deadline
 from accelml.core.data import DataShape, Features
 from accelml.core.engine import build_view, fit_predictor
-from accelml.core.evaluate import cross_validate, make_splits, run_trial
+from accelml.core.evaluate import cross_validate, make_splits, run_trial, validation_targets
 from accelml.core.learner import FitFacts, Learner, discover, get_learner
 from accelml.core.metrics import get_metric
 from accelml.core.reserve import (
@@ -338,3 +338,29 @@ def test_a_trial_out_of_reach_is_pruned_with_its_reason() -> None:
     assert pruned.error == "out of reach: 4 steps asked, 2 fit"
     assert run_trial(replace(asked, reach_fidelity=False), view).status is TrialStatus.OK
     assert run_trial(replace(asked, fidelity=2), view).status is TrialStatus.OK
+
+
+def test_the_reserve_prices_the_blend_the_latency_goal_could_serve(tmp_path: Path) -> None:
+    features, y = _data(100)
+    view = build_view(features, y, BINARY, RunConfig())
+
+    def trial(trial_id: int, learner: str, wrong: range, cost_s: float) -> TrialResult:
+        p = np.where(validation_targets(view) == 1, 0.8, 0.2)
+        p[list(wrong)] = 1 - p[list(wrong)]
+        np.save(tmp_path / f"{trial_id}.npy", np.column_stack([1 - p, p]))
+        spec = TrialSpec(trial_id, learner, {}, None, 60, 0, 1)
+        return TrialResult(spec, TrialStatus.OK, score=0.8, cost_s=cost_s,
+                           oof_path=tmp_path / f"{trial_id}.npy")
+
+    best = trial(0, "gbm", range(0, 12), 40.0)  # 10 s to refit: worth choosing the blend
+    forest, net = trial(1, "forest", range(12, 24), 40.0), trial(2, "net", range(24, 36), 4.0)
+    everything = _loop()
+    everything.ranked = lambda: [best, forest, net]  # type: ignore[method-assign]
+    assert {r.spec.trial_id for r in everything._likely_members(threads=1) or []} == {1, 2}
+    fast_only = _loop()
+    fast_only.ranked = lambda: [best, forest, net]  # type: ignore[method-assign]
+    fast_only.servable = lambda result: result.spec.learner != "forest"
+    assert fast_only._likely_members(threads=1) == [net]
+    cheap = _loop()
+    cheap.ranked = lambda: [trial(3, "gbm", range(0, 12), 0.4), net]  # type: ignore[method-assign]
+    assert cheap._likely_members(threads=1) is None  # priced by count: too cheap to matter

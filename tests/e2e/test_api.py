@@ -140,9 +140,12 @@ def test_bad_arguments_fail_before_any_work() -> None:
 def test_a_seed_makes_a_run_repeatable() -> None:
     train, test = split(cancer_frame())
     options = {"learners": ("lightgbm", "linear"), "quiet": True, "n_workers": 1,
-               "max_trials": 5, "seed": 7}
+               "max_trials": 5, "seed": 7, "max_latency_ms": float("inf")}
     # The trial cap ends both runs; the budget is large so that no timing rule (a learner
-    # whose trials take a tenth of the budget stops its portfolio) fires on a busy machine.
+    # whose trials take a tenth of the budget stops its portfolio) fires on a busy machine,
+    # and the latency goal, timed on the machine, is lifted: on a machine busy with other
+    # work the blend missed it in one run and not in the other (a member dropped). Only
+    # deterministic runs keep their models free of the clock (test_deterministic.py).
     first = accelml.fit(train, "diagnosis", time_budget=120, **options)
     second = accelml.fit(train, "diagnosis", time_budget=120, **options)
     columns = ["trial", "learner", "roc_auc", "config"]

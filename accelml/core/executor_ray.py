@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import shutil
 import socket
 import tarfile
 import tempfile
@@ -104,6 +105,48 @@ def _unpack(data: bytes, directory: Path) -> None:
         archive.extractall(directory, filter="data")
 
 
+#: A trial's scratch folder is named after its worker's host and process, so that the
+#: folders of workers killed mid-trial (a timeout, a cancel) can be told apart and swept.
+SCRATCH_PREFIX = "accelml-trial-"
+
+
+def scratch_prefix() -> str:
+    """The name start of this worker's scratch folders: the prefix, host and process id."""
+    return f"{SCRATCH_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def sweep_scratch(root: Path) -> list[Path]:
+    """Remove the scratch folders under ``root`` of this host's worker processes that are
+    gone, and return them. A worker killed mid-trial never runs its cleanup, so without
+    this a node keeps one folder (with the trial's partial files) per killed trial."""
+    host = f"{SCRATCH_PREFIX}{socket.gethostname()}-"
+    removed = []
+    for folder in root.glob(f"{host}*-*"):
+        pid = folder.name[len(host):].split("-", 1)[0]
+        if pid.isdigit() and folder.is_dir() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process runs under ``pid`` (on Windows, where signal 0 would end it,
+    every process counts as alive and nothing is swept)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, owned by another user
+        return True
+    try:  # a killed worker its parent has not reaped yet is gone too
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
 def _trial_task(view: Any, spec: TrialSpec, init_archive: bytes | None,
                 modules: tuple[str, ...]) -> Iterator[Any]:
     """The Ray task of one trial: yield a :class:`_Started`, then ``(result, archive)``.
@@ -120,7 +163,8 @@ def _trial_task(view: Any, spec: TrialSpec, init_archive: bytes | None,
     yield _Started(ray.get_runtime_context().get_node_id(), os.getpid())
     ignore_stop_signals()
     discover(modules)
-    with tempfile.TemporaryDirectory(prefix="accelml-trial-") as scratch:
+    sweep_scratch(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix()) as scratch:
         output_dir = Path(scratch, "output") if spec.output_dir is not None else None
         init_from = Path(scratch, "init") if spec.init_from is not None else None
         if init_from is not None and init_archive is not None:

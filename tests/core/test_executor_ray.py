@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,13 +139,18 @@ def test_a_worker_killed_mid_trial_fails_that_trial_only(executor: RayExecutor,
                                                          tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     executor.submit(_spec(0, "sleeping", pid_file=str(pid_file)))
-    os.kill(_read_pid(pid_file), signal.SIGKILL)
+    pid = _read_pid(pid_file)
+    os.kill(pid, signal.SIGKILL)
     (result,) = _drain(executor)
     assert result.status is TrialStatus.FAILED
     assert (result.error or "").startswith("Ray worker died")
+    assert _gone(pid)
     executor.submit(_spec(1, "prior"))
     (ok,) = _drain(executor)
     assert ok.status is TrialStatus.OK
+    # the next trial swept the scratch folder the killed worker could not remove
+    scratch = f"{executor_ray.SCRATCH_PREFIX}{socket.gethostname()}-{pid}-*"
+    assert not list(Path(tempfile.gettempdir()).glob(scratch))
 
 
 def test_a_node_that_dies_fails_its_trial_only(ray_nodes: Any, view_dir: Path,
@@ -263,3 +271,19 @@ def test_without_an_address_it_starts_and_stops_its_own_ray(view_dir: Path) -> N
     finally:
         executor.shutdown()
     assert not ray.is_initialized()
+
+
+def test_scratch_of_gone_workers_on_this_host_is_swept(tmp_path: Path) -> None:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # reaped: its pid names no process now
+    host = socket.gethostname()
+    gone = tmp_path / f"{executor_ray.SCRATCH_PREFIX}{host}-{finished.pid}-abc"
+    alive = tmp_path / f"{executor_ray.SCRATCH_PREFIX}{host}-{os.getpid()}-def"
+    elsewhere = tmp_path / f"{executor_ray.SCRATCH_PREFIX}other-host-{finished.pid}-ghi"
+    for folder in (gone, alive, elsewhere):
+        (folder / "output").mkdir(parents=True)
+        (folder / "output" / "trial.json").write_text("{}")
+    assert executor_ray.sweep_scratch(tmp_path) == [gone]
+    assert not gone.exists()
+    assert (alive / "output" / "trial.json").exists()  # a running trial keeps its files
+    assert (elsewhere / "output" / "trial.json").exists()  # another node's is not ours

@@ -95,24 +95,36 @@ def mase(truth: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(_group_means(error, truth[:, GROUP])))
 
 
-def smape(truth: np.ndarray, forecast: np.ndarray) -> float:
-    """Symmetric MAPE in percent (0 to 200, M4's definition); a step where the actual and
-    the forecast are both 0 counts as no error."""
-    actual = truth[:, ACTUAL]
+def smape_terms(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """Each step's symmetric absolute percentage share, 2|a - f| / (|a| + |f|) (0 to 2,
+    M4's definition); a step where the actual and the forecast are both 0 counts as 0."""
+    actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
     denominator = np.abs(actual) + np.abs(forecast)
-    share = np.divide(2 * np.abs(actual - forecast), denominator,
-                      out=np.zeros_like(denominator), where=denominator > 0)
+    return np.divide(2 * np.abs(actual - forecast), denominator,
+                     out=np.zeros_like(denominator), where=denominator > 0)
+
+
+def ape_terms(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's absolute percentage share |a - f| / |a|, and the mask of the steps it
+    is defined for (actual not 0); undefined steps hold 0."""
+    actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
+    defined = actual != 0
+    share = np.divide(np.abs(actual - forecast), np.abs(actual),
+                      out=np.zeros_like(actual), where=defined)
+    return share, defined
+
+
+def smape(truth: np.ndarray, forecast: np.ndarray) -> float:
+    """Symmetric MAPE in percent (0 to 200, M4's definition), averaged over groups."""
+    share = smape_terms(truth[:, ACTUAL], forecast)
     return float(100 * np.mean(_group_means(share, truth[:, GROUP])))
 
 
 def mape(truth: np.ndarray, forecast: np.ndarray) -> float:
     """Mean absolute percentage error in percent; steps whose actual is 0 are left out
     (groups with no other step too; NaN when nothing is left)."""
-    actual = truth[:, ACTUAL]
-    nonzero = (actual != 0).astype(np.float64)
-    share = np.divide(np.abs(actual - forecast), np.abs(actual),
-                      out=np.zeros_like(actual), where=actual != 0)
-    means = _group_means(share, truth[:, GROUP], nonzero)
+    share, defined = ape_terms(truth[:, ACTUAL], forecast)
+    means = _group_means(share, truth[:, GROUP], defined.astype(np.float64))
     means = means[np.isfinite(means)]
     return float(100 * np.mean(means)) if len(means) else float("nan")
 

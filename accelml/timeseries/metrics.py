@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from accelml.core.forecasting import ape_terms, series_scales, smape_terms
 from accelml.errors import DataError
 
 SeriesMetric = Callable[[np.ndarray, np.ndarray], float]
@@ -24,14 +25,12 @@ def seasonal_scale(history: np.ndarray, season_length: int) -> float:
     """The in-sample MAE of the seasonal naive forecast (lag ``season_length``); lag 1 when
     the history is too short for a season or the seasonal scale is 0 (a series that
     repeats exactly), and 1.0 when even that is 0 (a constant series), so MASE stays
-    finite and reads as the plain MAE there."""
+    finite and reads as the plain MAE there. One series of the engine's rule
+    (:func:`accelml.core.forecasting.series_scales`)."""
     history = np.asarray(history, dtype=np.float64)
-    for lag in dict.fromkeys((max(1, season_length), 1)):
-        if len(history) > lag:
-            scale = float(np.mean(np.abs(history[lag:] - history[:-lag])))
-            if scale > 0:
-                return scale
-    return 1.0
+    steps = np.arange(len(history))
+    one_series = np.column_stack([np.zeros(len(history)), steps])
+    return float(series_scales(one_series, history, steps, season_length, 1)[0])
 
 
 def mase(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray,
@@ -44,21 +43,16 @@ def mase(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray,
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Symmetric MAPE of one series, in percent (0 to 200; M4's definition); a step where
     both the actual and the forecast are 0 counts as no error."""
-    actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
-    denominator = np.abs(actual) + np.abs(forecast)
-    share = np.divide(2 * np.abs(actual - forecast), denominator,
-                      out=np.zeros_like(denominator), where=denominator > 0)
-    return float(100 * np.mean(share))
+    return float(100 * np.mean(smape_terms(actual, forecast)))
 
 
 def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Mean absolute percentage error of one series, in percent; steps whose actual is 0
     are left out (NaN when all are)."""
-    actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
-    nonzero = actual != 0
-    if not nonzero.any():
+    share, defined = ape_terms(actual, forecast)
+    if not defined.any():
         return float("nan")
-    return float(100 * np.mean(np.abs((actual - forecast)[nonzero] / actual[nonzero])))
+    return float(100 * np.mean(share[defined]))
 
 
 def mae(actual: np.ndarray, forecast: np.ndarray) -> float:

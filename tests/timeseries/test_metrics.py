@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from accelml.core import forecasting
 from accelml.errors import DataError
 from accelml.timeseries.metrics import (
     coverage,
@@ -35,6 +36,19 @@ def test_smape_and_mape_in_percent_by_hand() -> None:
         100 * (2 * 10 / 210) / 2)
     assert mape(np.array([100.0, 0, 50]), np.array([110.0, 5, 40])) == pytest.approx(15.0)
     assert np.isnan(mape(np.array([0.0]), np.array([1.0])))
+
+
+def test_the_engine_scores_series_as_the_per_series_metrics_do() -> None:
+    """The search's grouped scores (core.forecasting) and the report's per-series ones
+    share their formulas: a zero actual, a zero pair and a one-step group included."""
+    actual = np.array([100.0, 0, 50, 0, 3, 7])
+    forecast = np.array([110.0, 5, 40, 0, 2, 9])
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    truth = np.column_stack([actual, np.ones(len(actual)), groups])
+    for name, per_series in (("smape", smape), ("mape", mape)):
+        expected = [per_series(actual[groups == g], forecast[groups == g]) for g in range(3)]
+        assert forecasting.FORECAST_METRICS[name](truth, forecast) == pytest.approx(
+            float(np.nanmean(expected)))
 
 
 def test_pinball_loss_and_coverage_by_hand() -> None:

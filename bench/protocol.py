@@ -10,6 +10,10 @@ The rule, applied once (2026-12-06) and never re-drawn:
    SHA-256 of ``"accelml-protocol-1:" + name``. They are dealt to the development half
    until it holds 18 datasets, then to the confirmation half, task by task in turn, so each
    half keeps a share of every task.
+3. (Added 2026-12-07.) The ten datasets of the 300 s runs (``long``) are five of each
+   half: within each half, ordered within each task by the SHA-256 of
+   ``"accelml-protocol-300:" + name`` and dealt task by task in turn (binary, multiclass,
+   regression), so each five holds every task.
 
   .venv/bin/python bench/protocol.py        # writes bench/protocol.json and prints the halves
 
@@ -29,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets"
 OUT = ROOT / "bench" / "protocol.json"
 SALT = "accelml-protocol-1:"
+LONG_SALT = "accelml-protocol-300:"
 HALF = 18
+LONG_PER_HALF = 5
 TUNED_BEFORE = ("abalone", "adult", "bank_marketing", "california_housing", "cnae_9",
                 "cpu_act", "credit_approval", "credit_g", "kc1", "phoneme", "satimage",
                 "segment", "spambase", "vehicle", "wine_quality")
@@ -59,17 +65,35 @@ def split(tasks: dict[str, str]) -> dict[str, list[str]]:
     return {"development": sorted(development), "confirmation": confirmation}
 
 
+def long_budget(names: list[str], tasks: dict[str, str]) -> list[str]:
+    """The datasets of one half run at 300 s, by rule 3 of this module's docstring."""
+    by_task: dict[str, list[str]] = {}
+    for name in names:
+        by_task.setdefault(tasks[name], []).append(name)
+    queues = [sorted(by_task[task],
+                     key=lambda n: hashlib.sha256((LONG_SALT + n).encode()).hexdigest())
+              for task in sorted(by_task)]
+    chosen: list[str] = []
+    while len(chosen) < LONG_PER_HALF and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < LONG_PER_HALF:
+                chosen.append(queue.pop(0))
+    return sorted(chosen)
+
+
 def main() -> None:
     tasks = tabular_tasks()
     halves = split(tasks)
+    long = sorted(name for names in halves.values() for name in long_budget(names, tasks))
     record = {"rule": __doc__.split("\n\n")[1].strip(), "tuned_before": list(TUNED_BEFORE),
-              **halves,
+              **halves, "long": long,
               "tasks": {half: {t: sum(tasks[n] == t for n in names)
                                for t in sorted(set(tasks.values()))}
                         for half, names in halves.items()}}
     OUT.write_text(json.dumps(record, indent=1) + "\n")
     for half, names in halves.items():
         print(f"{half} ({len(names)}): {', '.join(names)}")
+    print(f"long ({len(long)}): {', '.join(long)}")
     print(record["tasks"])
 
 

@@ -220,7 +220,8 @@ DATASETS = ROOT.parent / "shared" / "datasets" / "tabular"
 
 
 def protocol_half(half: str) -> list[Path]:
-    """The datasets of one half of bench/protocol.json (or all 36)."""
+    """The datasets of one half of bench/protocol.json (or all 36, or the ten of the 300 s
+    runs: ``long``)."""
     protocol = json.loads((ROOT / "bench" / "protocol.json").read_text())
     names = protocol["development"] + protocol["confirmation"] if half == "all" \
         else protocol[half]
@@ -251,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=60.0)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--datasets", nargs="+", type=Path)
-    where.add_argument("--half", choices=["development", "confirmation", "all"],
-                       help="one half of bench/protocol.json")
+    where.add_argument("--half", choices=["development", "confirmation", "all", "long"],
+                       help="one half of bench/protocol.json (long: its ten 300 s datasets)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--log", type=Path, help="the file every finished run is appended to "
                         "(default OUT/tabular.jsonl); bench/baselines/tabular.jsonl keeps the "

@@ -100,8 +100,8 @@ def smape_terms(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
     M4's definition); a step where the actual and the forecast are both 0 counts as 0."""
     actual, forecast = np.asarray(actual, np.float64), np.asarray(forecast, np.float64)
     denominator = np.abs(actual) + np.abs(forecast)
-    return np.divide(2 * np.abs(actual - forecast), denominator,
-                     out=np.zeros_like(denominator), where=denominator > 0)
+    return np.asarray(np.divide(2 * np.abs(actual - forecast), denominator,
+                                out=np.zeros_like(denominator), where=denominator > 0))
 
 
 def ape_terms(actual: np.ndarray, forecast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,17 @@ def tabular_tasks() -> dict[str, str]:
     return {entry["name"]: entry["task"] for entry in index if entry["modality"] == "tabular"}
 
 
+def deal(queues: list[list[str]], count: int) -> list[str]:
+    """Up to ``count`` names taken from the queues' fronts in turn (one task after another);
+    what is taken leaves its queue."""
+    taken: list[str] = []
+    while len(taken) < count and any(queues):
+        for queue in queues:
+            if queue and len(taken) < count:
+                taken.append(queue.pop(0))
+    return taken
+
+
 def split(tasks: dict[str, str]) -> dict[str, list[str]]:
     """The two halves by the rule in this module's docstring."""
     development = [name for name in TUNED_BEFORE if name in tasks]
@@ -57,10 +68,7 @@ def split(tasks: dict[str, str]) -> dict[str, list[str]]:
     for names in rest.values():
         names.sort(key=lambda n: hashlib.sha256((SALT + n).encode()).hexdigest())
     queues = [rest[task] for task in sorted(rest)]
-    while len(development) < HALF and any(queues):
-        for queue in queues:
-            if queue and len(development) < HALF:
-                development.append(queue.pop(0))
+    development += deal(queues, HALF - len(development))
     confirmation = sorted(name for queue in queues for name in queue)
     return {"development": sorted(development), "confirmation": confirmation}
 
@@ -73,12 +81,7 @@ def long_budget(names: list[str], tasks: dict[str, str]) -> list[str]:
     queues = [sorted(by_task[task],
                      key=lambda n: hashlib.sha256((LONG_SALT + n).encode()).hexdigest())
               for task in sorted(by_task)]
-    chosen: list[str] = []
-    while len(chosen) < LONG_PER_HALF and any(queues):
-        for queue in queues:
-            if queue and len(chosen) < LONG_PER_HALF:
-                chosen.append(queue.pop(0))
-    return sorted(chosen)
+    return sorted(deal(queues, LONG_PER_HALF))
 
 
 def main() -> None:

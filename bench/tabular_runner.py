@@ -44,6 +44,12 @@ def fit_accelml_zeroshot(train: pd.DataFrame, target: str, meta: dict, budget: f
     return fit_accelml(train, target, meta, budget, zero_shot=True, **options)
 
 
+def fit_accelml_bagged(train: pd.DataFrame, target: str, meta: dict, budget: float,
+                      **options: Any) -> Any:
+    """AccelML serving the best trials' k-fold models as bags (for measuring bagging)."""
+    return fit_accelml(train, target, meta, budget, bagging=True, **options)
+
+
 def fit_lightgbm(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
     import lightgbm
 
@@ -154,6 +160,7 @@ def fit_h2o(train: pd.DataFrame, target: str, meta: dict, budget: float) -> Any:
 
 
 FITS = {"accelml": fit_accelml, "accelml-zeroshot": fit_accelml_zeroshot,
+        "accelml-bagged": fit_accelml_bagged,
         "lightgbm-default": fit_lightgbm, "flaml": fit_flaml,
         "autogluon": fit_autogluon, "autogluon-best": fit_autogluon_best, "h2o": fit_h2o}
 

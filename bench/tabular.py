@@ -153,14 +153,21 @@ def run(system: str, folder: Path, budget: float, out: Path, busy: bool = False,
 
 
 def summary(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame([r for r in rows if "error" not in r])
+    """Each system's mean normalized score and mean rank over the datasets. A run that ended
+    without a model (an error) ranks last on its dataset and scores 0 normalized, as the
+    AutoML Benchmark counts a failure: the user got nothing."""
+    frame = pd.DataFrame(rows)
+    failed = frame["error"].notna() if "error" in frame else pd.Series(False, frame.index)
     ranks, normalized = [], []
     for _, group in frame.groupby("dataset"):
         metric = group["metric"].iloc[0]
         values = group[metric] * (-1 if metric in LOWER_IS_BETTER else 1)  # higher is better
+        ok = values[~failed[group.index]]
+        values = values.where(~failed[group.index], ok.min() - 1 if len(ok) else 0.0)
         ranks.append(values.rank(ascending=False).rename("rank"))
-        spread = values.max() - values.min()
-        normalized.append(((values - values.min()) / spread if spread else values * 0 + 1)
+        spread = ok.max() - ok.min()
+        normalized.append(((values - ok.min()) / spread if spread else (values * 0 + 1))
+                          .clip(lower=0).where(~failed[group.index], 0.0)
                           .rename("normalized"))
     frame = frame.join(pd.concat(ranks)).join(pd.concat(normalized))
     return frame.groupby("system").agg(

@@ -167,7 +167,7 @@ def summary(rows: list[dict]) -> pd.DataFrame:
         ranks.append(values.rank(ascending=False).rename("rank"))
         spread = ok.max() - ok.min()
         normalized.append(((values - ok.min()) / spread if spread else (values * 0 + 1))
-                          .clip(lower=0).where(~failed[group.index], 0.0)
+                          .where(~failed[group.index], 0.0)
                           .rename("normalized"))
     frame = frame.join(pd.concat(ranks)).join(pd.concat(normalized))
     return frame.groupby("system").agg(

@@ -62,7 +62,7 @@ from accelml.core.splits import SplitStrategy, default_splitter
 from accelml.core.stacking import OutOfTime, Stacker, fit_stacker
 from accelml.core.store import RunStore
 from accelml.core.task import Task, TaskKind
-from accelml.core.trial import TrialKind, TrialResult, TrialStatus
+from accelml.core.trial import TrialResult, TrialStatus
 from accelml.core.unseen import UnseenGuard
 from accelml.errors import ConfigError, SearchError
 
@@ -462,7 +462,6 @@ def _within_latency(goal: LatencyGoal | None, served: Served, view: DatasetView,
     kept = {r.spec.trial_id: w for r, w in result.blend}
     outcome.weights = kept
     outcome.folds = {trial: n for trial, n in outcome.folds.items() if trial in kept}
-    outcome.copies = {trial: n for trial, n in outcome.copies.items() if trial in kept}
     outcome.latency_ms = served_members_ms(result.record, kept)
     outcome.latency = {**result.record, "too_slow_to_refit": outcome.too_slow}
     if result.record["enforced"] and not result.record["met"]:
@@ -485,10 +484,8 @@ def _blend_members(blend: list[tuple[TrialResult, float]], fitted: Mapping[int, 
     outcome.weights = {result.spec.trial_id: weight for result, weight in blend}
     members = []
     for result, weight in blend:
-        model = fitted[result.spec.trial_id]
-        loaded = _load_members(model, task, weight, result.spec.trial_id)
-        copies = model.spec.kind is TrialKind.REFIT  # a refit's models are its seed copies
-        (outcome.copies if copies else outcome.folds)[result.spec.trial_id] = len(loaded)
+        loaded = _load_members(fitted[result.spec.trial_id], task, weight, result.spec.trial_id)
+        outcome.folds[result.spec.trial_id] = len(loaded)
         members.extend(loaded)
     return members
 
@@ -607,8 +604,7 @@ def _run_report(view: DatasetView, config: RunConfig, budget: Budget, outcome: S
         "final_fidelity": final.spec.fidelity if final else None,
         "validation_score": outcome.chosen.score if outcome.chosen else None,
         "ensemble": [{"trial": trial, "weight": round(weight, 4),
-                      "folds": outcome.folds.get(trial, 1),
-                      "seed_copies": outcome.copies.get(trial, 1)}
+                      "folds": outcome.folds.get(trial, 1)}
                      for trial, weight in outcome.weights.items()],
         "seed": config.seed,
         "search_cost": search_cost(outcome),

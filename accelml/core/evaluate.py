@@ -10,7 +10,6 @@ import json
 import time
 import traceback
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,12 +187,6 @@ def load_predictions(path: Path) -> Any:
     return TopN.load(path) if path.suffix == ".npz" else np.load(path)
 
 
-#: Folder of a refit's seed copies (``<index>/``, as a bag's fold models).
-COPIES_DIR = "copies"
-#: A refit's next seed copy is started only with this many times the first copy's time left.
-COPY_MARGIN = 1.5
-
-
 def _is_number(value: object) -> bool:
     number = isinstance(value, int | float | np.integer | np.floating)
     return number and not isinstance(value, bool)
@@ -279,39 +272,16 @@ def _refit_and_save(
 ) -> TrialResult:
     if spec.output_dir is None:
         raise ValueError("a refit trial needs an output_dir to save the model in")
-    copies = _refit_copies(learner, view, spec, deadline, started)
-    fitted = copies[0]
+    fitted = refit(learner, view, spec, deadline)
     spec.output_dir.mkdir(parents=True, exist_ok=True)
-    bag_dir = None
-    if len(copies) == 1:
-        learner.save(fitted, spec.output_dir)
-        model_dir = spec.output_dir
-    else:  # served as a bag, like a trial's fold models
-        bag_dir = spec.output_dir / COPIES_DIR
-        for index, copy in enumerate(copies):
-            learner.save(copy, bag_dir / str(index))
-        model_dir = bag_dir / "0"
+    learner.save(fitted, spec.output_dir)
     info: dict[str, Any] = {k: v for k, v in fitted.info.items() if _is_number(v)}
     info["device"] = str(fitted.info.get("device", "cpu"))
-    info["seed_copies"] = len(copies)
     (spec.output_dir / "trial.json").write_text(json.dumps(
         {"learner": spec.learner, "config": spec.config, "fidelity": spec.fidelity,
          "info": info}, default=float))
     return TrialResult(spec, TrialStatus.OK, cost_s=time.monotonic() - started,
-                       artifact_dir=model_dir, bag_dir=bag_dir, info=info, facts=fitted.facts)
-
-
-def _refit_copies(learner: Learner, view: DatasetView, spec: TrialSpec, deadline: Deadline,
-                  started: float) -> list[Fitted]:
-    """The refit's models: the first with the spec's seed, then up to ``spec.copies`` in all
-    with the next seeds, each started only while the time left holds COPY_MARGIN times the
-    first's time (a copy cut short by its deadline would be a weaker model)."""
-    models = [refit(learner, view, spec, deadline)]
-    first_s = time.monotonic() - started
-    while len(models) < spec.copies and deadline.remaining() >= COPY_MARGIN * first_s:
-        models.append(refit(learner, view, replace(spec, seed=spec.seed + len(models)),
-                            deadline))
-    return models
+                       artifact_dir=spec.output_dir, info=info, facts=fitted.facts)
 
 
 def _one_line(error: BaseException) -> str:

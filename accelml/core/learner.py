@@ -209,11 +209,6 @@ class LearnerBase:
     #: Libraries :meth:`Learner.load` imports lazily; the driver imports them in the
     #: background while its workers start (:mod:`accelml.core.preload`).
     load_modules: ClassVar[tuple[str, ...]] = ()
-    #: Models from different seeds a refit on all rows trains and serves as their average,
-    #: at most (fewer where the time does not allow; see
-    #: :func:`accelml.core.reserve.refit_copies`): for learners whose answers move with
-    #: their seed, like networks; 1, the default, is one model.
-    seed_copies: ClassVar[int] = 1
 
     def min_fidelity(self, n_rows: int) -> int | None:
         """The fewest fidelity units worth a look on ``n_rows`` training rows (successive
@@ -253,8 +248,7 @@ class LearnerBase:
 
 #: The capabilities :class:`LearnerBase` declares.
 CAPABILITIES = ("modality", "warm_start", "stops_out_of_reach", "unit_cost", "superseded_by",
-                "load_modules", "seed_copies", "min_fidelity", "simplicity", "to_onnx",
-                "contributions")
+                "load_modules", "min_fidelity", "simplicity", "to_onnx", "contributions")
 
 
 class _Declared(LearnerBase):

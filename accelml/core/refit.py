@@ -42,7 +42,6 @@ class SearchOutcome:
     member_refits: list[TrialResult] = field(default_factory=list)
     weights: dict[int, float] = field(default_factory=dict)  # trial id -> weight in the blend
     folds: dict[int, int] = field(default_factory=dict)  # trial id -> fold models it serves
-    copies: dict[int, int] = field(default_factory=dict)  # trial id -> its refit's seed copies
     #: trial id -> the run's elapsed seconds when the trial's result arrived (the report's
     #: search-over-time figure); trials taken back from an earlier session have none.
     ended_s: dict[int, float] = field(default_factory=dict)
@@ -239,8 +238,7 @@ class FinalFits:
             seed=parts.config.seed, n_jobs=threads, kind=TrialKind.REFIT,
             output_dir=parts.workdir / "final" / str(candidate.spec.trial_id),
             init_from=candidate.artifact_dir, timed=parts.schedule.timed,
-            max_memory_mb=parts.config.max_trial_memory_mb,
-            copies=parts.schedule.copies(candidate, parts.view, parts.budget.total_s, threads))
+            max_memory_mb=parts.config.max_trial_memory_mb)
         while parts.executor.free_slots() <= 0:  # wait out stragglers
             for result in parts.executor.completed(timeout_s=0.2):
                 parts.outcome.results.append(result)

@@ -14,7 +14,6 @@ from accelml.config import ExecutionSettings
 from accelml.core.budget import Budget
 from accelml.core.data import DatasetView
 from accelml.core.ensemble import POOL
-from accelml.core.learner import registered
 from accelml.core.search import Proposal
 from accelml.core.trial import TrialResult, TrialStatus
 
@@ -48,11 +47,6 @@ ENSEMBLE_SELECT_S = 0.5
 STACKING_SHARE = 0.04
 #: Seconds kept for loading and saving each fold model of a bagged member.
 BAG_MODEL_S = 0.05
-#: The extra seed copies of a refit (:func:`refit_copies`) may cost up to this share of the
-#: budget, each: a network's refit averaged over three seeds scored 3 to 4 % better log
-#: loss on vehicle, cnae_9 and segment than one seed's (the mean of five single seeds), and
-#: its AUC rose from 0.902 to 0.912 on qsar_biodeg, 0.944 to 0.950 on credit_approval.
-COPIES_SHARE = 0.05
 #: Once a model exists, a warm-starting learner's trial is not started with under this share
 #: of the time it is expected to take: cut that short it gains little (a CIFAR-10 network
 #: promoted from 2 to 6 epochs, about 58 s of work, got 14 to 17 s), and the final fit, which
@@ -86,29 +80,6 @@ def refit_estimate(result: TrialResult, view: DatasetView, threads: int | None =
     return per_split * thread_factor(max(result.spec.n_jobs, 1), threads)
 
 
-def most_copies(learner: str) -> int:
-    """The ``seed_copies`` a registered learner declares (1 for a name not registered)."""
-    return int(getattr(registered().get(learner), "seed_copies", 1))
-
-
-def refit_copies(result: TrialResult, view: DatasetView, budget_s: float,
-                 threads: int | None = None) -> int:
-    """How many models from different seeds the refit of ``result`` trains and averages: its
-    learner's ``seed_copies``, fewer when each extra one would cost more than
-    :data:`COPIES_SHARE` of the budget (a large table's network refit is the search's time)."""
-    most = most_copies(result.spec.learner)
-    if most <= 1:
-        return 1
-    one = refit_estimate(result, view, threads)
-    return 1 if one > COPIES_SHARE * budget_s else most
-
-
-def priced_refit(result: TrialResult, view: DatasetView, budget_s: float,
-                 threads: int | None = None) -> float:
-    """Seconds the refit of ``result`` is expected to take with its seed copies."""
-    return refit_estimate(result, view, threads) * refit_copies(result, view, budget_s, threads)
-
-
 def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
                   loss: Callable[[float], float], extra_fits: float = 0.0,
                   bag_models: int = 0, slowness: float = 1.0, *,
@@ -131,15 +102,14 @@ def refit_reserve(results: list[TrialResult], view: DatasetView, budget: Budget,
                 key=lambda r: loss(r.score or 0.0))
     if not ok:
         return min(0.5 * budget.total_s, 0.1 * budget.total_s + SAVE_MARGIN_S * slowness)
-    best = priced_refit(ok[0], view, budget.total_s, threads)
+    best = refit_estimate(ok[0], view, threads)
     own = 0.0 if ok[0].bag_dir is not None else 1.0  # a kept bag serves without a refit
     load = MEMBER_LOAD_S * slowness
     if members is not None:
         to_refit = [m for m in members if m.bag_dir is None and m.artifact_dir is None]
-        member_fits = sum(priced_refit(m, view, budget.total_s, threads) + load
-                          for m in to_refit)
+        member_fits = sum(refit_estimate(m, view, threads) + load for m in to_refit)
     else:
-        member = min(best, statistics.median(priced_refit(r, view, budget.total_s, threads)
+        member = min(best, statistics.median(refit_estimate(r, view, threads)
                                              for r in ok[:POOL]))
         member_fits = extra_fits * (member + load)
     first_save = REFIT_SAVE_S * slowness if own or member_fits else 0.0

@@ -16,8 +16,6 @@ from accelml.core.reserve import (
     MEMBER_LOAD_S,
     REFIT_SAVE_S,
     final_fidelity,
-    most_copies,
-    refit_copies,
     refit_estimate,
     trains_longer,
     trial_threads,
@@ -81,11 +79,6 @@ class Schedule(Protocol):
         """The fidelity the final fit of ``candidate`` trains."""
         ...
 
-    def copies(self, candidate: TrialResult, view: DatasetView, budget_s: float,
-               threads: int) -> int:
-        """Models from different seeds the final fit of ``candidate`` trains and averages."""
-        ...
-
     def report(self, cut_by_clock: bool) -> RunReport:
         """What the run's record says about the schedule."""
         ...
@@ -119,10 +112,6 @@ class ClockSchedule:
     def final_fidelity(self, candidate: TrialResult, limit: float, config: RunConfig,
                        view: DatasetView) -> int | None:
         return final_fidelity(candidate, limit, config.final_train_fraction, view)
-
-    def copies(self, candidate: TrialResult, view: DatasetView, budget_s: float,
-               threads: int) -> int:
-        return refit_copies(candidate, view, budget_s, threads)
 
     def report(self, cut_by_clock: bool) -> RunReport:
         return {}
@@ -172,11 +161,6 @@ class CountedSchedule:
         if validated is None or not trains_longer(candidate, config.final_train_fraction):
             return validated
         return 2 * validated  # counted, not timed: as many units again as validated
-
-    def copies(self, candidate: TrialResult, view: DatasetView, budget_s: float,
-               threads: int) -> int:
-        # the learner's own count, whatever the clock says (the clock is only a cap)
-        return most_copies(candidate.spec.learner)
 
     def report(self, cut_by_clock: bool) -> RunReport:
         return RunReport(counted_work_s=round(self.work.done, 3),

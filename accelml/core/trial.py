@@ -57,9 +57,6 @@ class TrialSpec:
             ``stops_out_of_reach``; see :class:`accelml.core.learner.FidelityOutOfReach`).
         time_one_row: record the one-row prediction time of the trial's model (its median
             over a few calls, ``info["one_row_ms"]``), for a run with a latency goal.
-        copies: a refit trains up to this many models, the first with ``seed`` and each
-            next with the seed after, and serves them as a bag (their average); one more is
-            started only while the time left holds one and a half of the first's time.
     """
 
     trial_id: int
@@ -77,7 +74,6 @@ class TrialSpec:
     max_memory_mb: float | None = None
     reach_fidelity: bool = False
     time_one_row: bool = False
-    copies: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,13 @@
 """Learners that misbehave on purpose, for testing the engine: one that predicts the prior,
 one that raises, one that hangs past every deadline, one that kills its own process, one that
-sleeps (telling its pid, so a test can kill its worker), one whose refit trains seed
-copies, one that warm-starts, one that allocates a given amount of memory, and one that
-gives up on fidelities out of its reach.
+sleeps (telling its pid, so a test can kill its worker), one that warm-starts, one that
+allocates a given amount of memory, and one that gives up on fidelities out of its reach.
 
 Importing this module registers them; the engine never imports it by itself. They satisfy
 only the :class:`~accelml.core.learner.Learner` protocol, declaring the few optional
-capabilities they have (``warm_start``, ``stops_out_of_reach``, ``seed_copies``) without
-inheriting :class:`~accelml.core.learner.LearnerBase`, as a third-party learner may: the
-engine tests then also cover the defaults :func:`~accelml.core.learner.capabilities` gives
-such learners.
+capabilities they have (``warm_start``, ``stops_out_of_reach``) without inheriting
+:class:`~accelml.core.learner.LearnerBase`, as a third-party learner may: the engine tests
+then also cover the defaults :func:`~accelml.core.learner.capabilities` gives such learners.
 """
 
 from __future__ import annotations
@@ -124,32 +122,6 @@ class SleepingLearner(_Prior):
         time.sleep(float(config.get("sleep_s", 3600)))
         return super().fit(features, y, config, task=task, fidelity=fidelity,
                            deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)
-
-
-@register
-class SeededLearner(_Prior):
-    """A regression mean moved by its seed (``seed * config["step"]``), sleeping
-    ``config["sleep_s"]`` (default 0) per fit, that asks for three seed copies of its refit:
-    a test reads each copy's seed off its model."""
-
-    name = "seeded"
-    task_kinds: ClassVar[frozenset[TaskKind]] = frozenset({TaskKind.REGRESSION})
-    seed_copies: ClassVar[int] = 3
-
-    def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
-        return {"step": FloatDistribution(0.0, 1.0)}
-
-    def portfolio(self, task: Task, shape: DataShape) -> Sequence[Config]:
-        return [{"step": 1.0}]
-
-    def fit(self, features: Features, y: np.ndarray, config: Config, *, task: Task,
-            fidelity: int | None, deadline: Deadline, n_jobs: int, seed: int,
-            valid: tuple[Features, np.ndarray] | None = None) -> Fitted:
-        time.sleep(float(config.get("sleep_s", 0.0)))
-        fitted = super().fit(features, y, {"shrink": 0.0}, task=task, fidelity=fidelity,
-                             deadline=deadline, n_jobs=n_jobs, seed=seed, valid=valid)
-        step = float(config.get("step", 1.0))
-        return Fitted(self.name, [value + seed * step for value in fitted.model])
 
 
 @register

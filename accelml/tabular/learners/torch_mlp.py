@@ -82,9 +82,6 @@ class TorchMLP(TabularLearner):
     unit_cost = 1000.0
     fidelity = Fidelity("epochs", 8, 64)
     load_modules = ("torch", "safetensors.torch")
-    #: A network's answers move with its seed: its refit averages three (see
-    #: ``accelml.core.reserve.COPIES_SHARE`` for what that gained).
-    seed_copies = 3
 
     def space(self, task: Task, shape: DataShape) -> Mapping[str, BaseDistribution]:
         """Depth, width, dropout, step size, weight decay, batch size (and label smoothing)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,33 @@ def test_a_stacker_that_cannot_finish_in_time_says_so() -> None:
     with pytest.raises(OutOfTime):
         fit_stacker([0], [member], y, _task(TaskKind.MULTICLASS, 3),
                     deadline=Deadline.in_seconds(-1.0))
+
+
+def test_the_stacking_step_runs_on_the_threads_it_is_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    from accelml.config import EnsembleSettings
+    from accelml.core import engine
+    from accelml.core.budget import Deadline
+    from accelml.core.data import DatasetView, Features
+    from accelml.core.trial import TrialResult, TrialSpec, TrialStatus
+
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 600)
+    oof = tmp_path / "oof.npy"
+    np.save(oof, _soft(y, 3, 0.3, rng))
+    result = TrialResult(TrialSpec(4, "net", {}, None, 10.0, 0, 1), TrialStatus.OK,
+                         score=0.5, oof_path=oof)
+    view = DatasetView(Features(np.zeros((600, 1))), y, _task(TaskKind.MULTICLASS, 3), ())
+    seen: list[int] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        seen.extend(pool["num_threads"] for pool in threadpool_info())
+        return fit_stacker(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "fit_stacker", counting)
+    record, _ = engine._stack([(result, 1.0)], view, EnsembleSettings(size=1, bagging=False, stacking=True), 0,
+                              Deadline.never(), threads=1)
+    assert record is not None and "seconds" in record
+    assert seen and set(seen) == {1}  # every BLAS / OpenMP pool held to one thread

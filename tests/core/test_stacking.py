@@ -140,7 +140,7 @@ def test_the_stacking_step_runs_on_the_threads_it_is_given(
         return fit_stacker(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "fit_stacker", counting)
-    record, _ = engine._stack([(result, 1.0)], view, EnsembleSettings(size=1, bagging=False, stacking=True), 0,
-                              Deadline.never(), threads=1)
+    settings = EnsembleSettings(size=1, bagging=False, stacking=True)
+    record, _ = engine._stack([(result, 1.0)], view, settings, 0, Deadline.never(), threads=1)
     assert record is not None and "seconds" in record
     assert seen and set(seen) == {1}  # every BLAS / OpenMP pool held to one thread

@@ -292,7 +292,8 @@ def _warn_fallback(outcome: SearchOutcome) -> None:
     trial = f"trial {fallback['trial']} ({fallback['learner']})"
     served = {"constant": "the constant model (class prior or mean), not a searched model",
               "kept_models": f"{trial} as the search validated it, not refit on all rows",
-              "next_best_refit": f"the refit of {trial}, not of the best trial"}
+              "next_best_refit": f"the refit of {trial}, not of the best trial",
+              "cut_short_refit": f"the refit of {trial}, cut short by its deadline"}
     warnings.warn(f"serving {served[fallback['served']]}: {fallback['why']}", UserWarning,
                   stacklevel=3)
 

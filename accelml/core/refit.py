@@ -20,6 +20,7 @@ from accelml.core.reserve import (
     SAVE_MARGIN_S,
     STACKING_SHARE,
     final_fit_threads,
+    validated_units,
 )
 from accelml.core.schedule import Schedule
 from accelml.core.trial import TrialKind, TrialResult, TrialSpec, TrialStatus
@@ -29,6 +30,11 @@ from accelml.errors import SearchError
 REFIT_CANDIDATES = 3
 #: Refits are numbered from here so their ids never clash with search trials.
 REFIT_ID_BASE = 1_000_000
+#: A refit its deadline stopped before this share of the units (rounds, epochs) its trial
+#: validated with is not served: a network stopped after its first epoch, its learning rate
+#: still warming up, answers every row with about the class shares (segment at 60 s: a
+#: member of a tenth of the blend's weight took its probabilities from 0.999 to 0.91).
+CUT_SHORT_SHARE = 0.5
 
 
 @dataclass
@@ -114,9 +120,9 @@ class FinalFits:
         bag) is served as it is. When the best's refit fails or cannot fit in the time left,
         the next best (of REFIT_CANDIDATES) is refit, or a candidate's kept models (fold
         models, or a holdout trial's model) are served as the search validated them; failing
-        all that, the kept models of any good trial, or the cheapest candidate's refit with
-        whatever time is left. What was served instead of the best's refit, and why, goes to
-        ``outcome.fallback``.
+        all that, the kept models of any good trial, a refit its deadline cut short
+        (:func:`cut_short`), or the cheapest candidate's refit with whatever time is left.
+        What was served instead of the best's refit, and why, goes to ``outcome.fallback``.
 
         Raises SearchError when no trial finished, RefitFailed when nothing could be served
         (see :meth:`serve_constant` for what the run serves then)."""
@@ -135,6 +141,11 @@ class FinalFits:
         kept = next((r for r in ranked if _kept(r)), None)
         if kept is not None:
             return self._served(kept, kept, ranked[0], reasons)
+        short = next((r for r in outcome.refit_attempts if r.status is TrialStatus.OK), None)
+        if short is not None:  # cut short, yet better than the constant model
+            candidate = next(r for r in ranked
+                             if REFIT_ID_BASE + r.spec.trial_id == short.spec.trial_id)
+            return self._served(short, candidate, ranked[0], reasons)
         if not outcome.refit_attempts:  # none fitted: the cheapest gets what is left
             cheapest = min(ranked[:REFIT_CANDIDATES],
                            key=lambda candidate: self._refit_cost(candidate, threads))
@@ -159,7 +170,7 @@ class FinalFits:
         estimate = self._refit_cost(candidate, threads)
         if limit >= MIN_TRIAL_S and estimate <= limit:
             result = self._attempt(candidate, limit, threads, on_stage)
-            if result.status is TrialStatus.OK:
+            if result.status is TrialStatus.OK and not cut_short(candidate, result):
                 return result
             reasons.append(_refit_failure(candidate, result))
         else:
@@ -181,9 +192,11 @@ class FinalFits:
         when it is not the best trial's refit."""
         outcome = self.parts.outcome
         outcome.refit, outcome.chosen = model, candidate
-        if model is candidate or candidate is not best:
+        short = model is not candidate and cut_short(candidate, model)
+        if model is candidate or candidate is not best or short:
             outcome.fallback = {
-                "served": "kept_models" if model is candidate else "next_best_refit",
+                "served": ("kept_models" if model is candidate else
+                           "cut_short_refit" if short else "next_best_refit"),
                 "trial": candidate.spec.trial_id, "learner": candidate.spec.learner,
                 "why": "; ".join(reasons)}
         return outcome
@@ -227,7 +240,9 @@ class FinalFits:
         on_stage(f"refitting ensemble member {candidate.spec.learner}")
         result = self._refit(candidate, limit, self.threads())
         parts.outcome.member_refits.append(result)
-        return result if result.status is TrialStatus.OK else None
+        if result.status is not TrialStatus.OK or cut_short(candidate, result):
+            return None
+        return result
 
     def _refit(self, candidate: TrialResult, limit: float, threads: int) -> TrialResult:
         parts = self.parts
@@ -257,8 +272,20 @@ def _kept(result: TrialResult) -> bool:
     return result.bag_dir is not None or result.artifact_dir is not None
 
 
+def cut_short(candidate: TrialResult, refit: TrialResult) -> bool:
+    """Whether ``refit`` trained under CUT_SHORT_SHARE of the units ``candidate`` was
+    validated with (learners that count no units are never cut short)."""
+    validated = validated_units(candidate)
+    trained = refit.facts.units_trained
+    return bool(validated and trained and trained < CUT_SHORT_SHARE * validated)
+
+
 def _refit_failure(candidate: TrialResult, result: TrialResult) -> str:
     """Why a refit failed, in words, with the memory cap named when one was set."""
+    if result.status is TrialStatus.OK:  # it ended, but too early to be served
+        return (f"the refit of trial {candidate.spec.trial_id} ({candidate.spec.learner}) "
+                f"was cut short by its deadline after {result.facts.units_trained:g} of "
+                f"{validated_units(candidate)} units")
     why = result.error or result.status.value
     cap = result.spec.max_memory_mb
     if cap is not None and result.status is TrialStatus.FAILED and "process died" in why:

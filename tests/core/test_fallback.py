@@ -22,7 +22,7 @@ from accelml.core.budget import Budget, busy_cores, mark_command_start, process_
 from accelml.core.constant import CONSTANT
 from accelml.core.data import DatasetView, Features
 from accelml.core.engine import build_view, fit_predictor
-from accelml.core.learner import get_learner, learners_for
+from accelml.core.learner import FitFacts, get_learner, learners_for
 from accelml.core.memory import is_out_of_memory
 from accelml.core.predictor import Predictor
 from accelml.core.refit import no_model_message
@@ -158,6 +158,64 @@ def test_when_no_refit_fits_the_cheapest_gets_the_time_left(tmp_path: Path) -> N
     assert outcome.chosen is cheaper and outcome.fallback is not None
     assert outcome.fallback["served"] == "next_best_refit" and outcome.fallback["trial"] == 1
     assert outcome.fallback["why"].count("did not fit in the") == 2
+
+
+class _ShortRefits(_Refitting):
+    """Refits that end OK having trained ``units[trial]`` units (rounds, epochs) each."""
+
+    def __init__(self, units: dict[int, float]) -> None:
+        super().__init__()
+        self.units = units
+
+    def completed(self, timeout_s: float) -> list[TrialResult]:
+        spec = self.specs[-1]
+        trained = self.units[spec.trial_id - 1_000_000]
+        return [TrialResult(spec, TrialStatus.OK, cost_s=0.1, artifact_dir=spec.output_dir,
+                            facts=FitFacts(units_trained=trained))]
+
+
+def _validated(trial: int, score: float, units: int) -> TrialResult:
+    return TrialResult(TrialSpec(trial, "prior", {}, None, 5, 0, 1), TrialStatus.OK,
+                       score=score, cost_s=0.1, facts=FitFacts(units_trained=units,
+                                                               refit_units=units))
+
+
+def _fits(tmp_path: Path, units: dict[int, float], *trials: TrialResult
+          ) -> tuple[SearchLoop, _ShortRefits]:
+    config = RunConfig(time_budget=30, quiet=True, n_jobs=1)
+    executor = _ShortRefits(units)
+    loop = SearchLoop(_view(config), config, Budget(30), executor,  # type: ignore[arg-type]
+                      _Searcher(), tmp_path)  # type: ignore[arg-type]
+    loop.outcome.results += list(trials)
+    return loop, executor
+
+
+def test_a_refit_cut_short_by_its_deadline_gives_way_to_the_next_best(tmp_path: Path) -> None:
+    best, second = _validated(0, 0.9, 40), _validated(1, 0.8, 40)
+    loop, executor = _fits(tmp_path, {0: 1, 1: 40}, best, second)
+    outcome = loop.fits.refit_best(loop.ranked(), lambda stage: None)
+    assert [spec.trial_id for spec in executor.specs] == [1_000_000, 1_000_001]
+    assert outcome.chosen is second and outcome.fallback is not None
+    assert outcome.fallback["served"] == "next_best_refit"
+    assert "the refit of trial 0 (prior) was cut short by its deadline after 1 of 40 units" \
+        in outcome.fallback["why"]
+
+
+def test_when_every_refit_is_cut_short_the_best_one_is_served_and_said(tmp_path: Path) -> None:
+    best, second = _validated(0, 0.9, 40), _validated(1, 0.8, 40)
+    loop, _ = _fits(tmp_path, {0: 19, 1: 3}, best, second)
+    outcome = loop.fits.refit_best(loop.ranked(), lambda stage: None)
+    assert outcome.chosen is best and outcome.refit is not None
+    assert outcome.refit.facts.units_trained == 19  # not the constant model
+    assert outcome.fallback is not None and outcome.fallback["served"] == "cut_short_refit"
+
+
+def test_a_member_refit_cut_short_is_left_out_of_the_blend(tmp_path: Path) -> None:
+    full, short = _validated(0, 0.9, 40), _validated(1, 0.8, 40)
+    loop, _ = _fits(tmp_path, {0: 20, 1: 19}, full, short)
+    assert loop.fits.refit_member(full, lambda stage: None) is not None  # half is enough
+    assert loop.fits.refit_member(short, lambda stage: None) is None
+    assert len(loop.outcome.member_refits) == 2  # both on the record
 
 
 # --- no trial finished by the deadline: the constant model, marked, savable and servable ---

@@ -175,6 +175,52 @@ def test_a_slow_learner_beaten_for_less_runs_no_more_of_its_portfolio(
         assert portfolio == [("prior", 0.5), ("sleeping", 0.6)]
 
 
+@pytest.mark.parametrize(("slow_score", "second_slow_config"), [(0.7, False), (0.95, True)])
+def test_a_learner_whose_first_trial_still_runs_waits_behind_the_others(
+        slow_score: float, second_slow_config: bool) -> None:
+    """The slow learner's second portfolio config waits for its first trial; once that
+    ends, the outclassed rule decides whether it runs at all."""
+    discover(MODULES)
+    learners = [get_learner("prior"), get_learner("sleeping"), get_learner("hanging")]
+    portfolios = {"prior": [{"shrink": 0.0}, {"shrink": 0.5}],
+                  "sleeping": [{"shrink": 0.1}, {"shrink": 0.6}],
+                  "hanging": [{"shrink": 0.2}, {"shrink": 0.7}]}
+    searcher = Searcher(learners, BINARY, _spaces(learners), seed=0, portfolios=portfolios,
+                        slow_trial_s=1.0)
+
+    def ask() -> Proposal:
+        proposal = searcher.ask()
+        assert proposal is not None
+        return proposal
+
+    def tell(proposal: Proposal, score: float, cost: float) -> None:
+        spec = TrialSpec(proposal.trial_id, proposal.learner, proposal.config, None, 1, 0, 1)
+        searcher.tell(TrialResult(spec, TrialStatus.OK, score=score, cost_s=cost))
+
+    fast, slow = ask(), ask()
+    assert (fast.learner, slow.learner) == ("prior", "sleeping")
+    tell(fast, 0.9, 0.1)
+    for expected in ("hanging", "prior", "hanging"):  # not sleeping's second config
+        proposal = ask()
+        assert (proposal.learner, proposal.source) == (expected, "portfolio")
+        tell(proposal, 0.8, 0.1)
+    tell(slow, slow_score, 5.0)
+    following = ask()
+    assert ((following.learner, following.source) == ("sleeping", "portfolio")) \
+        is second_slow_config
+
+
+def test_when_every_queued_config_waits_the_first_still_runs() -> None:
+    discover(MODULES)
+    learners = [get_learner("prior")]
+    searcher = Searcher(learners, BINARY, _spaces(learners), seed=0,
+                        portfolios={"prior": [{"shrink": 0.0}, {"shrink": 0.5}]})
+    first, second = searcher.ask(), searcher.ask()
+    assert first is not None and second is not None
+    assert [first.config["shrink"], second.config["shrink"]] == [0.0, 0.5]
+    assert second.source == "portfolio"
+
+
 def test_a_seed_repeats_the_proposals() -> None:
     discover(MODULES)
 

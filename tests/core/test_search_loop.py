@@ -101,7 +101,7 @@ def test_repeated_kfold_averages_each_rows_out_of_fold_predictions() -> None:
 
 def test_the_manifest_names_repeated_cross_validation() -> None:
     features, y = _data()
-    config = RunConfig(time_budget=5, learners=("prior",), cv_folds=4, cv_repeats=2,
+    config = RunConfig(time_budget=30, learners=("prior",), cv_folds=4, cv_repeats=2,
                        max_trials=2, quiet=True)
     predictor = fit_predictor(build_view(features, y, BINARY, config), _Identity(), config,
                               Budget(config.time_budget), MODULES)

@@ -28,6 +28,22 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 TASK_KINDS = ("binary", "multiclass", "regression")
 BACKENDS = ("local", "ray")
+#: Unless told otherwise, k-fold cross-validation runs SMALL_TABLE_REPEATS times, with other
+#: folds each time, on tables of at most SMALL_TABLE_ROWS rows given at least
+#: SMALL_TABLE_BUDGET_S seconds. At 60 s, three seeds each, it won on qsar_biodeg (ROC AUC
+#: 0.923 to 0.929), credit_approval (0.972 to 0.975), blood_transfusion and diabetes_pima,
+#: and lost on credit_g and vehicle, where a third as many trials ran (bench/RESULTS.md).
+SMALL_TABLE_REPEATS = 3
+SMALL_TABLE_ROWS = 1_000
+SMALL_TABLE_BUDGET_S = 60.0
+#: Unless told otherwise, one holdout split replaces k-fold from HOLDOUT_ROWS rows on, and
+#: from SHORT_BUDGET_HOLDOUT_ROWS under a budget of SHORT_BUDGET_S: at 60 s k-fold on 13,000
+#: to 18,000 rows left time for 5 to 7 trials, a holdout for 7 to 20, and the holdout runs
+#: scored better on each of six such tables (letter: log loss 0.081 to 0.062); at 300 s
+#: k-fold was the better (bench/RESULTS.md).
+HOLDOUT_ROWS = 20_000
+SHORT_BUDGET_HOLDOUT_ROWS = 10_000
+SHORT_BUDGET_S = 150.0
 
 
 @dataclass(frozen=True)
@@ -35,10 +51,20 @@ class ValidationSettings:
     """How each trial is validated (:mod:`accelml.core.splits`); see :class:`RunConfig`."""
 
     folds: int
-    repeats: int
+    repeats: int | None  # None: by the rows and the budget (repeats_for)
     holdout_min_rows: int
     holdout_fraction: float
     seed: int
+    time_budget: float = 0.0
+
+    def repeats_for(self, rows: int) -> int:
+        """How many times k-fold cross-validation runs on ``rows`` rows: as set, else
+        SMALL_TABLE_REPEATS on tables of at most SMALL_TABLE_ROWS rows when the budget is
+        at least SMALL_TABLE_BUDGET_S, else once."""
+        if self.repeats is not None:
+            return self.repeats
+        small = rows <= SMALL_TABLE_ROWS and self.time_budget >= SMALL_TABLE_BUDGET_S
+        return SMALL_TABLE_REPEATS if small else 1
 
 
 @dataclass(frozen=True)
@@ -103,8 +129,11 @@ class RunConfig:
         cv_repeats: k-fold cross-validation is repeated this many times, each with other
             folds, and each row's out-of-fold predictions averaged: on small data one k-fold
             split's luck is a large part of a score, so repeats make the choice between
-            trials steadier at that many times the cost of a trial.
-        holdout_min_rows: from this many rows on, one holdout split replaces k-fold.
+            trials steadier at that many times the cost of a trial. None: 3 on tables of at
+            most 1,000 rows with a budget of a minute or more, else 1
+            (:meth:`ValidationSettings.repeats_for`).
+        holdout_min_rows: from this many rows on, one holdout split replaces k-fold. None:
+            10,000 under a budget of 150 s, 20,000 from there on (:attr:`validation`).
         holdout_fraction: share of rows held out for validation on large data.
         max_trials: stop after this many trials even with budget left; no cap when None.
         max_trial_fraction: the most of the budget one trial may take.
@@ -167,8 +196,8 @@ class RunConfig:
     learners: tuple[str, ...] | None = None
     exclude_learners: tuple[str, ...] = ()
     cv_folds: int = 5
-    cv_repeats: int = 1
-    holdout_min_rows: int = 20_000
+    cv_repeats: int | None = None
+    holdout_min_rows: int | None = None
     holdout_fraction: float = 0.2
     max_trials: int | None = None
     max_trial_fraction: float = 0.4
@@ -207,7 +236,7 @@ class RunConfig:
             )
         if self.cv_folds < 2:
             raise ConfigError(f"cv_folds must be >= 2, got {self.cv_folds}")
-        if self.cv_repeats < 1:
+        if self.cv_repeats is not None and self.cv_repeats < 1:
             raise ConfigError(f"cv_repeats must be >= 1, got {self.cv_repeats}")
         if not 0.05 <= self.holdout_fraction <= 0.5:
             raise ConfigError(
@@ -270,8 +299,12 @@ class RunConfig:
     @property
     def validation(self) -> ValidationSettings:
         """The settings the validation splits take."""
-        return ValidationSettings(self.cv_folds, self.cv_repeats, self.holdout_min_rows,
-                                  self.holdout_fraction, self.seed)
+        holdout_min_rows = self.holdout_min_rows
+        if holdout_min_rows is None:
+            short = self.time_budget < SHORT_BUDGET_S
+            holdout_min_rows = SHORT_BUDGET_HOLDOUT_ROWS if short else HOLDOUT_ROWS
+        return ValidationSettings(self.cv_folds, self.cv_repeats, holdout_min_rows,
+                                  self.holdout_fraction, self.seed, self.time_budget)
 
     @property
     def search(self) -> SearchSettings:

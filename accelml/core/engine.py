@@ -589,7 +589,8 @@ def leaderboard(
 def _run_report(view: DatasetView, config: RunConfig, budget: Budget, outcome: SearchOutcome,
                 notes: Sequence[str], threads: int) -> RunReport:
     n_splits = len(view.splits)
-    repeats = config.cv_repeats if n_splits > 1 else 1
+    validated = sum(len(valid) for _, valid in view.splits)  # each row once per repeat
+    repeats = max(1, round(validated / max(len(view.y), 1))) if n_splits > 1 else 1
     validation = (f"{n_splits // repeats}-fold cross-validation" if n_splits > 1
                   else f"holdout ({len(view.splits[0][1])} rows)")
     if repeats > 1:

@@ -9,7 +9,8 @@ fixed index pairs that every trial of the run shares.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -96,11 +97,17 @@ class AutoSplits:
     kfold: KFoldSplits
     holdout: HoldoutSplit
     holdout_min_rows: int = 20_000
+    #: k-fold's repeats by the row count (:meth:`ValidationSettings.repeats_for`); None
+    #: keeps ``kfold``'s own.
+    repeats_for: Callable[[int], int] | None = None
 
     def split(self, y: np.ndarray, task: Task) -> tuple[Split, ...]:
         if len(y) >= self.holdout_min_rows:
             return self.holdout.split(y, task)
-        return self.kfold.split(y, task)
+        kfold = self.kfold
+        if self.repeats_for is not None:
+            kfold = replace(kfold, repeats=self.repeats_for(len(y)))
+        return kfold.split(y, task)
 
 
 @dataclass(frozen=True)
@@ -152,8 +159,8 @@ class GroupKFoldSplits:
 
 
 def default_splitter(settings: ValidationSettings) -> AutoSplits:
-    """The run's validation unless its modality picks another: k-fold (repeated when asked)
-    under ``holdout_min_rows`` rows, one holdout split above."""
-    return AutoSplits(KFoldSplits(settings.folds, settings.repeats, settings.seed),
+    """The run's validation unless its modality picks another: k-fold (repeated when asked,
+    or on small tables) under ``holdout_min_rows`` rows, one holdout split above."""
+    return AutoSplits(KFoldSplits(settings.folds, 1, settings.seed),
                       HoldoutSplit(settings.holdout_fraction, settings.seed),
-                      settings.holdout_min_rows)
+                      settings.holdout_min_rows, settings.repeats_for)

@@ -324,7 +324,7 @@ def _epochs_per_trial(rows: int, config: RunConfig) -> float:
     settings = config.validation
     if rows >= settings.holdout_min_rows:
         return 1 - settings.holdout_fraction
-    return float(settings.folds - 1) * settings.repeats
+    return float(settings.folds - 1) * (settings.repeats or 1)
 
 
 def _cores() -> int:

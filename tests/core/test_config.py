@@ -17,6 +17,21 @@ def test_budget_must_be_a_finite_positive_number(budget: float) -> None:
         RunConfig.from_options(time_budget=budget)
 
 
+@pytest.mark.parametrize(("options", "holdout_from"), [
+    ({"time_budget": 60}, 10_000),  # k-fold on more rows would leave too few trials
+    ({"time_budget": 149}, 10_000),
+    ({"time_budget": 150}, 20_000),
+    ({"time_budget": 60, "holdout_min_rows": 30_000}, 30_000),  # as asked
+    ({"time_budget": 600, "preset": "fast"}, 5_000),
+])
+def test_short_budgets_validate_on_a_holdout_from_fewer_rows(options: dict[str, object],
+                                                              holdout_from: int) -> None:
+    settings = dict(options)
+    preset = str(settings.pop("preset", "medium"))
+    config = RunConfig.from_options(preset, **settings)
+    assert config.validation.holdout_min_rows == holdout_from
+
+
 def test_presets_merge_under_explicit_values() -> None:
     config = RunConfig.from_options("fast", cv_folds=4, seed=None)
     assert config.cv_folds == 4 and config.seed == 0

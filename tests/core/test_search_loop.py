@@ -302,7 +302,7 @@ def _trial(trial_id: int, learner: str, score: float, cost_s: float) -> TrialRes
 
 def test_the_refit_reserve_holds_the_best_trials_refit_and_its_members() -> None:
     features, y = _data(100)
-    config = RunConfig(time_budget=100, cv_folds=4, holdout_min_rows=10**6)
+    config = RunConfig(time_budget=100, cv_folds=4, cv_repeats=1, holdout_min_rows=10**6)
     view = build_view(features, y, BINARY, config)
     results = [_trial(0, "slow", 0.80, 40.0), _trial(1, "fast", 0.94, 4.0),
                _trial(2, "other", 0.90, 8.0)]

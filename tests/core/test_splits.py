@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from accelml.config import RunConfig
 from accelml.core.splits import (
     AutoSplits,
     GroupKFoldSplits,
     HoldoutSplit,
     KFoldSplits,
     RollingOriginSplits,
+    default_splitter,
 )
 from accelml.core.task import Task, TaskKind
 from accelml.errors import DataError
@@ -33,6 +35,23 @@ def test_auto_switches_to_one_holdout_on_large_data() -> None:
     assert len(auto.split(np.array([0, 1] * 10), BINARY)) == 4
     ((train, valid),) = auto.split(np.array([0, 1] * 20), BINARY)
     assert len(valid) == 10 and len(train) == 30 and not set(train) & set(valid)
+
+
+@pytest.mark.parametrize(("rows", "budget", "asked", "repeats"), [
+    (1_000, 60.0, None, 3),  # a small table with a minute: three runs of k-fold
+    (1_001, 60.0, None, 1),
+    (1_000, 30.0, None, 1),  # too short a budget for a third as many trials
+    (1_000, 60.0, 1, 1),  # as asked
+    (5_000, 60.0, 2, 2),
+])
+def test_small_tables_repeat_kfold_unless_told_otherwise(
+        rows: int, budget: float, asked: int | None, repeats: int) -> None:
+    config = RunConfig(time_budget=budget, cv_folds=5, cv_repeats=asked)
+    y = np.array([0, 1] * (rows // 2) + [0] * (rows % 2))
+    splits = default_splitter(config.validation).split(y, BINARY)
+    assert len(splits) == 5 * repeats
+    validated = np.concatenate([valid for _, valid in splits])
+    assert np.array_equal(np.bincount(validated), np.full(rows, repeats))
 
 
 def test_rolling_origin_never_trains_on_the_future() -> None:

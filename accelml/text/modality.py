@@ -10,13 +10,13 @@ predicted and served as rows, like tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from accelml.config import RunConfig
+from accelml.config import RunConfig, ValidationSettings
 from accelml.core.modality import (
     Modality,
     OnProgress,
@@ -186,12 +186,13 @@ class TextModality(Modality):
                         audit=findings, profile=profile)
 
     def splitter(self, config: RunConfig, prepared: Prepared) -> SplitStrategy | None:
+        from accelml.core.splits import default_splitter
         from accelml.text.splits import NearDuplicateSplits
 
         duplicates = prepared.split_info.get("duplicates")
         if duplicates is None:
-            return None
-        return NearDuplicateSplits(duplicates, config.validation)
+            return default_splitter(_validation(config))
+        return NearDuplicateSplits(duplicates, _validation(config))
 
     def preprocessor_from_dict(self, state: dict[str, Any]) -> TextPreprocessor:
         return TextPreprocessor.from_dict(state)
@@ -318,10 +319,17 @@ def _encoder_blocks(config: RunConfig, options: TextOptions, preprocessor: TextP
     return config.with_changes(**changes), extra
 
 
+def _validation(config: RunConfig) -> ValidationSettings:
+    """The run's validation settings, k-fold run once unless ``cv_repeats`` asks for more
+    (tables repeat it on small data; a fine-tuned transformer's trial is too long for that)."""
+    settings = config.validation
+    return replace(settings, repeats=settings.repeats or 1)
+
+
 def _epochs_per_trial(rows: int, config: RunConfig) -> float:
     """Passes over the data one epoch of every validation split's training rows makes: 0.8
     for a holdout of 20 %, 4 for 5-fold cross-validation."""
-    settings = config.validation
+    settings = _validation(config)
     if rows >= settings.holdout_min_rows:
         return 1 - settings.holdout_fraction
     return float(settings.folds - 1) * (settings.repeats or 1)

@@ -138,3 +138,15 @@ def test_every_text_learner_is_declared_by_the_modality() -> None:
     names = {name for name, cls in registered().items() if modality_of(cls) == "text"}
     assert names <= set(modality.learner_names)
     assert set(modality.learner_names) - names <= {"text_transformer"}
+
+
+@pytest.mark.parametrize(("asked", "repeats"), [(None, 1), (2, 2)])
+def test_text_runs_kfold_once_unless_asked_even_on_a_small_table(asked: int | None,
+                                                                 repeats: int) -> None:
+    """Tables repeat k-fold on small data; a fine-tuned transformer's trial is too long."""
+    from accelml.config import RunConfig
+    from accelml.text.modality import _validation
+
+    config = RunConfig(time_budget=600, cv_repeats=asked)
+    assert config.validation.repeats_for(500) == (3 if asked is None else asked)
+    assert _validation(config).repeats_for(500) == repeats

@@ -332,7 +332,7 @@ def _epochs_per_trial(rows: int, config: RunConfig) -> float:
     settings = _validation(config)
     if rows >= settings.holdout_min_rows:
         return 1 - settings.holdout_fraction
-    return float(settings.folds - 1) * (settings.repeats or 1)
+    return float(settings.folds - 1) * settings.repeats_for(rows)
 
 
 def _cores() -> int:

@@ -38,7 +38,7 @@ class NearDuplicateSplits:
         folds = (max(2, round(1 / self.settings.holdout_fraction)) if holdout
                  else self.settings.folds)
         folds = min(folds, n_groups)
-        repeats = 1 if holdout else (self.settings.repeats or 1)
+        repeats = 1 if holdout else self.settings.repeats_for(len(y))
         splits: list[Split] = []
         for repeat in range(repeats):
             seed = self.settings.seed + 7919 * repeat

@@ -28,8 +28,9 @@ def _fit(tmp_path_factory: pytest.TempPathFactory, frame: pd.DataFrame, target: 
     train, test = split(frame)
     out = tmp_path_factory.mktemp(name) / "model"
     accelml.fit(train, target, time_budget=60, learners=["lightgbm", "linear"], max_trials=4,
-                seed=0, cv_repeats=1, out=out, quiet=True)  # (one k-fold: the cancer case's
-    # blend is then stacked, which the stacked-model explanation test needs)
+                seed=0, cv_repeats=1, deterministic=True, out=out, quiet=True)
+    # (the same trials on every machine, one k-fold: the cancer case's blend is then
+    # stacked, which the stacked-model explanation test needs)
     return FittedCase(out, train, test.reset_index(drop=True), target)
 
 

@@ -21,22 +21,20 @@ A recommendation learner implements, besides the learner protocol:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
 
+from accelml.core import arrays as arrays_file
+from accelml.core.arrays import save_arrays as save_arrays
 from accelml.core.data import Features
 from accelml.core.learner import Fidelity, LearnerBase
 from accelml.core.ranking import interaction_counts, user_item_matrix
 from accelml.core.task import TaskKind
-from accelml.errors import ArtifactError
 
 RANKING = frozenset({TaskKind.RANKING})
-ARRAYS_FILE = "arrays.npz"
-INFO_FILE = "info.json"
 
 
 class RecsysLearner(LearnerBase):
@@ -77,44 +75,6 @@ def codes(features: Features) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(features.X[:, 1], dtype=np.int64))
 
 
-def save_arrays(directory: Path, arrays: dict[str, Any], info: dict[str, Any]) -> list[Path]:
-    """Write dense or sparse arrays into one .npz (sparse as their CSR parts) and ``info``
-    as JSON; return the files."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    flat: dict[str, np.ndarray] = {}
-    kinds: dict[str, str] = {}
-    for name, value in arrays.items():
-        if sparse.issparse(value):
-            csr = value.tocsr()
-            flat.update({f"{name}.data": csr.data, f"{name}.indices": csr.indices,
-                         f"{name}.indptr": csr.indptr,
-                         f"{name}.shape": np.asarray(csr.shape, dtype=np.int64)})
-            kinds[name] = "csr"
-        else:
-            flat[name] = np.asarray(value)
-            kinds[name] = "dense"
-    with (directory / ARRAYS_FILE).open("wb") as handle:
-        np.savez(handle, **flat)
-    (directory / INFO_FILE).write_text(json.dumps({"info": info, "arrays": kinds}))
-    return [directory / ARRAYS_FILE, directory / INFO_FILE]
-
-
 def load_arrays(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read what :func:`save_arrays` wrote: (arrays, info)."""
-    directory = Path(directory)
-    try:
-        state = json.loads((directory / INFO_FILE).read_text())
-        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as data:
-            arrays: dict[str, Any] = {}
-            for name, kind in state["arrays"].items():
-                if kind == "csr":
-                    shape = tuple(int(v) for v in data[f"{name}.shape"])
-                    arrays[name] = sparse.csr_matrix(
-                        (data[f"{name}.data"], data[f"{name}.indices"], data[f"{name}.indptr"]),
-                        shape=shape)
-                else:
-                    arrays[name] = data[name]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ArtifactError(f"{directory} is not a saved recommendation model ({error})") from None
-    return arrays, state["info"]
+    return arrays_file.load_arrays(directory, "recommendation model")

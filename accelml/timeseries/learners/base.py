@@ -11,13 +11,14 @@ its weights), which is how ``accelml forecast --history`` forecasts from new dat
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from accelml.core import arrays as arrays_file
+from accelml.core.arrays import save_arrays as save_arrays
 from accelml.core.data import Features
 from accelml.core.forecasting import POSITION, SERIES, series_facts
 from accelml.core.learner import Fidelity, LearnerBase
@@ -25,8 +26,6 @@ from accelml.core.task import TaskKind
 from accelml.errors import ArtifactError, DataError
 
 FORECAST = frozenset({TaskKind.FORECAST})
-ARRAYS_FILE = "arrays.npz"
-INFO_FILE = "info.json"
 
 
 class Forecaster(LearnerBase):
@@ -103,19 +102,10 @@ def steps_ahead(codes: np.ndarray, last: np.ndarray, features: Features,
     return index, step
 
 
-def save_arrays(directory: Path, arrays: dict[str, Any], info: dict[str, Any]) -> list[Path]:
-    """The arrays as one .npz, ``info`` as JSON."""
-    directory.mkdir(parents=True, exist_ok=True)
-    np.savez(directory / ARRAYS_FILE, **arrays)
-    (directory / INFO_FILE).write_text(json.dumps(info, default=float))
-    return [directory / ARRAYS_FILE, directory / INFO_FILE]
-
-
 def load_arrays(directory: Path, learner: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """What :func:`save_arrays` wrote; a directory of another learner is refused."""
-    info = json.loads((directory / INFO_FILE).read_text())
+    arrays, info = arrays_file.load_arrays(directory, "forecasting model")
     if info.get("learner") != learner:
         raise ArtifactError(f"{directory} holds a {info.get('learner')!r} model, not "
                             f"{learner!r}")
-    with np.load(directory / ARRAYS_FILE, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}, info
+    return arrays, info

@@ -20,22 +20,26 @@ LEARNERS = ("lightgbm", "linear")
 #: A trial cap ends both searches well before their budget on an idle machine; the budget
 #: still bounds them on a busy one (Ray's start-up alone takes seconds there).
 MAX_TRIALS = 6
+#: Seconds for each search: on a machine running a second test suite beside this one, Ray
+#: took 8 s to start the first trials and the blend's member refits, stacking and loading
+#: 5 s, more than 14 s leaves after the search; the 10 % bound below holds to this budget.
+BUDGET = 20
 
 
 @pytest.mark.slow
 def test_a_search_on_ray_scores_like_the_local_backend(ray_nodes: Any) -> None:
     train, test = split(cancer_frame())
-    local = accelml.fit(train, "diagnosis", 14, quiet=True, learners=LEARNERS, seed=0,
+    local = accelml.fit(train, "diagnosis", BUDGET, quiet=True, learners=LEARNERS, seed=0,
                         max_trials=MAX_TRIALS)
-    on_ray = accelml.fit(train, "diagnosis", 14, quiet=True, learners=LEARNERS, seed=0,
+    on_ray = accelml.fit(train, "diagnosis", BUDGET, quiet=True, learners=LEARNERS, seed=0,
                          max_trials=MAX_TRIALS, backend="ray",
                          ray_address=str(ray_nodes.address))
     assert on_ray.info["backend"] == "ray" and local.info["backend"] == "local"
     assert on_ray.info["workers"] == 2 and on_ray.info["threads_per_trial"] == 1
-    # how many trials fit in 14 s depends on the machine's load (Ray's start-up alone takes
+    # how many trials fit in the budget depends on the machine's load (Ray's start-up takes
     # seconds on a busy one); that they all succeed and score like local ones does not
     assert on_ray.info["trials"] >= 2 and on_ray.info["failed_trials"] == 0
-    assert on_ray.info["search_and_refit_s"] <= 14 * 1.1
+    assert on_ray.info["search_and_refit_s"] <= BUDGET * 1.1
     local_auc = local.evaluate(test)["roc_auc"]
     ray_auc = on_ray.evaluate(test)["roc_auc"]
     assert ray_auc > 0.95 and abs(ray_auc - local_auc) < 0.02

@@ -389,3 +389,26 @@ def test_numeric_columns_read_in_one_block_encode_as_column_by_column() -> None:
         one_by_one = fitted.transform_records(records).X
     np.testing.assert_array_equal(block, one_by_one)
     assert np.isnan(block[1, 2]) and np.isnan(block[2, 6]) and block[3, 0] < 1e300
+
+
+def test_a_kept_column_layout_follows_each_frames_order_dtypes_and_extras() -> None:
+    """The layout of a frame's columns is kept for the next frame with the same columns: a
+    frame in another order, with numbers sent as text, or with an extra column still
+    encodes as a fresh preprocessor encodes it, and the extra column warns every time."""
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame(rng.normal(size=(60, 40)).round(3), columns=[f"x{i}" for i in range(40)])
+    train["city"] = rng.choice(["paris", "rome"], 60)
+    rows = train.head(3)
+    expected = TabularPreprocessor().fit(train).transform(rows).X
+    fitted = TabularPreprocessor().fit(train)
+    numbers_only = rows.drop(columns=["city"])
+    for frame in (rows, rows, rows[list(reversed(rows.columns))],
+                  rows.assign(x7=rows["x7"].astype(str)), rows):
+        np.testing.assert_array_equal(fitted.transform(frame).X, expected)
+    fitted_numbers = TabularPreprocessor().fit(train.drop(columns=["city"]))
+    for frame in (numbers_only, numbers_only.assign(x3=numbers_only["x3"].astype(str))):
+        np.testing.assert_array_equal(fitted_numbers.transform(frame).X,
+                                      np.delete(expected, 40, axis=1))
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="ignored column.*'surprise'"):
+            np.testing.assert_array_equal(fitted.transform(rows.assign(surprise=1)).X, expected)

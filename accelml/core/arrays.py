@@ -22,7 +22,7 @@ def save_arrays(directory: Path, arrays: dict[str, Any], info: dict[str, Any]) -
     return the two files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    flat: dict[str, np.ndarray] = {}
+    flat: dict[str, Any] = {}  # np.savez types its keyword arrays loosely
     kinds: dict[str, str] = {}
     for name, value in arrays.items():
         if sparse.issparse(value):

@@ -502,8 +502,8 @@ class TabularPreprocessor:
         self._names = tuple(names)
         self._categorical = tuple(categorical)
         self._cardinalities = tuple(cardinalities)
-        self._starts = np.cumsum([0] + [len(e.names) for e in self._encoders])[:-1]
-        self._numbers = _NumberPlan.of(self._encoders, self._starts)
+        self._starts = np.cumsum([0] + [len(e.names) for e in self._encoders], dtype=np.int64)[:-1]
+        self._numbers = _NumberPlan(self._encoders, self._starts)
         self._seen = None
 
 
@@ -511,25 +511,17 @@ class _NumberPlan:
     """Where the plain number columns go: their encoders' indices, training names, places in
     the feature matrix and clip bounds, as arrays built once per model."""
 
-    def __init__(self, indices: list[int], columns: list[str], starts: list[int],
-                 low: list[float], high: list[float]) -> None:
-        self.indices = np.asarray(indices, dtype=np.int64)
-        self.columns = columns
-        self.starts = np.asarray(starts, dtype=np.int64)
-        self.low = np.asarray(low, dtype=np.float64)
-        self.high = np.asarray(high, dtype=np.float64)
-        self.n_encoders = 0
-
-    @classmethod
-    def of(cls, encoders: Sequence[_Encoder], starts: np.ndarray) -> _NumberPlan:
-        numbers = [(i, e) for i, e in enumerate(encoders)
-                   if isinstance(e, _Numeric) and type(e) is _Numeric]  # not its subclasses
-        plan = cls([i for i, _ in numbers], [e.column for _, e in numbers],
-                   [int(starts[i]) for i, _ in numbers],
-                   [e.low for _, e in numbers if isinstance(e, _Numeric)],
-                   [e.high for _, e in numbers if isinstance(e, _Numeric)])
-        plan.n_encoders = len(encoders)
-        return plan
+    def __init__(self, encoders: Sequence[_Encoder], starts: np.ndarray) -> None:
+        numbers: list[tuple[int, _Numeric]] = []
+        for i, e in enumerate(encoders):
+            if isinstance(e, _Numeric) and type(e) is _Numeric:  # not its subclasses
+                numbers.append((i, e))
+        self.n_encoders = len(encoders)
+        self.indices = np.array([i for i, _ in numbers], dtype=np.int64)
+        self.columns = [e.column for _, e in numbers]
+        self.starts = starts[self.indices]
+        self.low = np.array([e.low for _, e in numbers], dtype=np.float64)
+        self.high = np.array([e.high for _, e in numbers], dtype=np.float64)
 
 
 def _numbers_at_once(plan: _NumberPlan, positions: np.ndarray, frame: pd.DataFrame,

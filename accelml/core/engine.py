@@ -51,7 +51,7 @@ from accelml.core.learner import (
 )
 from accelml.core.metrics import get_metric
 from accelml.core.multifidelity import SuccessiveHalving
-from accelml.core.noise import COMPARE_S, prefer_simpler
+from accelml.core.noise import COMPARE_S, gain_judge, prefer_simpler
 from accelml.core.predictor import Member, Predictor, Preprocessor
 from accelml.core.preload import load_modules, preload
 from accelml.core.progress import RunProgress
@@ -106,11 +106,19 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, settings: Sear
             if learner.fidelity is not None:
                 halving.add_learner(learner.name, learner.fidelity,
                                     capabilities(learner).min_fidelity(train_rows))
+    metric = get_metric(view.task.metric)
+    beyond_noise = None  # (ranking and forecast scores are not means over the rows of y)
+    if view.task.kind not in (TaskKind.RANKING, TaskKind.FORECAST):
+        beyond_noise = gain_judge(
+            validation_targets(view),
+            lambda y, prediction: metric.loss(y, prediction, view.task), view.task,
+            settings.seed)
     return Searcher(learners, view.task, learner_spaces(learners, view), settings.seed,
                     sampler=settings.sampler, fixed=fixed, halving=halving,
                     portfolios=(learner_portfolios(learners, view) if settings.portfolios
                                 else {learner.name: [] for learner in learners}),
-                    sampler_options=sampler_options, lead=lead, slow_trial_s=slow_trial_s)
+                    sampler_options=sampler_options, lead=lead, slow_trial_s=slow_trial_s,
+                    beyond_noise=beyond_noise)
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,

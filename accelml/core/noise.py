@@ -35,6 +35,9 @@ CHALLENGERS = 6
 COMPARE_S = 0.2
 #: A difference within this many standard errors is noise.
 NOISE_ERRORS = 1.0
+#: Rows a gain is judged on, at most (a bootstrap of a larger table costs memory and time;
+#: the standard error found on these rows is scaled to all of them).
+GAIN_ROWS = 20_000
 
 
 def _row_losses(metric: str, y: np.ndarray, prediction: np.ndarray
@@ -124,3 +127,34 @@ def prefer_simpler(ranked: Sequence[TrialResult], y: np.ndarray,
     if chosen is best:
         return list(ranked), None
     return [chosen, *(r for r in ranked if r is not chosen)], record
+
+
+def gain_judge(y: np.ndarray, loss: Callable[[np.ndarray, np.ndarray], float], task: Task,
+               seed: int = 0) -> Callable[[TrialResult, TrialResult], bool]:
+    """Whether a trial's lower loss than an earlier one's is more than noise: their
+    out-of-fold predictions compared on the same rows (:func:`paired_gap`, on at most
+    :data:`GAIN_ROWS` of them), the gain over :data:`NOISE_ERRORS` standard errors. Any
+    lower loss counts where the two cannot be compared so (no out-of-fold predictions, or
+    a resample the metric cannot score). Not for ranking or forecast tasks, whose ``y`` is
+    not one target per out-of-fold row."""
+    def beyond_noise(earlier: TrialResult, later: TrialResult) -> bool:
+        if earlier.oof_path is None or later.oof_path is None:
+            return True
+        try:
+            first, second = np.load(earlier.oof_path), np.load(later.oof_path)
+        except (OSError, ValueError):
+            return True
+        rows = np.flatnonzero(covered_rows([first, second]))
+        if len(rows) < 2 or len(first) != len(y) or len(second) != len(y):
+            return True
+        scale = 1.0
+        if len(rows) > GAIN_ROWS:
+            scale = float(np.sqrt(GAIN_ROWS / len(rows)))
+            rows = np.sort(np.random.default_rng(seed).choice(rows, GAIN_ROWS, replace=False))
+        try:
+            gap, error = paired_gap(loss, y[rows], second[rows],
+                                    first[rows], seed, task.metric)
+        except ValueError:
+            return True
+        return gap > NOISE_ERRORS * error * scale
+    return beyond_noise

@@ -28,7 +28,7 @@ class RunReport(TypedDict, total=False):
     pruned_trials: int  #: trials ended early because their pace could not reach their rung
     workers: int  #: trials at once
     threads_per_trial: int
-    search_ended_by: str | None  #: time, starved_trial, proposals_exhausted, max_trials, ...
+    search_ended_by: str | None  #: time, starved_trial, proposals_exhausted, learners_settled, ...
     stopped_by: str | None  #: the signal that stopped the run early, if any
     first_model_s: float | None  #: when the first usable model existed (the anytime promise)
     search_cost: dict[str, Any]  #: devices, device-seconds, trials

@@ -142,7 +142,9 @@ class SearchLoop:
 
         ``ended_by`` then says why: "time" (the search's share of the budget is spent),
         "starved_trial" (the next trial could not get half its expected time; the rest goes
-        to the final fit), "proposals_exhausted", "max_trials", "work_budget" (deterministic
+        to the final fit), "proposals_exhausted", "learners_settled" (no learner left to sample
+        had gained beyond noise in its last trials: see :data:`accelml.core.search.
+        SETTLE_TRIALS`), "max_trials", "work_budget" (deterministic
         runs) or "stopped"."""
         self._share()  # a run joining a shared study learns its trials before proposing
         while True:
@@ -296,7 +298,9 @@ class SearchLoop:
                and self._may_submit(search_left)):
             proposal = self.searcher.ask()
             if proposal is None:
-                self._exhausted, self.ended_by = True, "proposals_exhausted"
+                self._exhausted = True
+                self.ended_by = ("learners_settled" if self.searcher.settled
+                                 else "proposals_exhausted")
                 return
             limit = self.schedule.trial_limit(self.config, self.budget, search_left)
             if self.starved(proposal, search_left):  # (not the per-trial cap: time is left)

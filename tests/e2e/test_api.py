@@ -50,7 +50,8 @@ def test_a_first_model_arrives_early_and_the_run_was_not_stopped(binary_run: Bin
     # a model existed before the search ended (how soon is measured in bench/, not here)
     assert 0 < predictor.info["first_model_s"] < predictor.info["phases_s"]["search"]
     assert predictor.info["stopped_by"] is None
-    assert predictor.info["search_ended_by"] == "time"
+    # the search ends on its own: its time spent, or (a fast machine) every learner settled
+    assert predictor.info["search_ended_by"] in ("time", "learners_settled")
 
 
 def test_the_manifest_says_where_the_time_went(binary_run: BinaryRun) -> None:

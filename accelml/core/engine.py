@@ -106,19 +106,22 @@ def make_searcher(learners: Sequence[Learner], view: DatasetView, settings: Sear
             if learner.fidelity is not None:
                 halving.add_learner(learner.name, learner.fidelity,
                                     capabilities(learner).min_fidelity(train_rows))
-    metric = get_metric(view.task.metric)
     beyond_noise = None  # (ranking and forecast scores are not means over the rows of y)
     if view.task.kind not in (TaskKind.RANKING, TaskKind.FORECAST):
-        beyond_noise = gain_judge(
-            validation_targets(view),
-            lambda y, prediction: metric.loss(y, prediction, view.task), view.task,
-            settings.seed)
+        beyond_noise = gain_judge(validation_targets(view), _task_loss(view.task), view.task,
+                                  settings.seed)
     return Searcher(learners, view.task, learner_spaces(learners, view), settings.seed,
                     sampler=settings.sampler, fixed=fixed, halving=halving,
                     portfolios=(learner_portfolios(learners, view) if settings.portfolios
                                 else {learner.name: [] for learner in learners}),
                     sampler_options=sampler_options, lead=lead, slow_trial_s=slow_trial_s,
                     beyond_noise=beyond_noise)
+
+
+def _task_loss(task: Task) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The task's metric as a loss of (targets, predictions), as the noise rules take it."""
+    metric = get_metric(task.metric)
+    return lambda y, prediction: metric.loss(y, prediction, task)
 
 
 def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConfig,
@@ -270,11 +273,9 @@ def _final_model(loop: SearchLoop, config: RunConfig, on_stage: Callable[[str], 
     nothing), unless the run is strict. A run whose every trial failed for another reason
     fails with it."""
     view = loop.view
-    metric = get_metric(view.task.metric)
     ranked = loop.ranked() if goal is None else servable_first(loop.ranked(), goal)
     ranked, loop.outcome.noise = prefer_simpler(
-        ranked, validation_targets(view),
-        lambda y, prediction: metric.loss(y, prediction, view.task), view.task, config.seed,
+        ranked, validation_targets(view), _task_loss(view.task), view.task, config.seed,
         limit_s=None if config.deterministic else COMPARE_S)
     try:
         return loop.fits.refit_best(ranked, on_stage), config

@@ -144,16 +144,18 @@ def gain_judge(y: np.ndarray, loss: Callable[[np.ndarray, np.ndarray], float], t
             first, second = np.load(earlier.oof_path), np.load(later.oof_path)
         except (OSError, ValueError):
             return True
+        if len(first) != len(y) or len(second) != len(y):
+            return True
         rows = np.flatnonzero(covered_rows([first, second]))
-        if len(rows) < 2 or len(first) != len(y) or len(second) != len(y):
+        if len(rows) < 2:
             return True
         scale = 1.0
         if len(rows) > GAIN_ROWS:
             scale = float(np.sqrt(GAIN_ROWS / len(rows)))
             rows = np.sort(np.random.default_rng(seed).choice(rows, GAIN_ROWS, replace=False))
         try:
-            gap, error = paired_gap(loss, y[rows], second[rows],
-                                    first[rows], seed, task.metric)
+            gap, error = paired_gap(loss, y[rows], second[rows], first[rows], seed,
+                                    task.metric)
         except ValueError:
             return True
         return gap > NOISE_ERRORS * error * scale

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from accelml.core.task import Task, TaskKind
@@ -106,9 +107,27 @@ def _recall(average: str) -> ScoreFn:
     return fn
 
 
+def binary_roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for the rows where ``positive`` is true: the Mann-Whitney
+    statistic on average ranks, which equals the area under the ROC curve with ties counted
+    half. scikit-learn's ``roc_auc_score`` gives the same value but validates its inputs at
+    about 7 ms a call, which the blend's greedy selection paid 558 times in a 14 s run (4 s
+    of it); this takes a few microseconds. Inputs it does not cover (one class only, values
+    that are not finite) go to scikit-learn, for its error."""
+    positive = np.asarray(positive, dtype=bool)
+    score = np.asarray(score, dtype=np.float64)
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    if n_positive == 0 or n_negative == 0 or not np.isfinite(score).all():
+        return float(skm.roc_auc_score(positive, score))
+    ranks = rankdata(score)  # average ranks: ties share theirs
+    rank_sum = float(ranks[positive].sum())
+    return (rank_sum - n_positive * (n_positive + 1) / 2.0) / (n_positive * n_negative)
+
+
 def _roc_auc(y: np.ndarray, p: np.ndarray, t: Task) -> float:
     if t.kind is TaskKind.BINARY:
-        return float(skm.roc_auc_score(y == _positive(t), p[:, _positive(t)]))
+        return binary_roc_auc(y == _positive(t), p[:, _positive(t)])
     present = np.unique(y)
     if len(present) < t.n_classes:
         proba = p[:, present] / np.clip(p[:, present].sum(axis=1, keepdims=True), 1e-15, None)

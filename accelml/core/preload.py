@@ -2,9 +2,10 @@
 
 A learner imports its library lazily, so ``import accelml`` stays light; the driver then
 imports it first when it loads the blend after the search, where the budget keeps about a
-second for loading and saving. skops alone (it walks every scikit-learn estimator, and imports
-torch through scikit-learn's array API shims) took 2.7 s there on a 2-core machine, and a 10 s
-run took 11.5 s. A thread imports them instead while the workers start; should the driver
+second for loading and saving. skops alone (it walks every scikit-learn estimator) took 2.7 s
+there on a 2-core machine, and a 10 s run took 11.5 s (torch, which the walk imported, no
+longer comes with it: see :mod:`accelml.tabular.learners._skops_io`).
+A thread imports them instead while the workers start; should the driver
 reach a module first, Python's import lock makes it wait for that one import, not redo it.
 """
 

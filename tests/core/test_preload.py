@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,3 +39,15 @@ def test_preload_imports_each_module_and_a_broken_one_stops_none_of_the_rest(
     assert not thread.is_alive() and thread.daemon
     assert sys.modules["preload_fine"].VALUE == 42
     assert "preload_broken" not in sys.modules and "preload_missing" not in sys.modules
+
+
+def test_skops_is_imported_without_torch_and_still_trusts_the_estimators() -> None:
+    code = ("import sys\n"
+            "from accelml.tabular.learners._skops_io import TORCH_SHIM, sio\n"
+            "from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES as names\n"
+            "assert 'torch' not in sys.modules and TORCH_SHIM not in sys.modules\n"
+            "assert 'sklearn.linear_model._logistic.LogisticRegression' in names\n"
+            "assert len(names) > 100\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr

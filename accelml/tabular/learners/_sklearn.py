@@ -91,7 +91,7 @@ MAX_CHUNK = 64
 
 def dump_skops(model: Any, path: Path) -> Path:
     """Write a scikit-learn object with skops (data only, no pickled code)."""
-    import skops.io as sio
+    from accelml.tabular.learners._skops_io import sio
 
     sio.dump(model, path)
     return path
@@ -131,7 +131,7 @@ def load_skops(path: Path) -> Any:
     Raises:
         ArtifactError: the file names any other type (it could run code when loaded).
     """
-    import skops.io as sio
+    from accelml.tabular.learners._skops_io import sio
 
     check_model_file(path)
     with path.open("rb") as handle:
@@ -248,7 +248,7 @@ class SklearnLearner(TabularLearner):
     """A family whose model is one scikit-learn estimator (or pipeline) saved with skops,
     exported to ONNX with skl2onnx."""
 
-    load_modules = ("skops.io",)
+    load_modules = ("accelml.tabular.learners._skops_io",)  # skops, without torch
 
     def to_onnx(self, fitted: Fitted, n_features: int) -> Any:
         """skl2onnx's converter, probabilities as a plain tensor (no ZipMap)."""

@@ -206,7 +206,8 @@ def fit_predictor(view: DatasetView, preprocessor: Preprocessor, config: RunConf
                             fallback=outcome.fallback, slowness=round(loop.slowness, 3),
                             latency=outcome.latency, noise=outcome.noise,
                             layouts=loop.layouts))
-    report.update({**loop.schedule.report(loop.cut_by_clock), **_store_report(store, loop)})
+    report.update({**loop.schedule.report(loop.cut_by_clock, _clock_cuts(loop, served)),
+                   **_store_report(store, loop)})
     _warn_fallback(outcome)
     return _with_diagnostics(Predictor(
         view.task, preprocessor, served.members, board, dict(report), served.stacker,
@@ -516,6 +517,17 @@ def _load_members(result: TrialResult, task: Task, weight: float, group: int) ->
     return [Member(result.spec.learner, result.spec.config, fitted, weight, group)]
 
 
+def _clock_cuts(loop: SearchLoop, served: Served) -> list[str]:
+    """The final fits the clock cut (see :attr:`FinalFits.clock_cuts`), the stacking level
+    among them when its deadline came first."""
+    skipped = (served.stacking or {}).get("skipped") == OUT_OF_TIME
+    return loop.fits.clock_cuts + (["stacking"] if skipped else [])
+
+
+#: Why the stacking level was skipped when its deadline came first.
+OUT_OF_TIME = "not enough time left"
+
+
 def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView,
            settings: EnsembleSettings, seed: int, deadline: Deadline, threads: int
            ) -> tuple[dict[str, Any] | None, Stacker | None]:
@@ -535,7 +547,7 @@ def _stack(blend: list[tuple[TrialResult, float]], view: DatasetView,
             choice = fit_stacker([result.spec.trial_id for result, _ in blend], predictions,
                                  view.y, view.task, seed, deadline)
     except OutOfTime:
-        return {"served": False, "inputs": len(blend), "skipped": "not enough time left"}, None
+        return {"served": False, "inputs": len(blend), "skipped": OUT_OF_TIME}, None
     if choice is None:
         return {"served": False, "inputs": len(blend), "skipped": "too few validated rows"}, None
     metric = get_metric(view.task.metric)

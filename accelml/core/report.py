@@ -36,6 +36,8 @@ class RunReport(TypedDict, total=False):
     counted_work_s: float
     work_allowance_s: float
     deterministic_cut_by_clock: bool
+    #: the final fits the clock cut (members left out, a refit killed, the stacking level)
+    deterministic_clock_cuts: list[str]
     # where trials ran and were recorded
     backend: str  #: local or ray
     storage: str  #: the trial history's database URL, without its password

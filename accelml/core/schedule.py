@@ -79,8 +79,9 @@ class Schedule(Protocol):
         """The fidelity the final fit of ``candidate`` trains."""
         ...
 
-    def report(self, cut_by_clock: bool) -> RunReport:
-        """What the run's record says about the schedule."""
+    def report(self, cut_by_clock: bool, clock_cuts: list[str] | None = None) -> RunReport:
+        """What the run's record says about the schedule: ``cut_by_clock`` when the clock
+        ended the search, ``clock_cuts`` the final fits it cut."""
         ...
 
 
@@ -113,7 +114,7 @@ class ClockSchedule:
                        view: DatasetView) -> int | None:
         return final_fidelity(candidate, limit, config.final_train_fraction, view)
 
-    def report(self, cut_by_clock: bool) -> RunReport:
+    def report(self, cut_by_clock: bool, clock_cuts: list[str] | None = None) -> RunReport:
         return {}
 
 
@@ -153,7 +154,7 @@ class CountedSchedule:
 
     def member_cost(self, candidate: TrialResult, view: DatasetView, slowness: float,
                     threads: int | None = None) -> float:
-        return 0.0
+        return MEMBER_LOAD_S * slowness  # its fit is counted, not timed; its loading is not
 
     def final_fidelity(self, candidate: TrialResult, limit: float, config: RunConfig,
                        view: DatasetView) -> int | None:
@@ -162,10 +163,12 @@ class CountedSchedule:
             return validated
         return 2 * validated  # counted, not timed: as many units again as validated
 
-    def report(self, cut_by_clock: bool) -> RunReport:
+    def report(self, cut_by_clock: bool, clock_cuts: list[str] | None = None) -> RunReport:
+        cuts = clock_cuts or []
         return RunReport(counted_work_s=round(self.work.done, 3),
                          work_allowance_s=round(self.work.allowance, 3),
-                         deterministic_cut_by_clock=cut_by_clock)
+                         deterministic_cut_by_clock=cut_by_clock or bool(cuts),
+                         deterministic_clock_cuts=cuts)
 
 
 def make_schedule(config: RunConfig) -> Schedule:

@@ -100,6 +100,14 @@ def test_a_refit_that_hangs_is_killed_and_a_model_still_served() -> None:
     assert "raise --time-budget" in fallback["why"]
 
 
+def test_a_deterministic_run_whose_refit_the_clock_killed_says_it_may_not_repeat() -> None:
+    predictor = _run(6, learners=("refit_hanging",), max_trials=1, deterministic=True)
+    assert predictor.info["search_ended_by"] == "max_trials"  # the search was not cut ...
+    assert predictor.info["deterministic_clock_cuts"] == ["trial 0 (refit_hanging)"]
+    assert predictor.info["deterministic_cut_by_clock"] is True  # ... its final fit was
+    assert predictor.info["fallback"]["served"] == CONSTANT
+
+
 class _Searcher:
     """What refit_best reads of a searcher: the loss and no fidelity rungs."""
 

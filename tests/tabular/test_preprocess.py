@@ -412,3 +412,20 @@ def test_a_kept_column_layout_follows_each_frames_order_dtypes_and_extras() -> N
     for _ in range(2):
         with pytest.warns(UserWarning, match="ignored column.*'surprise'"):
             np.testing.assert_array_equal(fitted.transform(rows.assign(surprise=1)).X, expected)
+
+
+@pytest.mark.parametrize("dtype", [object, "category", "string"])
+def test_a_few_rows_encode_their_categories_as_a_whole_frame_does(dtype: object) -> None:
+    values = ["paris", " rome ", None, "oslo", "lima", "paris", "rome", "oslo"] * 5
+    train = pd.DataFrame({"city": pd.Series(values, dtype=dtype),
+                          "code": pd.Series([1, 2, 3, 1.0, 2, 3, None, 1] * 5, dtype=object)})
+    fitted = TabularPreprocessor().fit(train)
+    unseen = pd.DataFrame({"city": pd.Series(["madrid", None, "rome"] * 8, dtype=dtype),
+                           "code": pd.Series(["1", 4, np.nan] * 8, dtype=object)})
+    for frame in (train, unseen):  # more rows than encode one by one, then one at a time
+        whole = fitted.transform(frame).X
+        for i in range(len(frame)):
+            np.testing.assert_array_equal(fitted.transform(frame.iloc[[i]]).X[0], whole[i])
+    cities = column(fitted.transform(unseen.head(3)), "city")  # madrid, missing, rome
+    assert cities[0] == len(fitted.schema[0]["categories"]) and np.isnan(cities[1])
+    assert cities[2] == fitted.schema[0]["categories"].index("rome")

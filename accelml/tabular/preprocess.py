@@ -414,7 +414,12 @@ class TabularPreprocessor:
         start = 0
         for encoder in self._encoders:
             width = len(encoder.names)
-            values = encoder.encode_values([row[encoder.column] for row in rows])
+            try:
+                values = encoder.encode_values([row[encoder.column] for row in rows])
+            except TypeError:  # a list or a dict where one value belongs
+                raise SchemaError(f"column {encoder.column!r} holds a list or a dict; send "
+                                  "one number, category, date or text per cell, as in "
+                                  "training") from None
             X[:, start : start + width] = values.reshape(len(rows), width)
             start += width
         return Features(X, self._categorical, self._cardinalities, self._names)

@@ -429,3 +429,10 @@ def test_a_few_rows_encode_their_categories_as_a_whole_frame_does(dtype: object)
     cities = column(fitted.transform(unseen.head(3)), "city")  # madrid, missing, rome
     assert cities[0] == len(fitted.schema[0]["categories"]) and np.isnan(cities[1])
     assert cities[2] == fitted.schema[0]["categories"].index("rome")
+
+
+def test_a_record_holding_a_list_in_a_category_is_named(fitted: TabularPreprocessor,
+                                                        frame: pd.DataFrame) -> None:
+    record = dict(_records(frame)[0], city=["paris"])
+    with pytest.raises(SchemaError, match="column 'city' holds a list or a dict"):
+        fitted.transform_records([record])
